@@ -1,0 +1,73 @@
+from __future__ import annotations
+
+from django import forms
+
+from agents.memory_settings import (
+    COMPRESSION_THRESHOLD_RANGE,
+    MAX_TOOL_CALLS_RANGE,
+    NUM_HISTORY_RUNS_RANGE,
+    MemorySettings,
+)
+
+
+def _whole_number(label: str, bounds: tuple[int, int]) -> forms.IntegerField:
+    low, high = bounds
+    message = f"{label} is a whole number from {low} to {high}."
+    return forms.IntegerField(
+        min_value=low,
+        max_value=high,
+        error_messages={
+            "required": message,
+            "invalid": message,
+            "min_value": message,
+            "max_value": message,
+        },
+    )
+
+
+class MemorySettingsForm(forms.Form):
+    """The Memory tab as a person sees it: memories on/off plus "agentic managed"."""
+
+    session_storage = forms.BooleanField(required=False)
+    num_history_runs = _whole_number("The number of history runs", NUM_HISTORY_RUNS_RANGE)
+    user_memories_on = forms.BooleanField(required=False)
+    user_memories_agentic = forms.BooleanField(required=False)
+    agent_memories = forms.BooleanField(required=False)
+    agentic_agent_memories = forms.BooleanField(required=False)
+    session_summaries = forms.BooleanField(required=False)
+    max_tool_calls_from_history = _whole_number("Max tool calls from history", MAX_TOOL_CALLS_RANGE)
+    compress_tool_results_threshold = _whole_number(
+        "The compression threshold", COMPRESSION_THRESHOLD_RANGE
+    )
+
+    @classmethod
+    def for_settings(cls, settings: MemorySettings, **kwargs) -> MemorySettingsForm:
+        return cls(
+            initial={
+                "session_storage": settings.session_storage,
+                "num_history_runs": settings.num_history_runs,
+                "user_memories_on": settings.memories_enabled,
+                "user_memories_agentic": settings.agentic_memory,
+                "agent_memories": settings.agent_memories,
+                "agentic_agent_memories": settings.agentic_agent_memories,
+                "session_summaries": settings.session_summaries,
+                "max_tool_calls_from_history": settings.max_tool_calls_from_history,
+                "compress_tool_results_threshold": settings.compress_tool_results_threshold,
+            },
+            **kwargs,
+        )
+
+    def requested_settings(self) -> MemorySettings:
+        data = self.cleaned_data
+        memories_on = data["user_memories_on"]
+        return MemorySettings(
+            session_storage=data["session_storage"],
+            num_history_runs=data["num_history_runs"],
+            user_memories=memories_on and not data["user_memories_agentic"],
+            agentic_memory=memories_on and data["user_memories_agentic"],
+            agent_memories=data["agent_memories"],
+            agentic_agent_memories=data["agentic_agent_memories"],
+            session_summaries=data["session_summaries"],
+            max_tool_calls_from_history=data["max_tool_calls_from_history"],
+            compress_tool_results_threshold=data["compress_tool_results_threshold"],
+        )

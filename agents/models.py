@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+import re
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+
+from agents.memory_settings import MemorySettings
+
+SCHEMA_NAME_PATTERN = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+# Postgres keeps these for itself; an agent's tables must never land in them.
+RESERVED_SCHEMAS = {"public", "information_schema", "pg_catalog", "pg_toast"}
+
+
+def validate_schema_name(value: str) -> None:
+    if not SCHEMA_NAME_PATTERN.fullmatch(value or ""):
+        raise ValidationError(
+            "A schema name starts with a lowercase letter or underscore and holds only "
+            "lowercase letters, digits and underscores, at most 63 characters "
+            "(for example agent_support).",
+            code="invalid_schema",
+        )
+    if value in RESERVED_SCHEMAS or value.startswith("pg_"):
+        raise ValidationError(
+            f"“{value}” is reserved by Postgres; choose another schema name.", code="reserved"
+        )
+
+
+def default_agno_settings() -> dict:
+    return MemorySettings().to_json()
+
+
+class Agent(models.Model):
+    class UserIdKind(models.TextChoices):
+        EMAIL = "email", "Email address"
+        ID = "id", "External user id"
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=60, unique=True)
+    description = models.TextField(blank=True)
+    db_schema = models.CharField(
+        "database schema",
+        max_length=63,
+        unique=True,
+        validators=[validate_schema_name],
+        help_text="The Postgres schema the agent's PostgresDb(db_schema=...) writes to.",
+    )
+    user_id_kind = models.CharField(
+        "memories are keyed by",
+        max_length=8,
+        choices=UserIdKind.choices,
+        default=UserIdKind.EMAIL,
+        help_text="What the running agent passes as user_id: the person's email or their id.",
+    )
+    agno_settings = models.JSONField(default=default_agno_settings, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("operate_agent", "Can toggle memory settings and add, edit and delete memories"),
+        ]
+        constraints = [
+            # The same invariants as MemorySettings.violations, kept by the database too.
+            models.CheckConstraint(
+                condition=~(
+                    Q(agno_settings__user_memories=True) & Q(agno_settings__agentic_memory=True)
+                ),
+                name="agent_one_memory_mode",
+                violation_error_message="Manual and agentic memory cannot both be on.",
+            ),
+            models.CheckConstraint(
+                condition=Q(agno_settings__session_storage=True)
+                | (~Q(agno_settings__user_memories=True) & ~Q(agno_settings__agentic_memory=True)),
+                name="agent_memory_needs_session_storage",
+                violation_error_message="User memories need session storage.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        # The invariants hold whoever saves: the Memory tab, Django admin, a shell.
+        validate_schema_name(self.db_schema)
+        settings = self.memory_settings
+        problems = settings.violations()
+        if problems:
+            raise ValidationError({"agno_settings": problems})
+        self.agno_settings = settings.to_json(self.agno_settings)
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self) -> str:
+        return reverse("agents:memory_tab", args=[self.slug])
+
+    @property
+    def memory_settings(self) -> MemorySettings:
+        return MemorySettings.from_json(self.agno_settings)
+
+    def clean(self) -> None:
+        super().clean()
+        problems = self.memory_settings.violations()
+        if problems:
+            raise ValidationError({"agno_settings": problems})

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from agents import views
+
+app_name = "agents"
+urlpatterns = [
+    path("", views.agent_list, name="list"),
+    path("agents/<slug:slug>/", views.memory_tab, name="memory_tab"),
+    path("agents/<slug:slug>/settings/", views.update_memory_settings, name="update_settings"),
+]

@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from agents.access import agent_for_user, rw_agent_for_user
+from agents.forms import MemorySettingsForm
+from agents.memory_settings import apply_changes
+from agents.models import Agent
+from memories import audit, runtime
+from memories.forms import UserSearchForm
+from memories.models import AuditEvent
+from studio.feedback import flash, toast
+
+
+@require_GET
+def agent_list(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("agents.view_agent"):
+        raise PermissionDenied("You need the Viewer or Editor role to see agents.")
+    rows = [(agent, runtime.agent_overview(agent)) for agent in Agent.objects.all()]
+    return render(request, "agents/list.html", {"rows": rows})
+
+
+def _users_context(request: HttpRequest, agent: Agent) -> dict:
+    search = UserSearchForm(request.GET)
+    if not search.is_valid():
+        return {"search": search, "users": runtime.Page([]), "users_error": search.errors}
+    try:
+        users = runtime.agent_users(
+            agent, after=search.cleaned_data["after"] or None, prefix=search.cleaned_data["q"]
+        )
+    except runtime.InvalidCursor as error:
+        return {"search": search, "users": runtime.Page([]), "users_error": error.message}
+    return {"search": search, "users": users, "query": search.cleaned_data["q"]}
+
+
+@require_GET
+def memory_tab(request: HttpRequest, slug: str) -> HttpResponse:
+    agent, can_write = agent_for_user(request, slug)
+    context = {"agent": agent, "can_write": can_write, **_users_context(request, agent)}
+    status = 400 if context.get("users_error") else 200
+    if request.htmx and request.htmx.target == "users":
+        return render(request, "agents/memory_tab.html#users-table", context, status=status)
+    context["form"] = MemorySettingsForm.for_settings(agent.memory_settings)
+    context["settings"] = agent.memory_settings
+    return render(request, "agents/memory_tab.html", context, status=status)
+
+
+@require_POST
+def update_memory_settings(request: HttpRequest, slug: str) -> HttpResponse:
+    agent = rw_agent_for_user(request, slug)
+    form = MemorySettingsForm(request.POST)
+    if not form.is_valid():
+        context = {
+            "agent": agent,
+            "can_write": True,
+            "form": form,
+            "settings": agent.memory_settings,
+        }
+        if request.htmx:
+            response = render(request, "agents/memory_tab.html#settings-panel", context, status=422)
+            return toast(response, "Nothing was saved: " + _first_error(form), "error")
+        context.update(_users_context(request, agent))
+        return render(request, "agents/memory_tab.html", context, status=422)
+
+    with transaction.atomic():
+        agent = Agent.objects.select_for_update().get(pk=agent.pk)
+        before = agent.memory_settings
+        after, notes = apply_changes(before, form.requested_settings())
+        changed = {
+            name: [getattr(before, name), getattr(after, name)]
+            for name in vars(after)
+            if getattr(before, name) != getattr(after, name)
+        }
+        if changed:
+            agent.agno_settings = after.to_json(agent.agno_settings)
+            agent.save(update_fields=["agno_settings", "updated_at"])
+            audit.record(
+                request.user,
+                agent,
+                AuditEvent.Action.SETTINGS_CHANGED,
+                details={"changed": changed},
+            )
+    message = " ".join(["Settings saved." if changed else "Nothing changed.", *notes])
+    if request.htmx:
+        context = {
+            "agent": agent,
+            "can_write": True,
+            "form": MemorySettingsForm.for_settings(after),
+            "settings": after,
+            "notes": notes,
+        }
+        response = render(request, "agents/memory_tab.html#settings-panel", context)
+        return toast(response, message, "warning" if notes else "success")
+    flash(request, message, "warning" if notes else "success")
+    return redirect("agents:memory_tab", slug=agent.slug)
+
+
+def _first_error(form: MemorySettingsForm) -> str:
+    for errors in form.errors.values():
+        return str(errors[0])
+    return "the form is invalid."

@@ -1,0 +1,43 @@
+"""`manage.py check` reports each agent's runtime schema: missing, ready, partial or drifted."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core import checks
+from django.db import DatabaseError
+
+
+@checks.register(checks.Tags.database)
+def check_agent_schemas(app_configs: Any = None, databases: Any = None, **kwargs: Any) -> list:
+    if not databases or "default" not in databases:
+        return []  # only when asked for database checks (manage.py check --database default)
+    from agents.models import Agent
+    from memories.runtime_schema import schema_state
+
+    messages: list[checks.CheckMessage] = []
+    try:
+        agents = list(Agent.objects.order_by("slug"))
+    except DatabaseError:
+        return []  # not migrated yet: migrate reports that itself
+    for agent in agents:
+        state = schema_state(agent.db_schema)
+        where = f"Agent “{agent.slug}” (schema {agent.db_schema})"
+        if state.status == "drifted":
+            messages.append(
+                checks.Error(
+                    f"{where}: runtime tables drifted: {'; '.join(state.problems)}.",
+                    hint="The runtime owns these tables; compare with agno-runtime-schema.sql.",
+                    id="memories.E001",
+                )
+            )
+        elif state.status == "missing":
+            messages.append(
+                checks.Info(
+                    f"{where}: no runtime tables yet (the agent has not run).",
+                    id="memories.I001",
+                )
+            )
+        else:
+            messages.append(checks.Info(f"{where}: {state.status}.", id="memories.I002"))
+    return messages

@@ -1,0 +1,159 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from memories.runtime import MEMORY_SORTS
+
+MAX_MEMORY_CHARS = 10_000
+MAX_TOPICS = 20
+MAX_TOPIC_CHARS = 64
+MAX_USER_ID_CHARS = 512
+MAX_BULK = 500
+
+
+class TopicsField(forms.CharField):
+    """Comma-separated topics in, a de-duplicated list out."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("required", False)
+        kwargs.setdefault("max_length", MAX_TOPICS * (MAX_TOPIC_CHARS + 2))
+        kwargs.setdefault(
+            "error_messages",
+            {"max_length": "Topics are separated by commas; each is at most 64 letters."},
+        )
+        super().__init__(**kwargs)
+
+    def to_python(self, value: Any) -> list[str]:
+        text = super().to_python(value) or ""
+        topics: list[str] = []
+        for part in text.split(","):
+            topic = " ".join(part.split())
+            if topic and topic not in topics:
+                topics.append(topic)
+        return topics
+
+    def validate(self, value: list[str]) -> None:
+        if self.required and not value:
+            raise ValidationError("Give at least one topic.", code="required")
+        if len(value) > MAX_TOPICS:
+            raise ValidationError(
+                f"At most {MAX_TOPICS} topics per memory; this has {len(value)}.", code="too_many"
+            )
+        too_long = [t for t in value if len(t) > MAX_TOPIC_CHARS]
+        if too_long:
+            raise ValidationError(
+                "Topics are separated by commas; each is at most 64 letters "
+                f"(“{too_long[0][:20]}…” is {len(too_long[0])}).",
+                code="too_long",
+            )
+
+    def run_validators(self, value: list[str]) -> None:
+        return  # the list is checked in validate(); CharField's validators expect a string
+
+
+def _memory_text_field() -> forms.CharField:
+    return forms.CharField(
+        max_length=MAX_MEMORY_CHARS,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={
+            "required": "Write the memory's text; it cannot be empty.",
+            "max_length": f"A memory is at most {MAX_MEMORY_CHARS:,} characters "
+            "(this one has %(show_value)d).",
+        },
+    )
+
+
+def _reject_null_bytes(value: str) -> str:
+    # Postgres text cannot hold NUL; the runtime strips them too.
+    return value.replace("\x00", "")
+
+
+class MemoryForm(forms.Form):
+    text = _memory_text_field()
+    topics = TopicsField()
+    input = forms.CharField(
+        required=False,
+        max_length=MAX_MEMORY_CHARS,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"max_length": "The input is at most 10,000 characters."},
+    )
+
+    def clean_text(self) -> str:
+        return _reject_null_bytes(self.cleaned_data["text"])
+
+    def clean_input(self) -> str:
+        return _reject_null_bytes(self.cleaned_data["input"])
+
+
+class EditMemoryForm(forms.Form):
+    text = _memory_text_field()
+    topics = TopicsField()
+    version = forms.CharField(
+        max_length=64,
+        widget=forms.HiddenInput,
+        error_messages={"required": "The form lost track of the memory's version; reload."},
+    )
+
+    def clean_text(self) -> str:
+        return _reject_null_bytes(self.cleaned_data["text"])
+
+
+class UserIdField(forms.CharField):
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("max_length", MAX_USER_ID_CHARS)
+        kwargs.setdefault("strip", False)  # " ann" and "ann" are different runtime user_ids
+        kwargs.setdefault(
+            "error_messages",
+            {
+                "required": "Say which user: the link is missing its user_id.",
+                "max_length": f"A user_id is at most {MAX_USER_ID_CHARS} characters.",
+            },
+        )
+        super().__init__(**kwargs)
+
+
+class UserForm(forms.Form):
+    """The user a page or action is about, as a query or form parameter."""
+
+    user_id = UserIdField()
+
+
+class MemoryFilterForm(forms.Form):
+    q = forms.CharField(required=False, max_length=200, strip=True)
+    topic = forms.CharField(required=False, max_length=MAX_TOPIC_CHARS)
+    sort = forms.ChoiceField(required=False, choices=list(MEMORY_SORTS.items()))
+    after = forms.CharField(required=False, max_length=400)
+
+    def clean_sort(self) -> str:
+        return self.cleaned_data["sort"] or "-updated"
+
+
+class UserSearchForm(forms.Form):
+    q = forms.CharField(required=False, max_length=200, strip=True)
+    after = forms.CharField(required=False, max_length=2000)
+
+
+class BulkDeleteForm(forms.Form):
+    user_id = UserIdField()
+    memory_ids = forms.MultipleChoiceField(
+        error_messages={"required": "Select at least one memory to delete."}
+    )
+    confirmed = forms.BooleanField(required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        ids = self.data.getlist("memory_ids") if hasattr(self.data, "getlist") else []
+        # Any id is a valid choice here; whether it is this user's is the runtime's question.
+        self.fields["memory_ids"].choices = [(i, i) for i in ids]
+
+    def clean_memory_ids(self) -> list[str]:
+        ids = list(dict.fromkeys(self.cleaned_data["memory_ids"]))
+        if len(ids) > MAX_BULK:
+            raise ValidationError(f"Delete at most {MAX_BULK} memories at once.")
+        if any(len(i) > 64 for i in ids):
+            raise ValidationError("That is not a memory id.")
+        return ids

@@ -1,0 +1,188 @@
+from __future__ import annotations
+
+import zoneinfo
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+
+def validate_timezone(value: str) -> None:
+    if value and value not in zoneinfo.available_timezones():
+        raise ValidationError(
+            f"“{value}” is not a time zone we know. Use an IANA name such as Europe/Berlin "
+            "or America/New_York.",
+            code="invalid_timezone",
+        )
+
+
+class EndUser(models.Model):
+    """A person the agents talk to, registered like the runtime's `User` object."""
+
+    email = models.EmailField(unique=True)
+    external_id = models.CharField(
+        "id",
+        max_length=255,
+        blank=True,
+        help_text="The deployment's own user id, where memories are keyed by id.",
+    )
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    additional_attributes = models.JSONField(default=dict, blank=True)
+    timezone = models.CharField(max_length=64, blank=True, validators=[validate_timezone])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["email"]
+        verbose_name = "end user"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=~Q(external_id=""),
+                name="enduser_unique_external_id",
+                violation_error_message="Another user already has this id.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.email
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.email = self.email.strip()
+        self.external_id = self.external_id.strip()
+        super().save(*args, **kwargs)
+
+    @property
+    def full_name(self) -> str:
+        return " ".join(part for part in (self.first_name, self.last_name) if part)
+
+
+class AuditEvent(models.Model):
+    """Who changed what, when. Never a memory's text: deleted ones are often the sensitive ones."""
+
+    class Action(models.TextChoices):
+        SETTINGS_CHANGED = "settings.changed", "Changed memory settings"
+        MEMORY_ADDED = "memory.added", "Added a memory"
+        MEMORY_EDITED = "memory.edited", "Edited a memory"
+        MEMORY_DELETED = "memory.deleted", "Deleted a memory"
+        MEMORIES_BULK_DELETED = "memories.bulk_deleted", "Bulk-deleted memories"
+        TABLES_CREATED = "runtime.tables_created", "Created the runtime tables"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor_name = models.CharField(max_length=150, blank=True)  # kept if the account goes
+    agent = models.ForeignKey("agents.Agent", null=True, blank=True, on_delete=models.SET_NULL)
+    agent_slug = models.CharField(max_length=60, blank=True)
+    action = models.CharField(max_length=40, choices=Action.choices)
+    user_id = models.CharField(max_length=512, blank=True)
+    memory_id = models.CharField(max_length=64, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["agent", "-created_at"], name="audit_agent_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.actor_name} {self.action} {self.memory_id or self.user_id}"
+
+
+# The runtime's own tables, one set per agent schema. Unmanaged: Django never creates,
+# alters or drops them; memories/runtime.py points the search_path at the agent's schema.
+
+
+class Memory(models.Model):
+    memory_id = models.CharField(primary_key=True, max_length=64)
+    memory = models.JSONField()  # JSONB holding a JSON *string*, not text
+    feedback = models.TextField(null=True)
+    input = models.TextField(null=True)
+    agent_id = models.CharField(max_length=255, null=True)
+    team_id = models.CharField(max_length=255, null=True)
+    user_id = models.CharField(max_length=255, null=True)
+    # A JSON list of strings, JSON null (the runtime's "no topics") or SQL NULL.
+    topics = models.JSONField(null=True)
+    created_at = models.BigIntegerField()  # epoch seconds, as the runtime writes them
+    updated_at = models.BigIntegerField(null=True)
+
+    class Meta:
+        managed = False
+        db_table = "agno_memories"
+
+    def __str__(self) -> str:
+        return self.memory_id
+
+    @property
+    def text(self) -> str:
+        return self.memory if isinstance(self.memory, str) else str(self.memory)
+
+    @property
+    def topic_list(self) -> list[str]:
+        if isinstance(self.topics, list):
+            return [str(topic) for topic in self.topics]
+        return []
+
+    @property
+    def last_changed_at(self) -> int:
+        return self.updated_at if self.updated_at is not None else self.created_at
+
+
+class RuntimeSession(models.Model):
+    session_id = models.CharField(primary_key=True, max_length=255)
+    session_type = models.CharField(max_length=32)
+    agent_id = models.CharField(max_length=255, null=True)
+    team_id = models.CharField(max_length=255, null=True)
+    workflow_id = models.CharField(max_length=255, null=True)
+    user_id = models.CharField(max_length=255, null=True)
+    session_data = models.JSONField(null=True)
+    agent_data = models.JSONField(null=True)
+    team_data = models.JSONField(null=True)
+    workflow_data = models.JSONField(null=True)
+    metadata = models.JSONField(null=True)
+    summary = models.JSONField(null=True)
+    created_at = models.BigIntegerField()
+    updated_at = models.BigIntegerField(null=True)
+
+    class Meta:
+        managed = False
+        db_table = "agno_sessions"
+
+    def __str__(self) -> str:
+        return self.session_id
+
+    @property
+    def summary_text(self) -> str:
+        if isinstance(self.summary, dict):
+            return str(self.summary.get("summary") or "")
+        return ""
+
+
+class Run(models.Model):
+    run_id = models.CharField(primary_key=True, max_length=255)
+    session_id = models.CharField(max_length=255)
+    run_type = models.CharField(max_length=32)
+    agent_id = models.CharField(max_length=255, null=True)
+    team_id = models.CharField(max_length=255, null=True)
+    workflow_id = models.CharField(max_length=255, null=True)
+    user_id = models.CharField(max_length=255, null=True)
+    parent_run_id = models.CharField(max_length=255, null=True)
+    status = models.CharField(max_length=32, null=True)
+    run_index = models.BigIntegerField(null=True)
+    run_data = models.JSONField()
+    created_at = models.BigIntegerField()
+    updated_at = models.BigIntegerField(null=True)
+
+    class Meta:
+        managed = False
+        db_table = "agno_runs"
+
+    def __str__(self) -> str:
+        return self.run_id
+
+    @property
+    def messages(self) -> list[dict[str, Any]]:
+        data = self.run_data if isinstance(self.run_data, dict) else {}
+        messages = data.get("messages")
+        return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []

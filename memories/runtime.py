@@ -1,0 +1,556 @@
+"""Every read and write of the Agno runtime's tables goes through this module.
+
+Each agent keeps its runtime tables in its own Postgres schema. `reach(agent)` opens a
+transaction and points the search_path at that schema with set_config(..., true), so
+the unmanaged models serve every agent and nothing leaks to the next request on a
+pooled connection. Functions here say what they return; views never write SQL.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from django.db import connection, transaction
+from django.db.models import F, Func, JSONField, Q, TextField, Value
+from django.db.models.functions import Coalesce
+
+from agents.models import Agent
+from memories.models import EndUser, Memory, Run, RuntimeSession
+from memories.runtime_schema import ensure_runtime_tables, quoted_schema
+
+T = TypeVar("T")
+PAGE_SIZE = 25
+MAX_PAGE_SIZE = 200
+# A rough, clearly labelled estimate until a real tokenizer counts them: ~4 characters a token.
+CHARS_PER_TOKEN = 4
+# Above this many rows (by the planner's estimate) the agents list shows estimated counts.
+EXACT_COUNT_LIMIT = 200_000
+
+
+class RuntimeAccessError(Exception):
+    """Base for what the runtime layer reports to views."""
+
+
+class InvalidCursor(RuntimeAccessError):
+    message = "This page link is malformed or out of date. Start again from the first page."
+
+
+class MemoryNotFound(RuntimeAccessError):
+    message = "This memory no longer exists: it was deleted, or belongs to another user."
+
+
+class StaleEdit(RuntimeAccessError):
+    message = "This memory changed since you opened it. Its current text is shown; edit again."
+
+    def __init__(self, current: Memory) -> None:
+        super().__init__(self.message)
+        self.current = current
+
+
+class ForeignMemories(RuntimeAccessError):
+    message = (
+        "Some of the selected memories do not belong to this user in this agent. "
+        "Nothing was deleted; reload the page and select again."
+    )
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Which runtime tables exist in the schema reached: an agent that never ran has none."""
+
+    schema: str
+    memories: bool
+    sessions: bool
+    runs: bool
+
+    @property
+    def any(self) -> bool:
+        return self.memories or self.sessions
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T]
+    next_cursor: str | None = None
+
+
+def schema_of(agent: Agent | str) -> str:
+    return agent.db_schema if isinstance(agent, Agent) else agent
+
+
+@contextmanager
+def reach(agent: Agent | str) -> Iterator[Tables]:
+    """Run the block in one transaction with the agent's schema first on the search_path."""
+    schema = schema_of(agent)
+    quoted = quoted_schema(schema)
+    current: Tables | None = getattr(connection, "_runtime_tables", None)
+    if current is not None and current.schema == schema and connection.in_atomic_block:
+        yield current  # already there: nested calls share the transaction and the lookup
+        return
+    nested = connection.in_atomic_block
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('search_path'), set_config('search_path', %s, true), "
+                "to_regclass(%s), to_regclass(%s), to_regclass(%s)",
+                [
+                    f"{quoted}, public",
+                    f"{quoted}.agno_memories",
+                    f"{quoted}.agno_sessions",
+                    f"{quoted}.agno_runs",
+                ],
+            )
+            previous, _, memories, sessions, runs = cursor.fetchone()
+        tables = Tables(schema, memories is not None, sessions is not None, runs is not None)
+        connection._runtime_tables = tables
+        try:
+            yield tables
+        finally:
+            connection._runtime_tables = current
+        if nested:
+            # SET LOCAL outlives a released savepoint: put the caller's path back.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('search_path', %s, true)", [previous])
+
+
+# Cursors: the sort key and the memory_id of the last row shown, opaque to the person.
+
+
+def encode_cursor(*values: Any) -> str:
+    raw = json.dumps(list(values), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, types: Sequence[type]) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+    except (ValueError, binascii.Error, UnicodeError) as error:
+        raise InvalidCursor(InvalidCursor.message) from error
+    if (
+        not isinstance(values, list)
+        or len(values) != len(types)
+        or not all(
+            isinstance(v, t) and not isinstance(v, bool) for v, t in zip(values, types, strict=True)
+        )
+    ):
+        raise InvalidCursor(InvalidCursor.message)
+    return values
+
+
+class MemoryText(Func):
+    """The memory as plain text: `memory` is JSONB holding a JSON string."""
+
+    template = "(%(expressions)s #>> '{}')"
+    output_field = TextField()
+
+
+MEMORY_SORTS = {
+    "-updated": "Recently updated",
+    "updated": "Least recently updated",
+    "-created": "Newest",
+    "created": "Oldest",
+}
+
+
+def memory_version(memory: Memory) -> str:
+    """What an edit form carries to detect that someone else changed the memory meanwhile."""
+    state = json.dumps([memory.memory, memory.topics, memory.updated_at], sort_keys=True)
+    return hashlib.sha256(state.encode()).hexdigest()[:16]
+
+
+def _topics_value(topics: list[str] | None) -> Any:
+    # The runtime writes JSON null (not SQL NULL) when a memory has no topics.
+    return topics if topics else Value(None, output_field=JSONField())
+
+
+def user_memories(
+    agent: Agent,
+    user_id: str,
+    *,
+    after: str | None = None,
+    search: str = "",
+    topic: str = "",
+    sort: str = "-updated",
+    limit: int = PAGE_SIZE,
+) -> Page[Memory]:
+    """One page of a user's memories, newest first by default, keyset-paginated."""
+    if sort not in MEMORY_SORTS:
+        sort = "-updated"
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    descending = sort.startswith("-")
+    key = Coalesce("updated_at", "created_at") if sort.endswith("updated") else F("created_at")
+    with reach(agent) as tables:
+        if not tables.memories:
+            return Page([])
+        rows = Memory.objects.filter(user_id=user_id).annotate(sort_key=key)
+        if search:
+            rows = rows.annotate(text=MemoryText("memory")).filter(text__icontains=search)
+        if topic:
+            rows = rows.filter(topics__contains=[topic])
+        if after:
+            last_key, last_id = decode_cursor(after, (int, str))
+            if descending:
+                rows = rows.filter(
+                    Q(sort_key__lt=last_key) | Q(sort_key=last_key, memory_id__lt=last_id)
+                )
+            else:
+                rows = rows.filter(
+                    Q(sort_key__gt=last_key) | Q(sort_key=last_key, memory_id__gt=last_id)
+                )
+        order = ("-sort_key", "-memory_id") if descending else ("sort_key", "memory_id")
+        items = list(rows.order_by(*order)[: limit + 1])
+    next_cursor = None
+    if len(items) > limit:
+        items = items[:limit]
+        last = items[-1]
+        next_cursor = encode_cursor(last.sort_key, last.memory_id)
+    return Page(items, next_cursor)
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    memory_count: int = 0
+    session_count: int = 0
+    last_update: int | None = None
+    topics: list[str] = field(default_factory=list)
+    tables: Tables | None = None
+
+
+def user_summary(agent: Agent, user_id: str) -> UserSummary:
+    """Counts, last update and the topics in use for one user, in one query."""
+    with reach(agent) as tables:
+        if not tables.any:
+            return UserSummary(tables=tables)
+        memories = (
+            "(SELECT count(*) FROM agno_memories WHERE user_id = %(u)s), "
+            "(SELECT max(coalesce(updated_at, created_at)) FROM agno_memories "
+            " WHERE user_id = %(u)s), "
+            "ARRAY(SELECT DISTINCT jsonb_array_elements_text(topics) FROM agno_memories "
+            " WHERE user_id = %(u)s AND jsonb_typeof(topics) = 'array' ORDER BY 1)"
+            if tables.memories
+            else "0, NULL::bigint, ARRAY[]::text[]"
+        )
+        sessions = (
+            "(SELECT count(*) FROM agno_sessions WHERE user_id = %(u)s)" if tables.sessions else "0"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {memories}, {sessions}", {"u": user_id})
+            memory_count, last_update, topics, session_count = cursor.fetchone()
+    return UserSummary(memory_count, session_count, last_update, list(topics), tables)
+
+
+def memory_topics(agent: Agent, user_id: str) -> list[str]:
+    return user_summary(agent, user_id).topics
+
+
+def get_memory(agent: Agent, user_id: str, memory_id: str) -> Memory:
+    with reach(agent) as tables:
+        memory = (
+            Memory.objects.filter(memory_id=memory_id, user_id=user_id).first()
+            if tables.memories
+            else None
+        )
+    if memory is None:
+        raise MemoryNotFound(MemoryNotFound.message)
+    return memory
+
+
+def add_memory(
+    agent: Agent, user_id: str, *, text: str, topics: list[str], input_text: str = ""
+) -> tuple[Memory, bool]:
+    """Insert a memory as the runtime would (uuid4 id, epoch seconds); True if tables were new."""
+    created_tables = False
+    with reach(agent) as tables:
+        if not tables.memories:
+            created_tables = ensure_runtime_tables(tables.schema)
+        now = int(time.time())
+        memory = Memory(
+            memory_id=str(uuid.uuid4()),
+            memory=text,
+            input=input_text or None,
+            user_id=user_id,
+            topics=_topics_value(topics),
+            created_at=now,
+            updated_at=now,
+        )
+        memory.save(force_insert=True)
+        memory.topics = topics or None
+    return memory, created_tables
+
+
+def edit_memory(
+    agent: Agent, user_id: str, memory_id: str, *, text: str, topics: list[str], version: str
+) -> Memory:
+    """Change text and topics, refusing if the memory changed since `version` was read."""
+    with reach(agent) as tables:
+        memory = (
+            Memory.objects.select_for_update().filter(memory_id=memory_id, user_id=user_id).first()
+            if tables.memories
+            else None
+        )
+        if memory is None:
+            raise MemoryNotFound(MemoryNotFound.message)
+        if memory_version(memory) != version:
+            raise StaleEdit(memory)
+        now = int(time.time())
+        Memory.objects.filter(memory_id=memory_id, user_id=user_id).update(
+            memory=text, topics=_topics_value(topics), updated_at=now
+        )
+    memory.memory, memory.topics, memory.updated_at = text, topics or None, now
+    return memory
+
+
+def delete_memory(agent: Agent, user_id: str, memory_id: str) -> None:
+    with reach(agent) as tables:
+        deleted = (
+            Memory.objects.filter(memory_id=memory_id, user_id=user_id).delete()[0]
+            if tables.memories
+            else 0
+        )
+    if not deleted:
+        raise MemoryNotFound(MemoryNotFound.message)
+
+
+def delete_memories(agent: Agent, user_id: str, memory_ids: Sequence[str]) -> int:
+    """Delete all of `memory_ids` or none: every id must be this user's memory in this agent."""
+    wanted = set(memory_ids)
+    if not wanted:
+        return 0
+    with reach(agent) as tables:
+        if not tables.memories:
+            raise ForeignMemories(ForeignMemories.message)
+        rows = Memory.objects.filter(memory_id__in=wanted, user_id=user_id)
+        owned = set(rows.select_for_update().values_list("memory_id", flat=True))
+        if owned != wanted:
+            raise ForeignMemories(ForeignMemories.message)
+        return rows.delete()[0]
+
+
+# Users of an agent: registered people and user_ids found in the runtime tables.
+
+
+@dataclass
+class UserRow:
+    user_id: str
+    registered: EndUser | None = None
+    # The registered person this key belongs to under the *other* key kind (email vs id).
+    other_kind_match: EndUser | None = None
+    memory_count: int = 0
+    session_count: int = 0
+    last_update: int | None = None
+    memory_chars: int = 0
+
+    @property
+    def is_unregistered(self) -> bool:
+        return self.registered is None
+
+    @property
+    def approx_tokens(self) -> int:
+        return -(-self.memory_chars // CHARS_PER_TOKEN)
+
+
+def _like_prefix(prefix: str) -> str:
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"
+
+
+def agent_users(
+    agent: Agent, *, after: str | None = None, prefix: str = "", limit: int = PAGE_SIZE
+) -> Page[UserRow]:
+    """Registered users and runtime user_ids in user_id order, with per-row counts."""
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    after_key = decode_cursor(after, (str,))[0] if after else None
+    by_id = agent.user_id_kind == Agent.UserIdKind.ID
+    registered_column = "external_id" if by_id else "email"
+    params = {"after": after_key, "prefix": _like_prefix(prefix), "n": limit + 1}
+    with reach(agent) as tables:
+        parts = []
+        for table, present in (
+            ("agno_memories", tables.memories),
+            ("agno_sessions", tables.sessions),
+        ):
+            if present:
+                parts.append(
+                    f"(SELECT DISTINCT user_id FROM {table} WHERE user_id IS NOT NULL "
+                    "AND (%(after)s::text IS NULL OR user_id > %(after)s) "
+                    "AND user_id LIKE %(prefix)s ORDER BY user_id LIMIT %(n)s)"
+                )
+        parts.append(
+            f"(SELECT {registered_column} FROM public.memories_enduser "
+            f"WHERE {registered_column} <> '' "
+            f"AND (%(after)s::text IS NULL OR {registered_column} > %(after)s) "
+            f"AND {registered_column} LIKE %(prefix)s ORDER BY 1 LIMIT %(n)s)"
+        )
+        sql = (
+            f"SELECT user_id FROM ({' UNION '.join(parts)}) AS keys(user_id) ORDER BY 1 LIMIT %(n)s"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            keys = [row[0] for row in cursor.fetchall()]
+            next_cursor = None
+            if len(keys) > limit:
+                keys = keys[:limit]
+                next_cursor = encode_cursor(keys[-1])
+            rows = {key: UserRow(key) for key in keys}
+            if keys and tables.memories:
+                cursor.execute(
+                    "SELECT user_id, count(*), max(coalesce(updated_at, created_at)), "
+                    "sum(char_length(memory #>> '{}')) FROM agno_memories "
+                    "WHERE user_id = ANY(%s) GROUP BY user_id",
+                    [keys],
+                )
+                for key, count, last, chars in cursor.fetchall():
+                    row = rows[key]
+                    row.memory_count, row.last_update, row.memory_chars = count, last, chars or 0
+            if keys and tables.sessions:
+                cursor.execute(
+                    "SELECT user_id, count(*), max(coalesce(updated_at, created_at)) "
+                    "FROM agno_sessions WHERE user_id = ANY(%s) GROUP BY user_id",
+                    [keys],
+                )
+                for key, count, last in cursor.fetchall():
+                    row = rows[key]
+                    row.session_count = count
+                    if last is not None and (row.last_update is None or last > row.last_update):
+                        row.last_update = last
+    _attach_registered_users(list(rows.values()), by_id=by_id)
+    return Page(list(rows.values()), next_cursor)
+
+
+def _attach_registered_users(rows: list[UserRow], *, by_id: bool) -> None:
+    keys = [row.user_id for row in rows]
+    if not keys:
+        return
+    people = list(EndUser.objects.filter(Q(email__in=keys) | Q(external_id__in=keys)))
+    by_email = {person.email: person for person in people}
+    by_external = {person.external_id: person for person in people if person.external_id}
+    expected, other = (by_external, by_email) if by_id else (by_email, by_external)
+    for row in rows:
+        row.registered = expected.get(row.user_id)
+        if row.registered is None:
+            row.other_kind_match = other.get(row.user_id)
+
+
+def registered_user(agent: Agent, user_id: str) -> tuple[EndUser | None, EndUser | None]:
+    """The registered person for a user_id, and, failing that, one matched by the other key."""
+    row = UserRow(user_id)
+    _attach_registered_users([row], by_id=agent.user_id_kind == Agent.UserIdKind.ID)
+    return row.registered, row.other_kind_match
+
+
+# Sessions and runs.
+
+
+@dataclass
+class SessionRow:
+    session: RuntimeSession
+    run_count: int = 0
+    first_activity: int | None = None
+    last_activity: int | None = None
+
+
+def user_sessions(
+    agent: Agent, user_id: str, *, after: str | None = None, limit: int = PAGE_SIZE
+) -> Page[SessionRow]:
+    """A user's sessions, most recently active first, with run counts for the page only."""
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    with reach(agent) as tables:
+        if not tables.sessions:
+            return Page([])
+        rows = RuntimeSession.objects.filter(user_id=user_id).annotate(
+            sort_key=Coalesce("updated_at", "created_at")
+        )
+        if after:
+            last_key, last_id = decode_cursor(after, (int, str))
+            rows = rows.filter(
+                Q(sort_key__lt=last_key) | Q(sort_key=last_key, session_id__lt=last_id)
+            )
+        sessions = list(rows.order_by("-sort_key", "-session_id")[: limit + 1])
+        next_cursor = None
+        if len(sessions) > limit:
+            sessions = sessions[:limit]
+            next_cursor = encode_cursor(sessions[-1].sort_key, sessions[-1].session_id)
+        result = [SessionRow(s, 0, s.created_at, s.updated_at or s.created_at) for s in sessions]
+        if sessions and tables.runs:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT session_id, count(*), min(created_at), "
+                    "max(coalesce(updated_at, created_at)) FROM agno_runs "
+                    "WHERE session_id = ANY(%s) GROUP BY session_id",
+                    [[s.session_id for s in sessions]],
+                )
+                stats = {sid: (n, first, last) for sid, n, first, last in cursor.fetchall()}
+            for row in result:
+                n, first, last = stats.get(row.session.session_id, (0, None, None))
+                row.run_count = n
+                if first is not None:
+                    row.first_activity = min(first, row.first_activity or first)
+                if last is not None:
+                    row.last_activity = max(last, row.last_activity or last)
+    return Page(result, next_cursor)
+
+
+def session_runs(agent: Agent, session_id: str, limit: int = 500) -> list[Run]:
+    with reach(agent) as tables:
+        if not tables.runs:
+            return []
+        return list(
+            Run.objects.filter(session_id=session_id).order_by("run_index", "created_at")[:limit]
+        )
+
+
+# The agents list: how much each agent holds, exact when small, estimated at scale.
+
+
+@dataclass(frozen=True)
+class AgentOverview:
+    tables: Tables
+    memory_count: int = 0
+    user_count: int = 0
+    last_update: int | None = None
+    estimated: bool = False
+
+
+def agent_overview(agent: Agent) -> AgentOverview:
+    with reach(agent) as tables:
+        if not tables.memories:
+            return AgentOverview(tables)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT reltuples::bigint FROM pg_class WHERE oid = 'agno_memories'::regclass"
+            )
+            planner_rows = cursor.fetchone()[0]
+            if planner_rows < EXACT_COUNT_LIMIT:
+                cursor.execute(
+                    "SELECT count(*), count(DISTINCT user_id), "
+                    "max(coalesce(updated_at, created_at)) FROM agno_memories"
+                )
+                memories, users, last = cursor.fetchone()
+                return AgentOverview(tables, memories, users, last)
+            # At scale, the planner's statistics: exact counts would scan a million rows.
+            cursor.execute(
+                "SELECT (SELECT max(updated_at) FROM agno_memories), "
+                "(SELECT n_distinct FROM pg_stats WHERE schemaname = %s "
+                " AND tablename = 'agno_memories' AND attname = 'user_id')",
+                [tables.schema],
+            )
+            last, n_distinct = cursor.fetchone()
+    users = int(n_distinct if n_distinct and n_distinct > 0 else -(n_distinct or 0) * planner_rows)
+    return AgentOverview(tables, planner_rows, users, last, estimated=True)
+
+
+def get_session(agent: Agent, session_id: str) -> RuntimeSession | None:
+    with reach(agent) as tables:
+        if not tables.sessions:
+            return None
+        return RuntimeSession.objects.filter(session_id=session_id).first()

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from memories import views
+
+app_name = "memories"
+# user_id travels in the query string: it may hold "/", "%", spaces or any letter.
+urlpatterns = [
+    path("agents/<slug:slug>/user/", views.user_memories, name="user"),
+    path("agents/<slug:slug>/user/memories/add/", views.add_memory, name="add"),
+    path("agents/<slug:slug>/user/memories/bulk-delete/", views.bulk_delete, name="bulk_delete"),
+    path("agents/<slug:slug>/memories/<str:memory_id>/", views.memory_row, name="row"),
+    path("agents/<slug:slug>/memories/<str:memory_id>/edit/", views.edit_memory, name="edit"),
+    path("agents/<slug:slug>/memories/<str:memory_id>/delete/", views.delete_memory, name="delete"),
+    path("agents/<slug:slug>/user/sessions/", views.user_sessions, name="sessions"),
+    path("agents/<slug:slug>/sessions/<str:session_id>/", views.transcript, name="transcript"),
+    path("audit/", views.audit_log, name="audit"),
+]

@@ -1,0 +1,419 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from agents.access import agent_for_user, rw_agent_for_user
+from agents.models import Agent
+from memories import audit, runtime
+from memories.audit_log import audit_page
+from memories.forms import BulkDeleteForm, EditMemoryForm, MemoryFilterForm, MemoryForm, UserForm
+from memories.models import AuditEvent, Memory
+from studio.feedback import flash, toast
+
+USER_PAGE = "memories/user.html"
+
+
+def page_url(name: str, agent: Agent, **params: str) -> str:
+    """A page's URL with its query; user_ids of any shape survive the round trip."""
+    query = urlencode({k: v for k, v in params.items() if v})
+    return f"{reverse(name, args=[agent.slug])}?{query}"
+
+
+def user_url(agent: Agent, user_id: str, **params: str) -> str:
+    return page_url("memories:user", agent, user_id=user_id, **params)
+
+
+def _bad_request(request: HttpRequest, message: str, status: int = 400) -> HttpResponse:
+    if request.htmx:
+        return toast(
+            HttpResponse(message, status=status, content_type="text/plain"), message, "error"
+        )
+    return render(request, "error.html", {"message": message, "status": status}, status=status)
+
+
+def _user_id(request: HttpRequest, data: QueryDict) -> str | None:
+    form = UserForm(data)
+    return form.cleaned_data["user_id"] if form.is_valid() else None
+
+
+def _first_error(form: Any) -> str:
+    for errors in form.errors.values():
+        return str(errors[0])
+    return "The form is invalid."
+
+
+def _user_context(request: HttpRequest, agent: Agent, can_write: bool, user_id: str) -> dict:
+    """Everything the user page shows besides the memory list itself."""
+    summary = runtime.user_summary(agent, user_id)
+    registered, other_kind = runtime.registered_user(agent, user_id)
+    return {
+        "agent": agent,
+        "can_write": can_write,
+        "user_id": user_id,
+        "summary": summary,
+        "person": registered,
+        "other_kind_person": other_kind,
+        "timezone": (registered or other_kind).timezone if (registered or other_kind) else "",
+        "sorts": runtime.MEMORY_SORTS,
+    }
+
+
+def _list_context(request: HttpRequest, agent: Agent, user_id: str, filters: dict) -> dict:
+    """The first page of the list as it stands after a write, under the same filters."""
+    f = {
+        "q": filters.get("q", ""),
+        "topic": filters.get("topic", ""),
+        "sort": filters.get("sort") or "-updated",
+    }
+    page = runtime.user_memories(agent, user_id, search=f["q"], topic=f["topic"], sort=f["sort"])
+    return {
+        **_user_context(request, agent, True, user_id),
+        "page": page,
+        "filters": f,
+        "filtered": bool(f["q"] or f["topic"]),
+        "next_url": user_url(
+            agent, user_id, q=f["q"], topic=f["topic"], sort=f["sort"], after=page.next_cursor or ""
+        ),
+    }
+
+
+def _is_unknown_user(context: dict) -> bool:
+    summary = context["summary"]
+    known = context["person"] or context["other_kind_person"]
+    return not known and not summary.memory_count and not summary.session_count
+
+
+@require_GET
+def user_memories(request: HttpRequest, slug: str) -> HttpResponse:
+    agent, can_write = agent_for_user(request, slug)
+    user_id = _user_id(request, request.GET)
+    if user_id is None:
+        return _bad_request(request, "Say which user: the link is missing its user_id.")
+    filters = MemoryFilterForm(request.GET)
+    if not filters.is_valid():
+        return _bad_request(request, _first_error(filters))
+    f = filters.cleaned_data
+    try:
+        page = runtime.user_memories(
+            agent,
+            user_id,
+            after=f["after"] or None,
+            search=f["q"],
+            topic=f["topic"],
+            sort=f["sort"],
+        )
+    except runtime.InvalidCursor as error:
+        return _bad_request(request, error.message)
+    context = {
+        **_user_context(request, agent, can_write, user_id),
+        "page": page,
+        "filters": f,
+        "filtered": bool(f["q"] or f["topic"]),
+        "next_url": user_url(
+            agent, user_id, q=f["q"], topic=f["topic"], sort=f["sort"], after=page.next_cursor or ""
+        ),
+    }
+    if _is_unknown_user(context):
+        message = (
+            f"No memories, sessions or registration for user_id “{user_id}” in {agent.name}. "
+            "Check the spelling, or register the user to seed memories."
+        )
+        return render(request, "error.html", {"status": 404, "message": message}, status=404)
+    if request.htmx and request.htmx.target == "memory-list":
+        return render(request, f"{USER_PAGE}#memory-list", context)
+    context["add_form"] = MemoryForm()
+    return render(request, USER_PAGE, context)
+
+
+@require_POST
+def add_memory(request: HttpRequest, slug: str) -> HttpResponse:
+    agent = rw_agent_for_user(request, slug)
+    user_id = _user_id(request, request.POST)
+    if user_id is None:
+        return _bad_request(request, "Say which user: the form is missing its user_id.")
+    form = MemoryForm(request.POST)
+    if not form.is_valid():
+        if request.htmx:
+            response = render(
+                request,
+                f"{USER_PAGE}#add-form",
+                {"agent": agent, "user_id": user_id, "add_form": form},
+                status=422,
+            )
+            response["HX-Retarget"] = "#add-form"
+            response["HX-Reswap"] = "outerHTML"
+            return toast(response, "Nothing was added: " + _first_error(form), "error")
+        context = _user_context(request, agent, True, user_id)
+        context.update(add_form=form, page=runtime.Page([]), filters={}, show_add=True)
+        return render(request, USER_PAGE, context, status=422)
+    data = form.cleaned_data
+    with transaction.atomic():
+        memory, created_tables = runtime.add_memory(
+            agent, user_id, text=data["text"], topics=data["topics"], input_text=data["input"]
+        )
+        if created_tables:
+            audit.record(request.user, agent, AuditEvent.Action.TABLES_CREATED)
+        audit.record(
+            request.user,
+            agent,
+            AuditEvent.Action.MEMORY_ADDED,
+            user_id=user_id,
+            memory_id=memory.memory_id,
+            details={"topics": len(data["topics"]), "characters": len(data["text"])},
+        )
+    message = "Memory added." + (
+        " The agent's runtime tables were created for it." if created_tables else ""
+    )
+    if request.htmx:
+        context = _list_context(request, agent, user_id, {})
+        context["add_form"] = MemoryForm()
+        return toast(render(request, f"{USER_PAGE}#list-changed", context), message)
+    flash(request, message)
+    return redirect(user_url(agent, user_id))
+
+
+def _row_context(agent: Agent, user_id: str, memory: Memory, can_write: bool) -> dict:
+    registered, other_kind = runtime.registered_user(agent, user_id)
+    person = registered or other_kind
+    return {
+        "agent": agent,
+        "user_id": user_id,
+        "memory": memory,
+        "can_write": can_write,
+        "timezone": person.timezone if person else "",
+    }
+
+
+@require_GET
+def memory_row(request: HttpRequest, slug: str, memory_id: str) -> HttpResponse:
+    """One row as shown in the list: what Cancel puts back after an inline edit."""
+    agent, can_write = agent_for_user(request, slug)
+    user_id = _user_id(request, request.GET)
+    if user_id is None:
+        return _bad_request(request, "Say which user: the link is missing its user_id.")
+    try:
+        memory = runtime.get_memory(agent, user_id, memory_id)
+    except runtime.MemoryNotFound as error:
+        return _bad_request(request, error.message, status=404)
+    if not request.htmx:
+        return redirect(user_url(agent, user_id))
+    return render(
+        request, f"{USER_PAGE}#memory-row", _row_context(agent, user_id, memory, can_write)
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def edit_memory(request: HttpRequest, slug: str, memory_id: str) -> HttpResponse:
+    agent = rw_agent_for_user(request, slug)
+    data = request.POST if request.method == "POST" else request.GET
+    user_id = _user_id(request, data)
+    if user_id is None:
+        return _bad_request(request, "Say which user: the link is missing its user_id.")
+    try:
+        memory = runtime.get_memory(agent, user_id, memory_id)
+    except runtime.MemoryNotFound as error:
+        return _bad_request(request, error.message, status=404)
+    context = _row_context(agent, user_id, memory, True)
+    if request.method == "GET":
+        context["form"] = EditMemoryForm(
+            initial={
+                "text": memory.text,
+                "topics": ", ".join(memory.topic_list),
+                "version": runtime.memory_version(memory),
+            }
+        )
+        return _render_edit(request, context)
+
+    form = EditMemoryForm(request.POST)
+    if not form.is_valid():
+        context["form"] = form
+        return toast(
+            _render_edit(request, context, status=422), "Not saved: " + _first_error(form), "error"
+        )
+    try:
+        with transaction.atomic():
+            memory = runtime.edit_memory(
+                agent,
+                user_id,
+                memory_id,
+                text=form.cleaned_data["text"],
+                topics=form.cleaned_data["topics"],
+                version=form.cleaned_data["version"],
+            )
+            audit.record(
+                request.user,
+                agent,
+                AuditEvent.Action.MEMORY_EDITED,
+                user_id=user_id,
+                memory_id=memory_id,
+                details={"topics": len(form.cleaned_data["topics"])},
+            )
+    except runtime.MemoryNotFound as error:
+        return _bad_request(request, error.message, status=404)
+    except runtime.StaleEdit as stale:
+        # Show what is there now, keep what the person typed, and let them decide again.
+        current = stale.current
+        context.update(
+            memory=current,
+            stale=True,
+            form=EditMemoryForm(
+                initial={
+                    "text": form.cleaned_data["text"],
+                    "topics": ", ".join(form.cleaned_data["topics"]),
+                    "version": runtime.memory_version(current),
+                }
+            ),
+        )
+        return toast(_render_edit(request, context, status=409), stale.message, "error")
+    if request.htmx:
+        context["memory"] = memory
+        return toast(render(request, f"{USER_PAGE}#memory-row", context), "Memory saved.")
+    flash(request, "Memory saved.")
+    return redirect(user_url(agent, user_id))
+
+
+def _render_edit(request: HttpRequest, context: dict, status: int = 200) -> HttpResponse:
+    if request.htmx:
+        return render(request, f"{USER_PAGE}#memory-edit-row", context, status=status)
+    return render(request, "memories/edit.html", context, status=status)
+
+
+@require_POST
+def delete_memory(request: HttpRequest, slug: str, memory_id: str) -> HttpResponse:
+    agent = rw_agent_for_user(request, slug)
+    user_id = _user_id(request, request.POST)
+    if user_id is None:
+        return _bad_request(request, "Say which user: the form is missing its user_id.")
+    try:
+        with transaction.atomic():
+            runtime.delete_memory(agent, user_id, memory_id)
+            audit.record(
+                request.user,
+                agent,
+                AuditEvent.Action.MEMORY_DELETED,
+                user_id=user_id,
+                memory_id=memory_id,
+            )
+    except runtime.MemoryNotFound as error:
+        return _bad_request(request, error.message, status=404)
+    if request.htmx:
+        context = _user_context(request, agent, True, user_id)
+        return toast(render(request, f"{USER_PAGE}#memory-deleted", context), "Memory deleted.")
+    flash(request, "Memory deleted.")
+    return redirect(user_url(agent, user_id))
+
+
+@require_POST
+def bulk_delete(request: HttpRequest, slug: str) -> HttpResponse:
+    agent = rw_agent_for_user(request, slug)
+    form = BulkDeleteForm(request.POST)
+    if not form.is_valid():
+        return _bad_request(request, _first_error(form))
+    user_id, ids = form.cleaned_data["user_id"], form.cleaned_data["memory_ids"]
+    if not form.cleaned_data["confirmed"]:
+        # Without JavaScript the count is confirmed on a page of its own.
+        with runtime.reach(agent) as tables:
+            chosen = (
+                list(Memory.objects.filter(memory_id__in=ids, user_id=user_id))
+                if tables.memories
+                else []
+            )
+        return render(
+            request,
+            "memories/confirm_bulk.html",
+            {
+                "agent": agent,
+                "user_id": user_id,
+                "memories": chosen,
+                "ids": ids,
+                "back_url": user_url(agent, user_id),
+            },
+        )
+    try:
+        with transaction.atomic():
+            count = runtime.delete_memories(agent, user_id, ids)
+            audit.record(
+                request.user,
+                agent,
+                AuditEvent.Action.MEMORIES_BULK_DELETED,
+                user_id=user_id,
+                details={"count": count, "memory_ids": ids},
+            )
+    except runtime.ForeignMemories as error:
+        return _bad_request(request, error.message)
+    message = f"{count} memor{'y' if count == 1 else 'ies'} deleted."
+    if not request.htmx:
+        flash(request, message)
+        return redirect(user_url(agent, user_id))
+    filters = MemoryFilterForm(request.POST)
+    context = _list_context(
+        request, agent, user_id, filters.cleaned_data if filters.is_valid() else {}
+    )
+    return toast(render(request, f"{USER_PAGE}#list-changed", context), message)
+
+
+@require_GET
+def user_sessions(request: HttpRequest, slug: str) -> HttpResponse:
+    agent, can_write = agent_for_user(request, slug)
+    user_id = _user_id(request, request.GET)
+    if user_id is None:
+        return _bad_request(request, "Say which user: the link is missing its user_id.")
+    after = request.GET.get("after") or None
+    try:
+        page = runtime.user_sessions(agent, user_id, after=after)
+    except runtime.InvalidCursor as error:
+        return _bad_request(request, error.message)
+    context = {
+        "agent": agent,
+        "user_id": user_id,
+        "page": page,
+        "can_write": can_write,
+        "next_url": page_url(
+            "memories:sessions", agent, user_id=user_id, after=page.next_cursor or ""
+        ),
+        "user_url": user_url(agent, user_id),
+    }
+    if request.htmx and request.htmx.target == "session-list":
+        return render(request, "memories/sessions.html#session-list", context)
+    return render(request, "memories/sessions.html", context)
+
+
+@require_GET
+def transcript(request: HttpRequest, slug: str, session_id: str) -> HttpResponse:
+    agent, can_write = agent_for_user(request, slug)
+    session = runtime.get_session(agent, session_id)
+    if session is None:
+        return _bad_request(
+            request, "No such session in this agent: it may have been deleted.", status=404
+        )
+    runs = runtime.session_runs(agent, session_id)
+    return render(
+        request,
+        "memories/transcript.html",
+        {
+            "agent": agent,
+            "session": session,
+            "runs": runs,
+            "user_url": user_url(agent, session.user_id) if session.user_id else "",
+        },
+    )
+
+
+@require_GET
+def audit_log(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("memories.view_auditevent"):
+        raise PermissionDenied("You need the Viewer or Editor role to read the audit log.")
+    context = audit_page(request.GET)
+    if context.get("error"):
+        return _bad_request(request, context["error"])
+    if request.htmx and request.htmx.target == "audit-list":
+        return render(request, "memories/audit.html#audit-list", context)
+    return render(request, "memories/audit.html", context)

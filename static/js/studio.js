@@ -1,0 +1,98 @@
+// Memory Studio's small behaviours: toasts, inline-edit keys, bulk-delete confirmation.
+// No inline scripts anywhere (a strict Content-Security-Policy stays possible).
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+
+  function showToast(message, level) {
+    var box = document.getElementById("toasts");
+    if (!box) return;
+    var toast = document.createElement("div");
+    toast.className = "toast " + (level || "success");
+    toast.setAttribute("role", level === "error" ? "alert" : "status");
+    toast.textContent = message; // text, never HTML: messages can quote user data
+    box.appendChild(toast);
+    setTimeout(function () { toast.classList.add("leaving"); }, 4500);
+    setTimeout(function () { toast.remove(); }, 4900);
+  }
+  window.memoryStudioToast = showToast;
+
+  // Server feedback rides on HX-Trigger: {"toast": {"message": ..., "level": ...}}
+  document.body.addEventListener("toast", function (event) {
+    showToast(event.detail.message, event.detail.level);
+  });
+
+  // Plain-text error answers (404, 400) carry their message in the toast header already;
+  // network failures and 5xx need one of their own.
+  document.body.addEventListener("htmx:responseError", function (event) {
+    var xhr = event.detail.xhr;
+    if (xhr && xhr.getResponseHeader("HX-Trigger")) return;
+    showToast("The server could not do that (" + (xhr ? xhr.status : "?") + "). Nothing was changed; try again.", "error");
+  });
+  document.body.addEventListener("htmx:sendError", function () {
+    showToast("The dashboard cannot be reached. Check your connection; nothing was changed.", "error");
+  });
+
+  // Inline edit: Enter saves, Shift+Enter adds a line, Esc cancels.
+  document.body.addEventListener("keydown", function (event) {
+    var form = event.target.closest && event.target.closest("form.edit-form");
+    if (!form) return;
+    if (event.key === "Escape") {
+      event.preventDefault();
+      var cancel = form.querySelector("[data-cancel-edit]");
+      if (cancel) cancel.click();
+    } else if (event.key === "Enter" && !event.shiftKey && event.target.tagName === "TEXTAREA") {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  // Focus the textarea of a row that just turned into an edit form.
+  document.body.addEventListener("htmx:afterSwap", function (event) {
+    var area = event.detail.target && event.detail.target.querySelector
+      ? event.detail.target.querySelector("form.edit-form textarea") : null;
+    if (!area) {
+      var rows = document.querySelectorAll("tr.editing textarea");
+      area = rows.length ? rows[rows.length - 1] : null;
+    }
+    if (area && document.activeElement !== area) {
+      area.focus();
+      area.setSelectionRange(area.value.length, area.value.length);
+    }
+  });
+
+  function selectedBoxes() {
+    return Array.prototype.slice.call(document.querySelectorAll('input[name="memory_ids"][form="bulk-form"]:checked'));
+  }
+  function updateSelectedCount() {
+    var label = document.querySelector("[data-selected-count]");
+    if (label) {
+      var n = selectedBoxes().length;
+      label.textContent = n ? n + " selected" : "";
+    }
+  }
+  document.body.addEventListener("change", function (event) {
+    if (event.target.matches("[data-select-all]")) {
+      document.querySelectorAll('input[name="memory_ids"][form="bulk-form"]').forEach(function (box) {
+        box.checked = event.target.checked;
+      });
+    }
+    if (event.target.matches('[data-select-all], input[name="memory_ids"]')) updateSelectedCount();
+  });
+
+  // Bulk delete: confirm with the count, then send confirmed=1.
+  document.body.addEventListener("htmx:confirm", function (event) {
+    var form = event.detail.elt;
+    if (!form.matches || !form.matches("form[data-confirm-bulk]")) return;
+    event.preventDefault();
+    var n = selectedBoxes().length;
+    if (!n) {
+      showToast("Select the memories to delete first.", "warning");
+      return;
+    }
+    if (window.confirm("Delete " + n + " selected memor" + (n === 1 ? "y" : "ies") + "? This cannot be undone.")) {
+      form.querySelector('input[name="confirmed"]').value = "1";
+      event.detail.issueRequest(true);
+    }
+  });
+})();

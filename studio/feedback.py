@@ -1,0 +1,20 @@
+"""How an action tells the person what happened: a toast for htmx, a message otherwise."""
+
+from __future__ import annotations
+
+import json
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+
+LEVELS = {"success": messages.SUCCESS, "warning": messages.WARNING, "error": messages.ERROR}
+
+
+def toast(response: HttpResponse, message: str, level: str = "success") -> HttpResponse:
+    """base.html's script shows HX-Trigger's toast event; the message is text, never HTML."""
+    response["HX-Trigger"] = json.dumps({"toast": {"message": message, "level": level}})
+    return response
+
+
+def flash(request: HttpRequest, message: str, level: str = "success") -> None:
+    messages.add_message(request, LEVELS[level], message)
