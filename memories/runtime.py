@@ -194,7 +194,9 @@ def user_memories(
             return Page([])
         rows = Memory.objects.filter(user_id=user_id).annotate(sort_key=key)
         if search:
-            rows = rows.annotate(text=MemoryText("memory")).filter(text__icontains=search)
+            rows = rows.annotate(plain_text=MemoryText("memory")).filter(
+                plain_text__icontains=search
+            )
         if topic:
             rows = rows.filter(topics__contains=[topic])
         if after:

@@ -2,20 +2,11 @@
 
 from django.db import migrations
 
-VIEWER = [
-    ("agents", "view_agent"),
-    ("memories", "view_enduser"),
-    ("memories", "view_auditevent"),
-]
-EDITOR = VIEWER + [
-    ("agents", "operate_agent"),
-    ("memories", "add_enduser"),
-    ("memories", "change_enduser"),
-]
-
 
 def create_roles(apps, schema_editor):
     from django.contrib.auth.management import create_permissions
+
+    from agents.roles import install_roles
 
     # Permissions are normally made after migrate; a fresh database needs them now.
     for label in ("agents", "memories"):
@@ -23,14 +14,7 @@ def create_roles(apps, schema_editor):
         app_config.models_module = True  # the migration state's stub lacks it
         create_permissions(app_config, verbosity=0, apps=apps)
         app_config.models_module = None
-    Group = apps.get_model("auth", "Group")
-    Permission = apps.get_model("auth", "Permission")
-    for name, codes in (("Viewer", VIEWER), ("Editor", EDITOR)):
-        group, _ = Group.objects.get_or_create(name=name)
-        for app_label, codename in codes:
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+    install_roles(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"))
 
 
 def remove_roles(apps, schema_editor):

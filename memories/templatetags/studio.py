@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from django import template
 from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -23,7 +24,7 @@ def _zone(name: str) -> zoneinfo.ZoneInfo:
 def when(epoch_seconds: int | None, timezone: str = "") -> str:
     """Relative time, with the exact time (in the user's own zone where known) on hover."""
     if epoch_seconds is None:
-        return format_html('<span class="muted">never</span>')
+        return mark_safe('<span class="muted">never</span>')  # a constant, no data in it
     moment = datetime.fromtimestamp(int(epoch_seconds), tz=UTC)
     zone = _zone(timezone)
     local = moment.astimezone(zone)

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+from django.db import connection
+from django.test import Client
+
+from agents.models import Agent
+from tests import factories
+
+warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
+
+
+def drop_schema(name: str) -> None:
+    # Outside Django's test transaction: agno's own connections may have created it.
+    s = connection.settings_dict
+    with psycopg.connect(
+        dbname=s["NAME"], user=s["USER"], password=s.get("PASSWORD") or None,
+        host=s.get("HOST") or None, port=s.get("PORT") or None, autocommit=True,
+    ) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+@pytest.fixture
+def editor(db):
+    return factories.make_staff("edna", "Editor")
+
+
+@pytest.fixture
+def viewer(db):
+    return factories.make_staff("victor", "Viewer")
+
+
+@pytest.fixture
+def editor_client(editor) -> Client:
+    client = Client()
+    client.force_login(editor)
+    return client
+
+
+@pytest.fixture
+def viewer_client(viewer) -> Client:
+    client = Client()
+    client.force_login(viewer)
+    return client
+
+
+@pytest.fixture
+def csrf_client(editor) -> Client:
+    """An editor whose client enforces CSRF like a browser would."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(editor)
+    return client
+
+
+@pytest.fixture
+def agent(db) -> Iterator[Agent]:
+    agent = factories.make_agent()
+    yield agent
+    drop_schema(agent.db_schema)
+
+
+@pytest.fixture
+def make_agent(db) -> Iterator:
+    made: list[Agent] = []
+
+    def make(**fields) -> Agent:
+        agent = factories.make_agent(**fields)
+        made.append(agent)
+        return agent
+
+    yield make
+    for agent in made:
+        drop_schema(agent.db_schema)
+
+
+@pytest.fixture
+def agno_db_for():
+    """agno's own PostgresDb on an agent's schema, in the test database."""
+    from agno.db.postgres import PostgresDb
+
+    handles = []
+
+    def open_db(agent_or_schema) -> PostgresDb:
+        schema = getattr(agent_or_schema, "db_schema", agent_or_schema)
+        db = PostgresDb(db_url=factories.sqlalchemy_url().render_as_string(hide_password=False), db_schema=schema)
+        handles.append(db)
+        return db
+
+    yield open_db
+    for db in handles:
+        db.db_engine.dispose()

@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from django.urls import reverse
+
+from agents.memory_settings import MemorySettings
+from memories import runtime
+
+
+def test_it_lists_agents_with_mode_and_counts(editor_client, make_agent):
+    support = make_agent(name="Support", settings=MemorySettings(session_storage=True, agentic_memory=True))
+    make_agent(name="Fresh", settings=MemorySettings())
+    runtime.add_memory(support, "ann@example.com", text="Prefers tea.", topics=[])
+    runtime.add_memory(support, "bob@example.com", text="Prefers coffee.", topics=[])
+    response = editor_client.get(reverse("agents:list"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Support" in html and "Agentic" in html
+    assert "the agent has not run" in html
+    row = html[html.index("Support"):]
+    assert ">2</td>" in row  # users and memories
+
+
+def test_it_redirects_anonymous_people_to_login(client):
+    response = client.get(reverse("agents:list"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_the_login_page_logs_a_staff_member_in(client, editor):
+    from tests.factories import PASSWORD
+
+    response = client.post(reverse("login"), {"username": "edna", "password": PASSWORD})
+    assert response.status_code == 302
+    assert client.get(reverse("agents:list")).status_code == 200
+
+
+def test_it_uses_postgres(db):
+    from django.db import connection
+
+    assert connection.vendor == "postgresql"

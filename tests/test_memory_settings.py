@@ -1,0 +1,87 @@
+"""The Memory tab's rules live on the model: whoever saves, the invariants hold."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, connection
+
+from agents.memory_settings import MemorySettings, apply_changes
+from agents.models import Agent
+
+MANUAL = MemorySettings(session_storage=True, user_memories=True)
+AGENTIC = MemorySettings(session_storage=True, agentic_memory=True)
+
+
+def test_defaults_are_all_off():
+    settings = MemorySettings.from_json({})
+    assert settings.mode == "off"
+    assert not settings.session_storage and not settings.agent_memories
+
+
+def test_unknown_keys_are_kept_when_saving():
+    merged = MANUAL.to_json({"model": "gpt-4o", "user_memories": False})
+    assert merged["model"] == "gpt-4o" and merged["user_memories"] is True
+
+
+def test_agentic_mode_turns_manual_mode_off():
+    result, notes = apply_changes(MANUAL, MemorySettings(session_storage=True, user_memories=True, agentic_memory=True))
+    assert result.mode == "agentic" and not result.user_memories
+    assert notes == ["Manual mode was turned off: agentic memory replaces it."]
+
+
+def test_manual_mode_turns_agentic_mode_off():
+    result, _ = apply_changes(AGENTIC, MemorySettings(session_storage=True, user_memories=True, agentic_memory=True))
+    assert result.mode == "manual" and not result.agentic_memory
+
+
+def test_turning_session_storage_off_turns_the_memory_mode_off_and_says_so():
+    result, notes = apply_changes(AGENTIC, MemorySettings(session_storage=False, agentic_memory=True))
+    assert result.mode == "off" and not result.session_storage
+    assert "need session storage" in notes[0] and "No memory was deleted" in notes[0]
+
+
+def test_turning_a_mode_on_without_session_storage_turns_storage_on():
+    result, notes = apply_changes(MemorySettings(), MemorySettings(user_memories=True))
+    assert result.session_storage and result.mode == "manual"
+    assert notes == ["Session storage was turned on too: user memories need it."]
+
+
+def test_agentic_agent_memories_need_agent_memories():
+    result, _ = apply_changes(MemorySettings(), MemorySettings(agentic_agent_memories=True))
+    assert result.agent_memories and result.agentic_agent_memories
+    on = MemorySettings(agent_memories=True, agentic_agent_memories=True)
+    result, _ = apply_changes(on, MemorySettings(agentic_agent_memories=True))
+    assert not result.agent_memories and not result.agentic_agent_memories
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        MemorySettings(session_storage=True, user_memories=True, agentic_memory=True),
+        MemorySettings(user_memories=True),
+        MemorySettings(agentic_memory=True),
+        MemorySettings(num_history_runs=0),
+        MemorySettings(max_tool_calls_from_history=-1),
+    ],
+)
+def test_the_model_refuses_to_save_a_broken_combination(db, bad):
+    agent = Agent(name="A", slug="a", db_schema="agent_a", agno_settings=bad.to_json())
+    with pytest.raises(ValidationError):
+        agent.save()
+    assert not Agent.objects.filter(slug="a").exists()
+
+
+def test_the_database_refuses_both_modes_even_past_the_model(db):
+    agent = Agent.objects.create(name="A", slug="a", db_schema="agent_a", agno_settings=MANUAL.to_json())
+    with pytest.raises(IntegrityError), connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE agents_agent SET agno_settings = agno_settings || '{\"agentic_memory\": true}' WHERE id = %s",
+            [agent.pk],
+        )
+
+
+@pytest.mark.parametrize("name", ["Agent", "1abc", "a-b", "public", "pg_temp", 'x"; drop', "a" * 64, ""])
+def test_schema_names_are_validated(db, name):
+    with pytest.raises(ValidationError):
+        Agent(name="A", slug="a", db_schema=name).save()
