@@ -404,29 +404,39 @@ def agent_users(
                 keys = keys[:limit]
                 next_cursor = encode_cursor(keys[-1])
             rows = {key: UserRow(key) for key in keys}
-            if keys and tables.memories:
-                cursor.execute(
-                    "SELECT user_id, count(*), max(coalesce(updated_at, created_at)), "
-                    "sum(char_length(memory #>> '{}')) FROM agno_memories "
-                    "WHERE user_id = ANY(%s) GROUP BY user_id",
-                    [keys],
-                )
-                for key, count, last, chars in cursor.fetchall():
-                    row = rows[key]
-                    row.memory_count, row.last_update, row.memory_chars = count, last, chars or 0
-            if keys and tables.sessions:
-                cursor.execute(
-                    "SELECT user_id, count(*), max(coalesce(updated_at, created_at)) "
-                    "FROM agno_sessions WHERE user_id = ANY(%s) GROUP BY user_id",
-                    [keys],
-                )
-                for key, count, last in cursor.fetchall():
-                    row = rows[key]
-                    row.session_count = count
-                    if last is not None and (row.last_update is None or last > row.last_update):
-                        row.last_update = last
+            if keys and tables.any:
+                _count_for_users(cursor, tables, rows)
     _attach_registered_users(list(rows.values()), by_id=by_id)
     return Page(list(rows.values()), next_cursor)
+
+
+def _count_for_users(cursor: Any, tables: Tables, rows: dict[str, UserRow]) -> None:
+    """Memory and session counts for the users on the page only, in one query."""
+    memories = (
+        "SELECT user_id, count(*) AS n, max(coalesce(updated_at, created_at)) AS last, "
+        "sum(char_length(memory #>> '{}')) AS chars FROM agno_memories "
+        "WHERE user_id = ANY(%(keys)s) GROUP BY user_id"
+        if tables.memories
+        else "SELECT NULL::text AS user_id, 0::bigint AS n, NULL::bigint AS last, 0 AS chars"
+    )
+    sessions = (
+        "SELECT user_id, count(*) AS n, max(coalesce(updated_at, created_at)) AS last "
+        "FROM agno_sessions WHERE user_id = ANY(%(keys)s) GROUP BY user_id"
+        if tables.sessions
+        else "SELECT NULL::text AS user_id, 0::bigint AS n, NULL::bigint AS last"
+    )
+    cursor.execute(
+        f"SELECT k.user_id, m.n, m.last, m.chars, s.n, s.last "
+        f"FROM unnest(%(keys)s::text[]) AS k(user_id) "
+        f"LEFT JOIN ({memories}) AS m USING (user_id) LEFT JOIN ({sessions}) AS s USING (user_id)",
+        {"keys": list(rows)},
+    )
+    for key, memory_count, memory_last, chars, session_count, session_last in cursor.fetchall():
+        row = rows[key]
+        row.memory_count, row.memory_chars = memory_count or 0, chars or 0
+        row.session_count = session_count or 0
+        stamps = [stamp for stamp in (memory_last, session_last) if stamp is not None]
+        row.last_update = max(stamps) if stamps else None
 
 
 def _attach_registered_users(rows: list[UserRow], *, by_id: bool) -> None:

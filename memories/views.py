@@ -66,22 +66,35 @@ def _user_context(request: HttpRequest, agent: Agent, can_write: bool, user_id: 
     }
 
 
-def _list_context(request: HttpRequest, agent: Agent, user_id: str, filters: dict) -> dict:
-    """The first page of the list as it stands after a write, under the same filters."""
+def _list_context(
+    request: HttpRequest, agent: Agent, can_write: bool, user_id: str, filters: dict
+) -> dict:
+    """A page of the list under `filters`, with the user's summary: one schema switch in all."""
     f = {
         "q": filters.get("q", ""),
         "topic": filters.get("topic", ""),
         "sort": filters.get("sort") or "-updated",
+        "after": filters.get("after", ""),
     }
-    page = runtime.user_memories(agent, user_id, search=f["q"], topic=f["topic"], sort=f["sort"])
+    with runtime.reach(agent):
+        page = runtime.user_memories(
+            agent,
+            user_id,
+            after=f["after"] or None,
+            search=f["q"],
+            topic=f["topic"],
+            sort=f["sort"],
+        )
+        context = _user_context(request, agent, can_write, user_id)
+    next_url = user_url(
+        agent, user_id, q=f["q"], topic=f["topic"], sort=f["sort"], after=page.next_cursor or ""
+    )
     return {
-        **_user_context(request, agent, True, user_id),
+        **context,
         "page": page,
         "filters": f,
         "filtered": bool(f["q"] or f["topic"]),
-        "next_url": user_url(
-            agent, user_id, q=f["q"], topic=f["topic"], sort=f["sort"], after=page.next_cursor or ""
-        ),
+        "next_url": next_url,
     }
 
 
@@ -100,27 +113,10 @@ def user_memories(request: HttpRequest, slug: str) -> HttpResponse:
     filters = MemoryFilterForm(request.GET)
     if not filters.is_valid():
         return _bad_request(request, _first_error(filters))
-    f = filters.cleaned_data
     try:
-        page = runtime.user_memories(
-            agent,
-            user_id,
-            after=f["after"] or None,
-            search=f["q"],
-            topic=f["topic"],
-            sort=f["sort"],
-        )
+        context = _list_context(request, agent, can_write, user_id, filters.cleaned_data)
     except runtime.InvalidCursor as error:
         return _bad_request(request, error.message)
-    context = {
-        **_user_context(request, agent, can_write, user_id),
-        "page": page,
-        "filters": f,
-        "filtered": bool(f["q"] or f["topic"]),
-        "next_url": user_url(
-            agent, user_id, q=f["q"], topic=f["topic"], sort=f["sort"], after=page.next_cursor or ""
-        ),
-    }
     if _is_unknown_user(context):
         message = (
             f"No memories, sessions or registration for user_id “{user_id}” in {agent.name}. "
@@ -173,7 +169,7 @@ def add_memory(request: HttpRequest, slug: str) -> HttpResponse:
         " The agent's runtime tables were created for it." if created_tables else ""
     )
     if request.htmx:
-        context = _list_context(request, agent, user_id, {})
+        context = _list_context(request, agent, True, user_id, {})
         context["add_form"] = MemoryForm()
         return toast(render(request, f"{USER_PAGE}#list-changed", context), message)
     flash(request, message)
@@ -354,9 +350,8 @@ def bulk_delete(request: HttpRequest, slug: str) -> HttpResponse:
         flash(request, message)
         return redirect(user_url(agent, user_id))
     filters = MemoryFilterForm(request.POST)
-    context = _list_context(
-        request, agent, user_id, filters.cleaned_data if filters.is_valid() else {}
-    )
+    filtered = {**filters.cleaned_data, "after": ""} if filters.is_valid() else {}
+    context = _list_context(request, agent, True, user_id, filtered)
     return toast(render(request, f"{USER_PAGE}#list-changed", context), message)
 
 

@@ -18,8 +18,12 @@ def drop_schema(name: str) -> None:
     # Outside Django's test transaction: agno's own connections may have created it.
     s = connection.settings_dict
     with psycopg.connect(
-        dbname=s["NAME"], user=s["USER"], password=s.get("PASSWORD") or None,
-        host=s.get("HOST") or None, port=s.get("PORT") or None, autocommit=True,
+        dbname=s["NAME"],
+        user=s["USER"],
+        password=s.get("PASSWORD") or None,
+        host=s.get("HOST") or None,
+        port=s.get("PORT") or None,
+        autocommit=True,
     ) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
@@ -86,7 +90,10 @@ def agno_db_for():
 
     def open_db(agent_or_schema) -> PostgresDb:
         schema = getattr(agent_or_schema, "db_schema", agent_or_schema)
-        db = PostgresDb(db_url=factories.sqlalchemy_url().render_as_string(hide_password=False), db_schema=schema)
+        db = PostgresDb(
+            db_url=factories.sqlalchemy_url().render_as_string(hide_password=False),
+            db_schema=schema,
+        )
         handles.append(db)
         return db
 

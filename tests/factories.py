@@ -30,9 +30,7 @@ def unique_schema(prefix: str = "t") -> str:
 
 def make_agent(**fields: Any) -> Agent:
     slug = fields.pop("slug", None) or f"agent-{uuid.uuid4().hex[:8]}"
-    settings = fields.pop(
-        "settings", MemorySettings(session_storage=True, user_memories=True)
-    )
+    settings = fields.pop("settings", MemorySettings(session_storage=True, user_memories=True))
     return Agent.objects.create(
         name=fields.pop("name", slug.replace("-", " ").title()),
         slug=slug,

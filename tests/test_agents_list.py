@@ -7,7 +7,9 @@ from memories import runtime
 
 
 def test_it_lists_agents_with_mode_and_counts(editor_client, make_agent):
-    support = make_agent(name="Support", settings=MemorySettings(session_storage=True, agentic_memory=True))
+    support = make_agent(
+        name="Support", settings=MemorySettings(session_storage=True, agentic_memory=True)
+    )
     make_agent(name="Fresh", settings=MemorySettings())
     runtime.add_memory(support, "ann@example.com", text="Prefers tea.", topics=[])
     runtime.add_memory(support, "bob@example.com", text="Prefers coffee.", topics=[])
@@ -16,7 +18,7 @@ def test_it_lists_agents_with_mode_and_counts(editor_client, make_agent):
     html = response.content.decode()
     assert "Support" in html and "Agentic" in html
     assert "the agent has not run" in html
-    row = html[html.index("Support"):]
+    row = html[html.index("Support") :]
     assert ">2</td>" in row  # users and memories
 
 
@@ -38,3 +40,15 @@ def test_it_uses_postgres(db):
     from django.db import connection
 
     assert connection.vendor == "postgresql"
+
+
+def test_permissions_load_in_one_query_and_still_separate_roles(
+    viewer, editor, django_assert_num_queries
+):
+    from django.contrib.auth.models import User
+
+    fresh_viewer, fresh_editor = User.objects.get(pk=viewer.pk), User.objects.get(pk=editor.pk)
+    with django_assert_num_queries(1):
+        assert fresh_viewer.has_perm("agents.view_agent")
+        assert not fresh_viewer.has_perm("agents.operate_agent")
+    assert fresh_editor.has_perm("agents.operate_agent")

@@ -25,18 +25,24 @@ def test_unknown_keys_are_kept_when_saving():
 
 
 def test_agentic_mode_turns_manual_mode_off():
-    result, notes = apply_changes(MANUAL, MemorySettings(session_storage=True, user_memories=True, agentic_memory=True))
+    result, notes = apply_changes(
+        MANUAL, MemorySettings(session_storage=True, user_memories=True, agentic_memory=True)
+    )
     assert result.mode == "agentic" and not result.user_memories
     assert notes == ["Manual mode was turned off: agentic memory replaces it."]
 
 
 def test_manual_mode_turns_agentic_mode_off():
-    result, _ = apply_changes(AGENTIC, MemorySettings(session_storage=True, user_memories=True, agentic_memory=True))
+    result, _ = apply_changes(
+        AGENTIC, MemorySettings(session_storage=True, user_memories=True, agentic_memory=True)
+    )
     assert result.mode == "manual" and not result.agentic_memory
 
 
 def test_turning_session_storage_off_turns_the_memory_mode_off_and_says_so():
-    result, notes = apply_changes(AGENTIC, MemorySettings(session_storage=False, agentic_memory=True))
+    result, notes = apply_changes(
+        AGENTIC, MemorySettings(session_storage=False, agentic_memory=True)
+    )
     assert result.mode == "off" and not result.session_storage
     assert "need session storage" in notes[0] and "No memory was deleted" in notes[0]
 
@@ -73,15 +79,19 @@ def test_the_model_refuses_to_save_a_broken_combination(db, bad):
 
 
 def test_the_database_refuses_both_modes_even_past_the_model(db):
-    agent = Agent.objects.create(name="A", slug="a", db_schema="agent_a", agno_settings=MANUAL.to_json())
+    agent = Agent.objects.create(
+        name="A", slug="a", db_schema="agent_a", agno_settings=MANUAL.to_json()
+    )
     with pytest.raises(IntegrityError), connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE agents_agent SET agno_settings = agno_settings || '{\"agentic_memory\": true}' WHERE id = %s",
-            [agent.pk],
+            "UPDATE agents_agent SET agno_settings = agno_settings || %s::jsonb WHERE id = %s",
+            ['{"agentic_memory": true}', agent.pk],
         )
 
 
-@pytest.mark.parametrize("name", ["Agent", "1abc", "a-b", "public", "pg_temp", 'x"; drop', "a" * 64, ""])
+@pytest.mark.parametrize(
+    "name", ["Agent", "1abc", "a-b", "public", "pg_temp", 'x"; drop', "a" * 64, ""]
+)
 def test_schema_names_are_validated(db, name):
     with pytest.raises(ValidationError):
         Agent(name="A", slug="a", db_schema=name).save()

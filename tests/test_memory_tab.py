@@ -38,13 +38,17 @@ def test_it_shows_the_settings_and_users(editor_client, agent):
     assert response.status_code == 200
     html = response.content.decode()
     assert 'id="settings-panel"' in html and 'hx-trigger="change"' in html
-    assert "Session storage" in html and "Agentic managed" in html and "Tool-call compression" in html
+    assert (
+        "Session storage" in html and "Agentic managed" in html and "Tool-call compression" in html
+    )
     assert "off is recommended in production" in html
     assert "ann@example.com" in html
 
 
 def test_agentic_mode_turns_manual_mode_off_via_htmx(editor_client, agent):
-    response = editor_client.post(settings_url(agent), form_data(user_memories_agentic="on"), **HTMX)
+    response = editor_client.post(
+        settings_url(agent), form_data(user_memories_agentic="on"), **HTMX
+    )
     assert response.status_code == 200
     assert 'id="settings-panel"' in response.content.decode()
     assert "<html" not in response.content.decode()  # the partial, not the page
@@ -88,10 +92,17 @@ def test_a_memory_mode_needs_session_storage_so_it_is_turned_on(editor_client, m
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("num_history_runs", "0"), ("num_history_runs", "abc"), ("max_tool_calls_from_history", "-1"),
-     ("compress_tool_results_threshold", "1000"), ("num_history_runs", "")],
+    [
+        ("num_history_runs", "0"),
+        ("num_history_runs", "abc"),
+        ("max_tool_calls_from_history", "-1"),
+        ("compress_tool_results_threshold", "1000"),
+        ("num_history_runs", ""),
+    ],
 )
-def test_bad_numbers_are_refused_with_a_message_and_nothing_changes(editor_client, agent, field, value):
+def test_bad_numbers_are_refused_with_a_message_and_nothing_changes(
+    editor_client, agent, field, value
+):
     before = dict(agent.agno_settings)
     response = editor_client.post(settings_url(agent), form_data(**{field: value}), **HTMX)
     assert response.status_code == 422
@@ -102,7 +113,9 @@ def test_bad_numbers_are_refused_with_a_message_and_nothing_changes(editor_clien
 
 
 def test_a_viewer_cannot_toggle(viewer_client, agent):
-    response = viewer_client.post(settings_url(agent), form_data(user_memories_agentic="on"), **HTMX)
+    response = viewer_client.post(
+        settings_url(agent), form_data(user_memories_agentic="on"), **HTMX
+    )
     assert response.status_code == 403
     agent.refresh_from_db()
     assert agent.memory_settings.mode == "manual"
@@ -130,7 +143,10 @@ def test_users_are_the_union_of_registered_and_runtime_ids(editor_client, agent)
     rows = {row.user_id: row for row in runtime.agent_users(agent).items}
     assert set(rows) == {"ann@example.com", "ann.lee@example.com", "dana@example.com", "u_9"}
     assert rows["ann@example.com"].registered.first_name == "Ann"
-    assert rows["ann.lee@example.com"].is_unregistered and not rows["ann.lee@example.com"].other_kind_match
+    assert (
+        rows["ann.lee@example.com"].is_unregistered
+        and not rows["ann.lee@example.com"].other_kind_match
+    )
     assert rows["dana@example.com"].memory_count == 0
     # This agent keys by email, so Dana's id reaches nobody: named as the wrong key.
     assert rows["u_9"].other_kind_match.email == "dana@example.com"

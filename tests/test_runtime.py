@@ -26,9 +26,8 @@ def test_reach_puts_the_callers_search_path_back(agent):
 
 
 def test_reach_refuses_a_schema_name_with_sql_in_it():
-    with pytest.raises(ValidationError):
-        with runtime.reach('x"; DROP SCHEMA public; --'):
-            pass
+    with pytest.raises(ValidationError), runtime.reach('x"; DROP SCHEMA public; --'):
+        pass
 
 
 def test_an_agent_that_never_ran_reads_as_empty(agent):
@@ -48,7 +47,9 @@ def test_malformed_cursors_are_refused(agent, cursor):
 
 def test_keyset_pages_cover_every_memory_once_in_order(agent):
     for n in range(7):
-        memory, _ = runtime.add_memory(agent, "ann", text=f"Fact {n}", topics=["a"] if n % 2 else [])
+        memory, _ = runtime.add_memory(
+            agent, "ann", text=f"Fact {n}", topics=["a"] if n % 2 else []
+        )
         with runtime.reach(agent):
             Memory.objects.filter(memory_id=memory.memory_id).update(updated_at=1000 + n // 2)
     for sort in runtime.MEMORY_SORTS:

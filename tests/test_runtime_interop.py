@@ -27,11 +27,20 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def test_it_reads_memories_agno_wrote_field_for_field(agent, agno_db_for):
     agno = agno_db_for(agent)
     written = [
-        agno.upsert_user_memory(UserMemory(
-            memory="Prefers concise answers.", user_id="ann@example.com", topics=["style", "prefs"],
-            input="Keep it short.", feedback="good", agent_id="support", team_id="team-1",
-        )),
-        agno.upsert_user_memory(UserMemory(memory="Renewal is in November.", user_id="ann@example.com")),
+        agno.upsert_user_memory(
+            UserMemory(
+                memory="Prefers concise answers.",
+                user_id="ann@example.com",
+                topics=["style", "prefs"],
+                input="Keep it short.",
+                feedback="good",
+                agent_id="support",
+                team_id="team-1",
+            )
+        ),
+        agno.upsert_user_memory(
+            UserMemory(memory="Renewal is in November.", user_id="ann@example.com")
+        ),
     ]
     page = runtime.user_memories(agent, "ann@example.com")
     ours = {m.memory_id: m for m in page.items}
@@ -57,18 +66,32 @@ def test_it_reads_memories_agno_wrote_field_for_field(agent, agno_db_for):
 def test_it_reads_sessions_and_runs_agno_wrote(agent, agno_db_for):
     agno = agno_db_for(agent)
     now = int(time.time())
-    agno.upsert_session(AgentSession(
-        session_id="s-1", agent_id="support", user_id="ann@example.com", created_at=now,
-        summary=SessionSummary(summary="Talked about renewal."),
-    ))
+    agno.upsert_session(
+        AgentSession(
+            session_id="s-1",
+            agent_id="support",
+            user_id="ann@example.com",
+            created_at=now,
+            summary=SessionSummary(summary="Talked about renewal."),
+        )
+    )
     for index, (question, answer) in enumerate([("hello", "Hi Ann"), ("renewal?", "In November.")]):
         agno.upsert_run(
             RunOutput(
-                run_id=f"r-{index}", session_id="s-1", agent_id="support", user_id="ann@example.com",
-                content=answer, created_at=now + index,
-                messages=[Message(role="user", content=question), Message(role="assistant", content=answer)],
+                run_id=f"r-{index}",
+                session_id="s-1",
+                agent_id="support",
+                user_id="ann@example.com",
+                content=answer,
+                created_at=now + index,
+                messages=[
+                    Message(role="user", content=question),
+                    Message(role="assistant", content=answer),
+                ],
             ),
-            session_id="s-1", user_id="ann@example.com", run_index=index,
+            session_id="s-1",
+            user_id="ann@example.com",
+            run_index=index,
         )
     page = runtime.user_sessions(agent, "ann@example.com")
     assert [row.session.session_id for row in page.items] == ["s-1"]
@@ -78,7 +101,8 @@ def test_it_reads_sessions_and_runs_agno_wrote(agent, agno_db_for):
     runs = runtime.session_runs(agent, "s-1")
     assert [r.run_id for r in runs] == ["r-0", "r-1"]
     assert [(m["role"], m["content"]) for m in runs[1].messages] == [
-        ("user", "renewal?"), ("assistant", "In November."),
+        ("user", "renewal?"),
+        ("assistant", "In November."),
     ]
     assert runtime.user_summary(agent, "ann@example.com").session_count == 1
 
@@ -88,7 +112,10 @@ def test_agno_reads_a_memory_we_added_exactly(agent, agno_db_for):
     existing = agno.upsert_user_memory(UserMemory(memory="Existing.", user_id="ann@example.com"))
     before = int(time.time())
     mine, created_tables = runtime.add_memory(
-        agent, "ann@example.com", text="Renewal is in November.", topics=["billing", "renewal"],
+        agent,
+        "ann@example.com",
+        text="Renewal is in November.",
+        topics=["billing", "renewal"],
         input_text="When is our renewal?",
     )
     assert created_tables is False
@@ -98,10 +125,13 @@ def test_agno_reads_a_memory_we_added_exactly(agent, agno_db_for):
     assert theirs.input == "When is our renewal?"
     assert theirs.user_id == "ann@example.com"
     assert theirs.memory_id == mine.memory_id
-    assert re.fullmatch(r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", mine.memory_id)
+    assert re.fullmatch(
+        r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}", mine.memory_id
+    )
     assert before <= theirs.created_at == theirs.updated_at <= int(time.time())
     assert {m.memory_id for m in agno.get_user_memories(user_id="ann@example.com")} == {
-        mine.memory_id, existing.memory_id
+        mine.memory_id,
+        existing.memory_id,
     }
 
 
@@ -111,22 +141,30 @@ def test_a_memory_added_without_topics_holds_json_null_like_agno(agent, agno_db_
     assert created_tables is True
     assert agno.get_user_memory(mine.memory_id).topics is None
     with connection.cursor() as cursor:
-        cursor.execute(
-            f'SELECT jsonb_typeof(topics), jsonb_typeof(memory) FROM "{agent.db_schema}".agno_memories'
-        )
+        table = f'"{agent.db_schema}".agno_memories'
+        cursor.execute(f"SELECT jsonb_typeof(topics), jsonb_typeof(memory) FROM {table}")
         assert cursor.fetchone() == ("null", "string")
 
 
 def test_agno_sees_our_edit(agent, agno_db_for):
     agno = agno_db_for(agent)
-    original = agno.upsert_user_memory(UserMemory(
-        memory="Likes tea.", user_id="ann@example.com", topics=["drinks"], created_at=1_700_000_000,
-        updated_at=1_700_000_000,
-    ))
+    original = agno.upsert_user_memory(
+        UserMemory(
+            memory="Likes tea.",
+            user_id="ann@example.com",
+            topics=["drinks"],
+            created_at=1_700_000_000,
+            updated_at=1_700_000_000,
+        )
+    )
     current = runtime.get_memory(agent, "ann@example.com", original.memory_id)
     runtime.edit_memory(
-        agent, "ann@example.com", original.memory_id, text="Likes green tea.",
-        topics=["drinks", "tea"], version=runtime.memory_version(current),
+        agent,
+        "ann@example.com",
+        original.memory_id,
+        text="Likes green tea.",
+        topics=["drinks", "tea"],
+        version=runtime.memory_version(current),
     )
     theirs = agno.get_user_memory(original.memory_id)
     assert theirs.memory == "Likes green tea."
@@ -139,7 +177,9 @@ def test_agno_sees_our_edit(agent, agno_db_for):
 def test_agno_no_longer_returns_what_we_deleted(agent, agno_db_for):
     agno = agno_db_for(agent)
     ids = [
-        agno.upsert_user_memory(UserMemory(memory=f"Fact {n}.", user_id="ann@example.com")).memory_id
+        agno.upsert_user_memory(
+            UserMemory(memory=f"Fact {n}.", user_id="ann@example.com")
+        ).memory_id
         for n in range(4)
     ]
     runtime.delete_memory(agent, "ann@example.com", ids[0])
@@ -162,8 +202,15 @@ def _dump_schema(schema: str) -> list[str]:
 
     s = connection.settings_dict
     env = {**os.environ, "PGPASSWORD": s.get("PASSWORD") or ""}
-    command = [str(Path(POSTGRES_BIN_PATH) / "pg_dump"), "--schema-only", f"--schema={schema}",
-               "-U", s["USER"], "-d", s["NAME"]]
+    command = [
+        str(Path(POSTGRES_BIN_PATH) / "pg_dump"),
+        "--schema-only",
+        f"--schema={schema}",
+        "-U",
+        s["USER"],
+        "-d",
+        s["NAME"],
+    ]
     if s.get("HOST"):
         command += ["-h", s["HOST"]]
     if s.get("PORT"):
@@ -171,7 +218,9 @@ def _dump_schema(schema: str) -> list[str]:
     output = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
     lines = []
     for line in output.splitlines():
-        if not line.strip() or line.startswith(("--", "SET ", "SELECT pg_catalog", "\\restrict", "\\unrestrict")):
+        if not line.strip() or line.startswith(
+            ("--", "SET ", "SELECT pg_catalog", "\\restrict", "\\unrestrict")
+        ):
             continue
         lines.append(line.replace(schema, "SCHEMA"))
     return lines
@@ -181,8 +230,12 @@ def _let_agno_create_everything(agno) -> None:
     now = int(time.time())
     agno.upsert_user_memory(UserMemory(memory="x", user_id="u"))
     agno.upsert_session(AgentSession(session_id="s", agent_id="a", user_id="u", created_at=now))
-    agno.upsert_run(RunOutput(run_id="r", session_id="s", agent_id="a", user_id="u", created_at=now),
-                    session_id="s", user_id="u", run_index=0)
+    agno.upsert_run(
+        RunOutput(run_id="r", session_id="s", agent_id="a", user_id="u", created_at=now),
+        session_id="s",
+        user_id="u",
+        run_index=0,
+    )
 
 
 def test_tables_we_create_are_identical_to_agnos(agno_db_for, db):
@@ -196,7 +249,9 @@ def test_tables_we_create_are_identical_to_agnos(agno_db_for, db):
         assert dump_ours == dump_theirs
         with connection.cursor() as cursor:
             for schema in (ours, theirs):
-                cursor.execute(f'SELECT table_name, version FROM "{schema}".agno_schema_versions ORDER BY 1')
+                cursor.execute(
+                    f'SELECT table_name, version FROM "{schema}".agno_schema_versions ORDER BY 1'
+                )
                 assert cursor.fetchall() == [
                     ("agno_memories", RUNTIME_SCHEMA_VERSION),
                     ("agno_runs", RUNTIME_SCHEMA_VERSION),
@@ -226,10 +281,13 @@ def test_two_agents_never_see_each_others_rows(make_agent, agno_db_for):
     agno_db_for(sales).upsert_user_memory(UserMemory(memory="Sales fact.", user_id="ann"))
     runtime.add_memory(support, "ann", text="Added in support.", topics=[])
     assert sorted(m.text for m in runtime.user_memories(support, "ann").items) == [
-        "Added in support.", "Support fact.",
+        "Added in support.",
+        "Support fact.",
     ]
     assert [m.text for m in runtime.user_memories(sales, "ann").items] == ["Sales fact."]
-    assert [m.memory for m in agno_db_for(sales).get_user_memories(user_id="ann")] == ["Sales fact."]
+    assert [m.memory for m in agno_db_for(sales).get_user_memories(user_id="ann")] == [
+        "Sales fact."
+    ]
     sales_memory = runtime.user_memories(sales, "ann").items[0]
     with pytest.raises(runtime.MemoryNotFound):
         runtime.delete_memory(support, "ann", sales_memory.memory_id)
