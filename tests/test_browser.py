@@ -1,0 +1,197 @@
+"""The three flows a person does by hand, in headless Debian Chromium driven by Playwright.
+
+Each step checks the database afterwards and saves a screenshot under docs/screenshots/.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from agents.memory_settings import MemorySettings
+from memories import runtime
+from tests.factories import PASSWORD, make_person
+
+# Playwright's sync API runs an event loop; the test's own ORM calls are still synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            "Debian's chromium is missing: `make test` installs it (apt-get install chromium)."
+        )
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server, editor):
+    context = browser.new_context(viewport={"width": 1400, "height": 950}, base_url=live_server.url)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.on("dialog", lambda dialog: dialog.accept())  # the confirmations a person clicks OK on
+    page.goto("/login/")
+    page.fill("input[name=username]", editor.username)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator("h1")).to_have_text("Agents")
+    yield page
+    context.close()
+
+
+def screenshot(page, name: str) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+def test_an_operator_switches_an_agent_from_manual_to_agentic_and_back(page, make_agent):
+    agent = make_agent(
+        name="Support Assistant",
+        slug="support",
+        settings=MemorySettings(session_storage=True, user_memories=True, num_history_runs=4),
+    )
+    make_person("ann@example.com", first_name="Ann", last_name="Lee")
+    runtime.add_memory(agent, "ann@example.com", text="Prefers concise answers.", topics=["style"])
+    runtime.add_memory(agent, "ann.lee@example.com", text="Prefers email.", topics=[])
+    page.goto("/")
+    expect(page.get_by_role("link", name="Support Assistant")).to_be_visible()
+    screenshot(page, "agents-list")
+
+    page.get_by_role("link", name="Support Assistant").click()
+    expect(page.locator("#settings-panel .mode")).to_have_text("Manual")
+    screenshot(page, "memory-tab")
+
+    managed = page.locator(
+        "#settings-panel label.switch", has=page.locator("input[name=user_memories_agentic]")
+    )
+    managed.click()
+    expect(page.locator("#settings-panel .mode")).to_have_text("Agentic")
+    expect(page.locator(".toast").last).to_contain_text("Settings saved.")
+    agent.refresh_from_db()
+    assert (
+        agent.agno_settings["agentic_memory"] is True
+        and agent.agno_settings["user_memories"] is False
+    )
+
+    page.locator(
+        "#settings-panel label.switch", has=page.locator("input[name=user_memories_agentic]")
+    ).click()
+    expect(page.locator("#settings-panel .mode")).to_have_text("Manual")
+    agent.refresh_from_db()
+    assert (
+        agent.agno_settings["user_memories"] is True
+        and agent.agno_settings["agentic_memory"] is False
+    )
+
+    # Session storage off takes the memory mode with it, and the page says why.
+    page.locator(
+        "#settings-panel label.switch", has=page.locator("input[name=session_storage]")
+    ).click()
+    expect(page.locator("#settings-panel .callout.warning")).to_contain_text("need session storage")
+    agent.refresh_from_db()
+    assert agent.memory_settings.mode == "off" and not agent.memory_settings.session_storage
+    assert [m.text for m in runtime.user_memories(agent, "ann@example.com").items] == [
+        "Prefers concise answers."
+    ]
+
+
+def test_an_operator_edits_deletes_and_bulk_deletes_memories(page, make_agent):
+    agent = make_agent(name="Support Assistant", slug="support")
+    make_person("ann@example.com", first_name="Ann", last_name="Lee", timezone="Europe/Berlin")
+    facts = [
+        ("Prefers concise answers.", ["preferences", "style"], "Keep it short, please."),
+        ("Renewal is in November.", ["billing", "renewal"], ""),
+        ("Her password is Tulip-2024!", ["security"], "my password is Tulip-2024!"),
+        ("Asked about the API rate limit.", ["product"], ""),
+        ("Asked about CSV imports.", ["product"], ""),
+    ]
+    for text, topics, said in facts:
+        runtime.add_memory(agent, "ann@example.com", text=text, topics=topics, input_text=said)
+
+    page.goto("/agents/support/")
+    page.get_by_role("link", name="ann@example.com").click()
+    expect(page.locator("h1")).to_contain_text("Ann Lee")
+    expect(page.locator(".memory-row")).to_have_count(5)
+    screenshot(page, "user-memories")
+
+    # Inline edit: click the text, type, Enter saves.
+    row = page.locator(".memory-row", has_text="Renewal is in November.")
+    row.locator("a.memory-text").click()
+    editor_box = page.locator("tr.editing textarea")
+    expect(editor_box).to_be_focused()
+    editor_box.fill("Renewal is in December.")
+    screenshot(page, "inline-edit")
+    editor_box.press("Enter")
+    expect(page.locator(".memory-row", has_text="Renewal is in December.")).to_be_visible()
+    expect(page.locator("tr.editing")).to_have_count(0)
+    texts = {m.text for m in runtime.user_memories(agent, "ann@example.com").items}
+    assert "Renewal is in December." in texts and "Renewal is in November." not in texts
+
+    # Esc cancels and restores the row untouched.
+    page.locator(".memory-row", has_text="Prefers concise answers.").locator(
+        "a.memory-text"
+    ).click()
+    page.locator("tr.editing textarea").fill("Something else")
+    page.locator("tr.editing textarea").press("Escape")
+    expect(page.locator(".memory-row", has_text="Prefers concise answers.")).to_be_visible()
+    assert "Something else" not in {
+        m.text for m in runtime.user_memories(agent, "ann@example.com").items
+    }
+
+    # Delete by click: the row leaves in place, the count follows.
+    secret = page.locator(".memory-row", has_text="Her password is")
+    secret.get_by_role("button", name="Delete").click()
+    expect(page.locator(".memory-row", has_text="Her password is")).to_have_count(0)
+    expect(page.locator("#user-summary .stat-value").first).to_have_text("4")
+    assert not any("Tulip" in m.text for m in runtime.user_memories(agent, "ann@example.com").items)
+
+    # Bulk delete two, count confirmed in the dialog.
+    for text in ("Asked about the API rate limit.", "Asked about CSV imports."):
+        page.locator(".memory-row", has_text=text).locator("input[type=checkbox]").check()
+    expect(page.locator("[data-selected-count]")).to_have_text("2 selected")
+    page.get_by_role("button", name="Delete selected").click()
+    expect(page.locator(".memory-row")).to_have_count(2)
+    expect(page.locator(".toast").last).to_contain_text("2 memories deleted.")
+    assert sorted(m.text for m in runtime.user_memories(agent, "ann@example.com").items) == [
+        "Prefers concise answers.",
+        "Renewal is in December.",
+    ]
+    screenshot(page, "after-bulk-delete")
+
+
+def test_adding_a_memory_in_the_browser(page, make_agent):
+    agent = make_agent(name="Onboarding Coach", slug="onboarding")
+    make_person("new@example.com", first_name="Nia")
+    page.goto("/agents/onboarding/user/?user_id=new%40example.com")
+    expect(page.locator(".empty-state")).to_contain_text("has not run yet")
+    page.fill("#add-form textarea[name=text]", "Starts on Monday; prefers video walkthroughs.")
+    page.fill("#add-form input[name=topics]", "onboarding, preferences")
+    page.get_by_role("button", name="Add memory").click()
+    expect(page.locator(".memory-row")).to_have_count(1)
+    expect(page.locator(".chip")).to_have_text(["onboarding", "preferences"])
+    expect(page.locator("#add-form textarea[name=text]")).to_have_value("")
+    memory = runtime.user_memories(agent, "new@example.com").items[0]
+    assert memory.text == "Starts on Monday; prefers video walkthroughs."
+    assert memory.topics == ["onboarding", "preferences"]
+    page.get_by_role("button", name="Add memory").click()  # empty: the browser's own check stops it
+    assert len(runtime.user_memories(agent, "new@example.com").items) == 1
