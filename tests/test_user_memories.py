@@ -410,3 +410,20 @@ def test_a_memory_deleted_in_the_dashboard_is_gone_for_agno(agent, agno_db_for, 
     )
     assert response.status_code == 200
     assert [m.memory_id for m in agno.get_user_memories(user_id="ann")] == [kept.memory_id]
+
+
+def test_plain_delete_redirects_back_and_cancel_without_htmx_goes_to_the_page(editor_client, agent):
+    memory = add(agent, "a/b", "Gone.")
+    add(agent, "a/b", "Stays.")
+    response = editor_client.post(
+        reverse("memories:delete", args=[agent.slug, memory.memory_id]), {"user_id": "a/b"}
+    )
+    assert response.status_code == 302 and response["Location"] == user_page(agent, "a/b")
+    assert texts(agent, "a/b") == ["Stays."]
+    follow = editor_client.get(response["Location"])
+    assert "Memory deleted." in follow.content.decode()
+    other = runtime.user_memories(agent, "a/b").items[0]
+    row = editor_client.get(
+        reverse("memories:row", args=[agent.slug, other.memory_id]), {"user_id": "a/b"}
+    )
+    assert row.status_code == 302
