@@ -5,6 +5,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 
+from memories.models import EndUser
 from memories.runtime import MEMORY_SORTS
 
 MAX_MEMORY_CHARS = 10_000
@@ -157,3 +158,39 @@ class BulkDeleteForm(forms.Form):
         if any(len(i) > 64 for i in ids):
             raise ValidationError("That is not a memory id.")
         return ids
+
+
+class EndUserForm(forms.ModelForm):
+    """Register a person like the runtime's User object: email required, the rest optional."""
+
+    additional_attributes = forms.JSONField(
+        required=False,
+        initial=dict,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        error_messages={
+            "invalid": 'Additional attributes are a JSON object, e.g. {"plan": "pro"}.'
+        },
+    )
+
+    class Meta:
+        model = EndUser
+        fields = [
+            "email",
+            "external_id",
+            "first_name",
+            "last_name",
+            "timezone",
+            "additional_attributes",
+        ]
+        error_messages = {
+            "email": {
+                "invalid": "Enter an email address such as ann@example.com.",
+                "unique": "A user with this email is registered already.",
+            },
+        }
+
+    def clean_additional_attributes(self) -> dict:
+        value = self.cleaned_data.get("additional_attributes") or {}
+        if not isinstance(value, dict):
+            raise ValidationError('Additional attributes are a JSON object, e.g. {"plan": "pro"}.')
+        return value

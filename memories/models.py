@@ -69,6 +69,7 @@ class AuditEvent(models.Model):
         MEMORY_DELETED = "memory.deleted", "Deleted a memory"
         MEMORIES_BULK_DELETED = "memories.bulk_deleted", "Bulk-deleted memories"
         TABLES_CREATED = "runtime.tables_created", "Created the runtime tables"
+        USER_REGISTERED = "user.registered", "Registered a user"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

@@ -12,6 +12,7 @@ urlpatterns = [
     path("agents/<slug:slug>/memories/<str:memory_id>/edit/", views.edit_memory, name="edit"),
     path("agents/<slug:slug>/memories/<str:memory_id>/delete/", views.delete_memory, name="delete"),
     path("agents/<slug:slug>/user/sessions/", views.user_sessions, name="sessions"),
+    path("agents/<slug:slug>/user/register/", views.register_user, name="register"),
     path("agents/<slug:slug>/sessions/<str:session_id>/", views.transcript, name="transcript"),
     path("audit/", views.audit_log, name="audit"),
 ]

@@ -14,7 +14,14 @@ from agents.access import agent_for_user, rw_agent_for_user
 from agents.models import Agent
 from memories import audit, runtime
 from memories.audit_log import audit_page
-from memories.forms import BulkDeleteForm, EditMemoryForm, MemoryFilterForm, MemoryForm, UserForm
+from memories.forms import (
+    BulkDeleteForm,
+    EditMemoryForm,
+    EndUserForm,
+    MemoryFilterForm,
+    MemoryForm,
+    UserForm,
+)
 from memories.models import AuditEvent, Memory
 from studio.feedback import flash, toast
 
@@ -353,6 +360,36 @@ def bulk_delete(request: HttpRequest, slug: str) -> HttpResponse:
     filtered = {**filters.cleaned_data, "after": ""} if filters.is_valid() else {}
     context = _list_context(request, agent, True, user_id, filtered)
     return toast(render(request, f"{USER_PAGE}#list-changed", context), message)
+
+
+@require_http_methods(["GET", "POST"])
+def register_user(request: HttpRequest, slug: str) -> HttpResponse:
+    """Register the person behind a user_id, so the dashboard (and the operator) know who it is."""
+    agent = rw_agent_for_user(request, slug)
+    if not request.user.has_perm("memories.add_enduser"):
+        raise PermissionDenied("Your role cannot register users.")
+    user_id = _user_id(request, request.GET if request.method == "GET" else request.POST) or ""
+    keyed_by_email = agent.user_id_kind == Agent.UserIdKind.EMAIL
+    if request.method == "GET":
+        initial = {"email": user_id} if keyed_by_email else {"external_id": user_id}
+        form = EndUserForm(initial=initial)
+    else:
+        form = EndUserForm(request.POST)
+        if form.is_valid():
+            with transaction.atomic():
+                person = form.save()
+                audit.record(
+                    request.user,
+                    agent,
+                    AuditEvent.Action.USER_REGISTERED,
+                    user_id=user_id,
+                    details={"email": person.email},
+                )
+            flash(request, f"{person.email} is registered.")
+            return redirect(user_url(agent, user_id or person.email))
+    status = 422 if form.errors else 200
+    context = {"agent": agent, "form": form, "user_id": user_id}
+    return render(request, "memories/register.html", context, status=status)
 
 
 @require_GET

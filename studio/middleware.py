@@ -1,13 +1,20 @@
-"""Staff login on every page: one gate, so no view can be forgotten."""
+"""Request gates: staff login on every page, and plain answers when the database fails."""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Callable
 
+import psycopg
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
+from django.db import InterfaceError, OperationalError, ProgrammingError
 from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.template.loader import render_to_string
 from django.urls import reverse
+
+logger = logging.getLogger(__name__)
 
 # Django admin guards itself; the login page and static files must stay reachable.
 OPEN_PREFIXES = ("/login/", "/admin/", "/" + settings.STATIC_URL.lstrip("/"))
@@ -34,3 +41,65 @@ class StaffRequiredMiddleware:
             response["HX-Redirect"] = f"{reverse('login')}?next={request.path}"
             return response
         return redirect_to_login(request.get_full_path())
+
+
+class DatabaseOutageMiddleware:
+    """Postgres down or a runtime table drifted: a plain page that says so, never a traceback."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            # The first query of a request: the session and the staff account behind it.
+            request.user.is_authenticated  # noqa: B018
+        except (OperationalError, InterfaceError):
+            return database_unavailable(request)
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, OperationalError | InterfaceError):
+            return database_unavailable(request)
+        if isinstance(exception, ProgrammingError):
+            return runtime_table_drifted(request, exception)
+        return None
+
+
+def database_unavailable(request: HttpRequest) -> HttpResponse:
+    logger.error("Database unavailable for %s", request.path, exc_info=True)
+    message = (
+        "Memory Studio cannot reach its Postgres database right now, so nothing could be read "
+        "or changed. Nothing was lost; try again in a minute, or ask whoever runs the "
+        "database to check that it is up."
+    )
+    return _plain_page(request, "Database unavailable", message, status=503)
+
+
+def runtime_table_drifted(request: HttpRequest, exception: ProgrammingError) -> HttpResponse | None:
+    from agents.models import Agent
+    from memories.runtime_schema import schema_state
+
+    cause = getattr(exception, "__cause__", None)
+    if not isinstance(cause, psycopg.errors.UndefinedColumn | psycopg.errors.UndefinedTable):
+        return None
+    slug = (request.resolver_match.kwargs.get("slug") if request.resolver_match else None) or ""
+    agent = Agent.objects.filter(slug=slug).first()
+    problems = list(schema_state(agent.db_schema).problems) if agent else []
+    logger.error("Runtime schema problem on %s: %s", request.path, cause)
+    detail = "; ".join(problems) if problems else str(cause).splitlines()[0]
+    message = (
+        f"The agent's runtime tables are not what Memory Studio expects: {detail}. "
+        "The Agno runtime owns these tables; compare them with its schema, or run "
+        "`manage.py check --database default` to see every agent's state."
+    )
+    return _plain_page(request, "Runtime tables changed", message, status=500)
+
+
+def _plain_page(request: HttpRequest, title: str, message: str, status: int) -> HttpResponse:
+    if getattr(request, "htmx", False):
+        response = HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
+        response["HX-Trigger"] = json.dumps({"toast": {"message": message, "level": "error"}})
+        return response
+    # No base template: it would ask the database who is logged in.
+    html = render_to_string("outage.html", {"title": title, "message": message})
+    return HttpResponse(html, status=status)

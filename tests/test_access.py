@@ -1,0 +1,143 @@
+"""Nobody gets in where they don't belong: anonymous people, non-staff, viewers, forged posts."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from memories import runtime
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def dashboard_urls(agent) -> list[str]:
+    """Every route of the dashboard (Django admin guards itself), with sample arguments."""
+    samples = {"slug": agent.slug, "memory_id": "m-1", "session_id": "s-1"}
+    urls = []
+
+    def walk(patterns, namespace=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                if pattern.app_name == "admin":
+                    continue
+                walk(pattern.url_patterns, pattern.namespace or namespace)
+            elif isinstance(pattern, URLPattern) and pattern.name not in ("login",):
+                name = f"{namespace}:{pattern.name}" if namespace else pattern.name
+                kwargs = {key: samples[key] for key in pattern.pattern.converters}
+                urls.append(reverse(name, kwargs=kwargs))
+
+    walk(get_resolver().url_patterns)
+    return urls
+
+
+def test_the_url_map_is_closed_to_anonymous_people(client, agent):
+    runtime.add_memory(agent, "ann", text="Secret.", topics=[])
+    urls = dashboard_urls(agent)
+    assert len(urls) >= 11
+    for url in urls:
+        for method in (client.get, client.post):
+            response = method(url + "?user_id=ann", {"user_id": "ann", "text": "x"})
+            assert response.status_code == 302, url
+            assert response["Location"].startswith(reverse("login")), url
+            htmx = method(url + "?user_id=ann", {"user_id": "ann"}, **HTMX)
+            assert htmx.status_code == 403 and htmx["HX-Redirect"].startswith(reverse("login")), url
+    assert [m.text for m in runtime.user_memories(agent, "ann").items] == ["Secret."]
+
+
+def test_a_logged_in_non_staff_account_is_refused(db, agent):
+    client = Client()
+    client.force_login(User.objects.create_user("customer", password="x" * 12))
+    response = client.get(reverse("agents:memory_tab", args=[agent.slug]))
+    assert response.status_code == 403
+    assert "not a staff account" in response.content.decode()
+
+
+def test_staff_without_a_role_sees_nothing(db, agent):
+    client = Client()
+    client.force_login(User.objects.create_user("intern", password="x" * 12, is_staff=True))
+    assert client.get(reverse("agents:list")).status_code == 403
+    assert client.get(reverse("agents:memory_tab", args=[agent.slug])).status_code == 403
+    assert client.get(reverse("memories:audit")).status_code == 403
+
+
+def write_requests(agent, memory) -> list[tuple[str, dict]]:
+    return [
+        (
+            reverse("agents:update_settings", args=[agent.slug]),
+            {
+                "session_storage": "on",
+                "user_memories_on": "on",
+                "user_memories_agentic": "on",
+                "num_history_runs": "3",
+                "max_tool_calls_from_history": "0",
+                "compress_tool_results_threshold": "0",
+            },
+        ),
+        (reverse("memories:add", args=[agent.slug]), {"user_id": "ann", "text": "Injected."}),
+        (
+            reverse("memories:edit", args=[agent.slug, memory.memory_id]),
+            {"user_id": "ann", "text": "Changed.", "version": runtime.memory_version(memory)},
+        ),
+        (reverse("memories:delete", args=[agent.slug, memory.memory_id]), {"user_id": "ann"}),
+        (
+            reverse("memories:bulk_delete", args=[agent.slug]),
+            {"user_id": "ann", "memory_ids": [memory.memory_id], "confirmed": "1"},
+        ),
+    ]
+
+
+def assert_nothing_changed(agent, memory) -> None:
+    agent.refresh_from_db()
+    assert agent.memory_settings.mode == "manual"
+    assert [m.text for m in runtime.user_memories(agent, "ann").items] == [memory.text]
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_every_write_needs_the_csrf_token(csrf_client, agent, htmx):
+    memory, _ = runtime.add_memory(agent, "ann", text="Original.", topics=[])
+    for url, data in write_requests(agent, memory):
+        response = csrf_client.post(url, data, **(HTMX if htmx else {}))
+        assert response.status_code == 403, url
+    assert_nothing_changed(agent, memory)
+
+
+def test_the_csrf_token_from_the_page_is_accepted(csrf_client, agent):
+    memory, _ = runtime.add_memory(agent, "ann", text="Original.", topics=[])
+    page = csrf_client.get(reverse("memories:user", args=[agent.slug]), {"user_id": "ann"})
+    token = str(page.context["csrf_token"])
+    assert f'hx-headers=\'{{"X-CSRFToken": "{token}"}}\'' in page.content.decode()
+    response = csrf_client.post(
+        reverse("memories:delete", args=[agent.slug, memory.memory_id]),
+        {"user_id": "ann"},
+        HTTP_X_CSRFTOKEN=token,
+        **HTMX,
+    )
+    assert response.status_code == 200
+    assert runtime.user_memories(agent, "ann").items == []
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_a_viewers_writes_are_refused_and_change_nothing(viewer_client, agent, htmx):
+    memory, _ = runtime.add_memory(agent, "ann", text="Original.", topics=[])
+    for url, data in write_requests(agent, memory):
+        response = viewer_client.post(url, data, **(HTMX if htmx else {}))
+        assert response.status_code == 403, url
+    assert_nothing_changed(agent, memory)
+    edit_form = viewer_client.get(
+        reverse("memories:edit", args=[agent.slug, memory.memory_id]), {"user_id": "ann"}
+    )
+    assert edit_form.status_code == 403
+
+
+def test_pages_send_a_strict_content_security_policy(editor_client, agent):
+    response = editor_client.get(reverse("agents:list"))
+    policy = response["Content-Security-Policy"]
+    assert (
+        "script-src 'self'" in policy
+        and "unsafe-inline" not in policy
+        and "unsafe-eval" not in policy
+    )
+    assert "frame-ancestors 'none'" in policy
+    assert "<script>" not in response.content.decode()  # no inline script anywhere
