@@ -50,6 +50,9 @@ def page(browser, live_server, editor):
     page = context.new_page()
     page.set_default_timeout(10_000)
     page.on("dialog", lambda dialog: dialog.accept())  # the confirmations a person clicks OK on
+    problems: list[str] = []
+    page.on("console", lambda m: problems.append(f"{m.text} at {m.location} on {page.url}") if m.type == "error" else None)
+    page.on("pageerror", lambda error: problems.append(str(error)))
     page.goto("/login/")
     page.fill("input[name=username]", editor.username)
     page.fill("input[name=password]", PASSWORD)
@@ -57,6 +60,9 @@ def page(browser, live_server, editor):
     expect(page.locator("h1")).to_have_text("Agents")
     yield page
     context.close()
+    # The strict Content-Security-Policy must not block anything the dashboard itself needs.
+    assert not [p for p in problems if "Content Security Policy" in p or "Refused" in p], problems
+    assert not [p for p in problems if "status of 5" in p], problems
 
 
 def screenshot(page, name: str) -> None:
