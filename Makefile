@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: run test lint format check benchmark db-stop clean
+.PHONY: run test lint format check load-run db-stop clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,11 @@ format: $(VENV)/.installed-test
 check: $(VENV)/.installed
 	$(BIN)/python manage.py check
 	$(BIN)/python manage.py makemigrations --check --dry-run
+
+# 50 operators under gunicorn on 127.0.0.1 while agno writes the same users (bounded: 30 s).
+load-run: $(VENV)/.installed-test
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py load_run --clients 50 --seconds 30 --json docs/load-run.json
 
 db-stop: $(VENV)/.installed
 	$(BIN)/python manage.py embedded_postgres stop

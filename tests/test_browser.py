@@ -51,7 +51,14 @@ def page(browser, live_server, editor):
     page.set_default_timeout(10_000)
     page.on("dialog", lambda dialog: dialog.accept())  # the confirmations a person clicks OK on
     problems: list[str] = []
-    page.on("console", lambda m: problems.append(f"{m.text} at {m.location} on {page.url}") if m.type == "error" else None)
+    page.on(
+        "console",
+        lambda m: (
+            problems.append(f"{m.text} at {m.location} on {page.url}")
+            if m.type == "error"
+            else None
+        ),
+    )
     page.on("pageerror", lambda error: problems.append(str(error)))
     page.goto("/login/")
     page.fill("input[name=username]", editor.username)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError
+
+from memories.load_run import load_run
+
+
+class Command(BaseCommand):
+    help = (
+        "Load the dashboard under gunicorn on 127.0.0.1 with concurrent operators while agno "
+        "writes the same users; report requests, 5xx, latency and lost updates. Bounded in "
+        "time and requests; needs the test requirements (agno, httpx)."
+    )
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument("--clients", type=int, default=50, help="operator clients (1-200)")
+        parser.add_argument("--seconds", type=int, default=30, help="duration (5-300)")
+        parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (1-16)")
+        parser.add_argument("--max-requests", type=int, default=2000, help="per client cap")
+        parser.add_argument("--json", help="also write the report to this file")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not (1 <= options["clients"] <= 200 and 5 <= options["seconds"] <= 300):
+            raise CommandError("Use 1 to 200 clients and 5 to 300 seconds.")
+        if not 1 <= options["workers"] <= 16:
+            raise CommandError("Use 1 to 16 gunicorn workers.")
+        report = load_run(
+            clients=options["clients"],
+            seconds=options["seconds"],
+            workers=options["workers"],
+            max_requests=options["max_requests"],
+            out=self.stdout,
+        )
+        text = json.dumps(report, indent=2)
+        self.stdout.write(text)
+        if options["json"]:
+            with open(options["json"], "w") as handle:
+                handle.write(text + "\n")
+        if report["server_errors_5xx"] or report["lost_updates"] or report["agno_failures"]:
+            raise CommandError("The load run found server errors or lost updates.")
+        self.stdout.write(self.style.SUCCESS("0 server errors, 0 lost updates."))
