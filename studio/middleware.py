@@ -90,7 +90,7 @@ def runtime_table_drifted(request: HttpRequest, exception: ProgrammingError) -> 
     message = (
         f"The agent's runtime tables are not what Memory Studio expects: {detail}. "
         "The Agno runtime owns these tables; compare them with its schema, or run "
-        "`manage.py check --database default` to see every agent's state."
+        "`manage.py check` to see every agent's state."
     )
     return _plain_page(request, "Runtime tables changed", message, status=500)
 

@@ -95,3 +95,25 @@ def test_the_database_refuses_both_modes_even_past_the_model(db):
 def test_schema_names_are_validated(db, name):
     with pytest.raises(ValidationError):
         Agent(name="A", slug="a", db_schema=name).save()
+
+
+def test_admin_refuses_a_schema_name_with_sql_in_it_and_says_why(db):
+    from django.contrib.auth.models import User
+    from django.test import Client
+
+    admin = User.objects.create_superuser("root", "root@example.com", "x" * 16)
+    client = Client()
+    client.force_login(admin)
+    response = client.post(
+        "/admin/agents/agent/add/",
+        {
+            "name": "Evil",
+            "slug": "evil",
+            "db_schema": "x; DROP SCHEMA public",
+            "user_id_kind": "email",
+            "agno_settings": "{}",
+        },
+    )
+    assert response.status_code == 200
+    assert "A schema name starts with a lowercase letter" in response.content.decode()
+    assert not Agent.objects.exists()
