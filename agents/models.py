@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
+import secrets
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -55,6 +58,8 @@ class Agent(models.Model):
         help_text="What the running agent passes as user_id: the person's email or their id.",
     )
     agno_settings = models.JSONField(default=default_agno_settings, blank=True)
+    # sha256 of the token running agents use to read these settings; the token is shown once.
+    bridge_token_hash = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -95,6 +100,19 @@ class Agent(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("agents:memory_tab", args=[self.slug])
+
+    def rotate_bridge_token(self) -> str:
+        """A new token for the settings endpoint; the old one stops working at once."""
+        token = "ms_" + secrets.token_urlsafe(32)
+        self.bridge_token_hash = hashlib.sha256(token.encode()).hexdigest()
+        self.save(update_fields=["bridge_token_hash", "updated_at"])
+        return token
+
+    def bridge_token_matches(self, token: str) -> bool:
+        if not self.bridge_token_hash or not token:
+            return False
+        digest = hashlib.sha256(token.encode()).hexdigest()
+        return hmac.compare_digest(digest, self.bridge_token_hash)
 
     @property
     def memory_settings(self) -> MemorySettings:

@@ -7,4 +7,6 @@ urlpatterns = [
     path("", views.agent_list, name="list"),
     path("agents/<slug:slug>/", views.memory_tab, name="memory_tab"),
     path("agents/<slug:slug>/settings/", views.update_memory_settings, name="update_settings"),
+    path("agents/<slug:slug>/bridge/rotate/", views.rotate_bridge_token, name="bridge_rotate"),
+    path("api/agents/<slug:slug>/settings/", views.settings_api, name="settings_api"),
 ]

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from agents.access import agent_for_user, rw_agent_for_user
+from agents.agno_bridge import agent_options, unsupported_settings
 from agents.forms import MemorySettingsForm
 from agents.memory_settings import apply_changes
 from agents.models import Agent
@@ -46,6 +48,7 @@ def memory_tab(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "agents/memory_tab.html#users-table", context, status=status)
     context["form"] = MemorySettingsForm.for_settings(agent.memory_settings)
     context["settings"] = agent.memory_settings
+    context.update(_bridge_context(request, agent))
     return render(request, "agents/memory_tab.html", context, status=status)
 
 
@@ -103,3 +106,57 @@ def _first_error(form: MemorySettingsForm) -> str:
     for errors in form.errors.values():
         return str(errors[0])
     return "the form is invalid."
+
+
+@require_POST
+def rotate_bridge_token(request: HttpRequest, slug: str) -> HttpResponse:
+    agent = rw_agent_for_user(request, slug)
+    with transaction.atomic():
+        token = agent.rotate_bridge_token()
+        audit.record(request.user, agent, AuditEvent.Action.TOKEN_ROTATED)
+    context = {
+        "agent": agent,
+        "can_write": True,
+        "new_token": token,
+        **_bridge_context(request, agent),
+    }
+    if request.htmx:
+        response = render(request, "agents/memory_tab.html#bridge-panel", context)
+        return toast(response, "New token made. Copy it now: it is shown only once.", "warning")
+    return render(request, "agents/bridge_token.html", context)
+
+
+def _bridge_context(request: HttpRequest, agent: Agent) -> dict:
+    return {
+        "bridge_url": request.build_absolute_uri(reverse("agents:settings_api", args=[agent.slug])),
+        "bridge_options": agent_options(agent.agno_settings),
+        "bridge_unsupported": unsupported_settings(agent.agno_settings),
+    }
+
+
+@require_GET
+def settings_api(request: HttpRequest, slug: str) -> HttpResponse:
+    """Read-only settings for running agents, authenticated by the agent's bearer token."""
+    agent = Agent.objects.filter(slug=slug).first()
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if agent is None or scheme.lower() != "bearer" or not agent.bridge_token_matches(token.strip()):
+        # One answer for unknown agents and wrong tokens: no probing which slugs exist.
+        response = JsonResponse(
+            {"error": "Send the agent's settings token as `Authorization: Bearer <token>`."},
+            status=401,
+        )
+        response["WWW-Authenticate"] = 'Bearer realm="memory-studio"'
+        return response
+    return JsonResponse(
+        {
+            "agent": agent.slug,
+            "name": agent.name,
+            "db_schema": agent.db_schema,
+            "user_id_kind": agent.user_id_kind,
+            "agno_settings": agent.agno_settings,
+            "agent_kwargs": agent_options(agent.agno_settings),
+            "unsupported": unsupported_settings(agent.agno_settings),
+            "updated_at": agent.updated_at.isoformat(),
+        },
+        json_dumps_params={"indent": 2},
+    )

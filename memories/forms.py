@@ -194,3 +194,34 @@ class EndUserForm(forms.ModelForm):
         if not isinstance(value, dict):
             raise ValidationError('Additional attributes are a JSON object, e.g. {"plan": "pro"}.')
         return value
+
+
+class ForgetUserForm(forms.Form):
+    user_id = UserIdField()
+    agent = forms.CharField(required=False, max_length=60)  # empty: every agent
+    confirmation = forms.CharField(required=False, strip=False, max_length=MAX_USER_ID_CHARS)
+
+    def __init__(self, *args: Any, agents: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.all_agents = list(agents)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        slug = data.get("agent") or ""
+        chosen = [a for a in self.all_agents if not slug or a.slug == slug]
+        if slug and not chosen:
+            raise ValidationError(f"There is no agent “{slug}”.")
+        data["agents"] = chosen
+        data["confirmation_matches"] = bool(data.get("user_id")) and data.get(
+            "confirmation"
+        ) == data.get("user_id")
+        return data
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(error_messages={"required": "Choose a .jsonl or .csv file to import."})
+    user_id = UserIdField(required=False, help_text="Optional: every row is for this user.")
+    valid_rows_only = forms.BooleanField(
+        required=False, label="Import the valid rows even if some are rejected"
+    )
+    dry_run = forms.BooleanField(required=False, label="Only check the file; write nothing")

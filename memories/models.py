@@ -70,6 +70,11 @@ class AuditEvent(models.Model):
         MEMORIES_BULK_DELETED = "memories.bulk_deleted", "Bulk-deleted memories"
         TABLES_CREATED = "runtime.tables_created", "Created the runtime tables"
         USER_REGISTERED = "user.registered", "Registered a user"
+        SESSION_DELETED = "session.deleted", "Deleted a session"
+        USER_FORGOTTEN = "user.forgotten", "Forgot a user"
+        MEMORIES_IMPORTED = "memories.imported", "Imported memories"
+        MEMORIES_EXPORTED = "memories.exported", "Exported memories"
+        TOKEN_ROTATED = "bridge.token_rotated", "Rotated the settings token"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(

@@ -566,3 +566,170 @@ def get_session(agent: Agent, session_id: str) -> RuntimeSession | None:
         if not tables.sessions:
             return None
         return RuntimeSession.objects.filter(session_id=session_id).first()
+
+
+def delete_session(agent: Agent, session_id: str) -> tuple[str | None, int]:
+    """Delete a session; its runs go with it (the runtime's foreign key cascades)."""
+    with reach(agent) as tables:
+        session = (
+            RuntimeSession.objects.select_for_update().filter(session_id=session_id).first()
+            if tables.sessions
+            else None
+        )
+        if session is None:
+            raise SessionNotFound(SessionNotFound.message)
+        runs = Run.objects.filter(session_id=session_id).count() if tables.runs else 0
+        RuntimeSession.objects.filter(session_id=session_id).delete()
+    return session.user_id, runs
+
+
+class SessionNotFound(RuntimeAccessError):
+    message = "This session no longer exists: it was deleted, or belongs to another agent."
+
+
+# Forgetting a person: every memory, session and run under one user_id.
+
+
+@dataclass(frozen=True)
+class UserFootprint:
+    memories: int = 0
+    sessions: int = 0
+    runs: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.memories + self.sessions + self.runs
+
+
+def user_footprint(agent: Agent, user_id: str) -> UserFootprint:
+    with reach(agent) as tables:
+        parts = [
+            "(SELECT count(*) FROM agno_memories WHERE user_id = %(u)s)"
+            if tables.memories
+            else "0",
+            "(SELECT count(*) FROM agno_sessions WHERE user_id = %(u)s)"
+            if tables.sessions
+            else "0",
+            "(SELECT count(*) FROM agno_runs WHERE user_id = %(u)s OR session_id IN "
+            "(SELECT session_id FROM agno_sessions WHERE user_id = %(u)s))"
+            if tables.runs and tables.sessions
+            else "0",
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {', '.join(parts)}", {"u": user_id})
+            return UserFootprint(*cursor.fetchone())
+
+
+def forget_user(agent: Agent, user_id: str) -> UserFootprint:
+    """Erase every memory, session and run of `user_id` in one agent, in one transaction."""
+    with reach(agent) as tables:
+        footprint = user_footprint(agent, user_id)
+        with connection.cursor() as cursor:
+            if tables.runs:
+                cursor.execute("DELETE FROM agno_runs WHERE user_id = %s", [user_id])
+            if tables.sessions:
+                # Runs of these sessions written without a user_id go by the foreign key.
+                cursor.execute("DELETE FROM agno_sessions WHERE user_id = %s", [user_id])
+            if tables.memories:
+                cursor.execute("DELETE FROM agno_memories WHERE user_id = %s", [user_id])
+    return footprint
+
+
+# Export and import in the runtime's own field names.
+
+EXPORT_FIELDS = (
+    "memory_id",
+    "memory",
+    "topics",
+    "input",
+    "feedback",
+    "agent_id",
+    "team_id",
+    "user_id",
+    "created_at",
+    "updated_at",
+)
+
+
+def iter_memories_for_export(
+    agent: Agent, user_id: str | None = None, chunk: int = 1000
+) -> Iterator[dict[str, Any]]:
+    """Every memory of an agent (or one user) as runtime-shaped dicts, in memory_id chunks."""
+    after = ""
+    while True:
+        with reach(agent) as tables:
+            if not tables.memories:
+                return
+            rows = Memory.objects.filter(memory_id__gt=after)
+            if user_id is not None:
+                rows = rows.filter(user_id=user_id)
+            batch = list(rows.order_by("memory_id")[:chunk])
+        for memory in batch:
+            yield {name: getattr(memory, name) for name in EXPORT_FIELDS}
+        if len(batch) < chunk:
+            return
+        after = batch[-1].memory_id
+
+
+def upsert_imported_memories(agent: Agent, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
+    """Insert or update validated rows by memory_id; returns (added, updated). One transaction."""
+    added = updated = 0
+    if not rows:
+        return 0, 0
+    with reach(agent) as tables:
+        if not tables.memories:
+            ensure_runtime_tables(tables.schema)
+        existing = {
+            m.memory_id: m
+            for m in Memory.objects.select_for_update().filter(
+                memory_id__in=[row["memory_id"] for row in rows]
+            )
+        }
+        now = int(time.time())
+        fresh = []
+        for row in rows:
+            current = existing.get(row["memory_id"])
+            if current is None:
+                fresh.append(
+                    Memory(
+                        memory_id=row["memory_id"],
+                        memory=row["memory"],
+                        topics=row["topics"] or None,
+                        input=row["input"] or None,
+                        feedback=row.get("feedback") or None,
+                        agent_id=row.get("agent_id") or None,
+                        team_id=row.get("team_id") or None,
+                        user_id=row["user_id"],
+                        created_at=row.get("created_at") or now,
+                        updated_at=row.get("updated_at") or row.get("created_at") or now,
+                    )
+                )
+            elif (current.memory, current.topic_list, current.input or "") != (
+                row["memory"],
+                row["topics"],
+                row["input"] or "",
+            ):
+                Memory.objects.filter(memory_id=current.memory_id).update(
+                    memory=row["memory"],
+                    topics=_topics_value(row["topics"]),
+                    input=row["input"] or None,
+                    updated_at=now,
+                )
+                updated += 1
+        for memory in fresh:
+            if not memory.topics:
+                memory.topics = _topics_value([])
+        Memory.objects.bulk_create(fresh)
+        added = len(fresh)
+    return added, updated
+
+
+def memory_owners(agent: Agent, memory_ids: Sequence[str]) -> dict[str, str | None]:
+    with reach(agent) as tables:
+        if not tables.memories or not memory_ids:
+            return {}
+        return dict(
+            Memory.objects.filter(memory_id__in=list(memory_ids)).values_list(
+                "memory_id", "user_id"
+            )
+        )

@@ -14,5 +14,13 @@ urlpatterns = [
     path("agents/<slug:slug>/user/sessions/", views.user_sessions, name="sessions"),
     path("agents/<slug:slug>/user/register/", views.register_user, name="register"),
     path("agents/<slug:slug>/sessions/<str:session_id>/", views.transcript, name="transcript"),
+    path(
+        "agents/<slug:slug>/sessions/<str:session_id>/delete/",
+        views.delete_session,
+        name="delete_session",
+    ),
+    path("agents/<slug:slug>/export.jsonl", views.export_memories, name="export"),
+    path("agents/<slug:slug>/import/", views.import_memories, name="import"),
+    path("forget/", views.forget_user, name="forget"),
     path("audit/", views.audit_log, name="audit"),
 ]

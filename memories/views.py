@@ -4,20 +4,22 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from agents.access import agent_for_user, rw_agent_for_user
+from agents.access import agent_for_user, can_write, rw_agent_for_user
 from agents.models import Agent
-from memories import audit, runtime
+from memories import audit, runtime, transfer
 from memories.audit_log import audit_page
 from memories.forms import (
     BulkDeleteForm,
     EditMemoryForm,
     EndUserForm,
+    ForgetUserForm,
+    ImportForm,
     MemoryFilterForm,
     MemoryForm,
     UserForm,
@@ -449,3 +451,131 @@ def audit_log(request: HttpRequest) -> HttpResponse:
     if request.htmx and request.htmx.target == "audit-list":
         return render(request, "memories/audit.html#audit-list", context)
     return render(request, "memories/audit.html", context)
+
+
+@require_POST
+def delete_session(request: HttpRequest, slug: str, session_id: str) -> HttpResponse:
+    agent = rw_agent_for_user(request, slug)
+    try:
+        with transaction.atomic():
+            user_id, runs = runtime.delete_session(agent, session_id)
+            audit.record(
+                request.user,
+                agent,
+                AuditEvent.Action.SESSION_DELETED,
+                user_id=user_id or "",
+                details={"session_id": session_id, "runs": runs},
+            )
+    except runtime.SessionNotFound as error:
+        return _bad_request(request, error.message, status=404)
+    message = f"Session deleted with its {runs} run{'s' if runs != 1 else ''}."
+    if request.htmx:
+        return toast(HttpResponse(""), message)
+    flash(request, message)
+    if user_id:
+        return redirect(page_url("memories:sessions", agent, user_id=user_id))
+    return redirect("agents:memory_tab", slug=agent.slug)
+
+
+@require_http_methods(["GET", "POST"])
+def forget_user(request: HttpRequest) -> HttpResponse:
+    """Erase one person from one agent or all: shows what goes, then wants the user_id typed."""
+    if not can_write(request):
+        raise PermissionDenied("Your role can view memories but not erase them.")
+    data = request.POST if request.method == "POST" else request.GET
+    form = ForgetUserForm(data, agents=Agent.objects.all())
+    if not form.is_valid():
+        status = 422 if request.method == "POST" else 200
+        return render(request, "memories/forget.html", {"form": form, "preview": []}, status=status)
+    user_id, agents = form.cleaned_data["user_id"], form.cleaned_data["agents"]
+    preview = [(agent, runtime.user_footprint(agent, user_id)) for agent in agents]
+    if request.method == "GET" or not form.cleaned_data["confirmation_matches"]:
+        if request.method == "POST":
+            form.add_error("confirmation", "Type the user_id exactly as shown to confirm.")
+        status = 422 if request.method == "POST" else 200
+        return render(
+            request, "memories/forget.html", {"form": form, "preview": preview}, status=status
+        )
+    erased = []
+    for agent in agents:
+        with transaction.atomic():  # one transaction per agent, as the runtime owns each schema
+            footprint = runtime.forget_user(agent, user_id)
+            audit.record(
+                request.user,
+                agent,
+                AuditEvent.Action.USER_FORGOTTEN,
+                user_id=user_id,
+                details={
+                    "memories": footprint.memories,
+                    "sessions": footprint.sessions,
+                    "runs": footprint.runs,
+                },
+            )
+        erased.append(footprint)
+    flash(
+        request,
+        (
+            f"Forgot {user_id}: {sum(f.memories for f in erased)} memories, "
+            f"{sum(f.sessions for f in erased)} sessions and {sum(f.runs for f in erased)} runs "
+            f"erased in {len(erased)} agent{'s' if len(erased) != 1 else ''}."
+        ),
+    )
+    return redirect("agents:list")
+
+
+@require_GET
+def export_memories(request: HttpRequest, slug: str) -> HttpResponse:
+    agent, _ = agent_for_user(request, slug)
+    user_id = request.GET.get("user_id") or None
+    if user_id is not None and _user_id(request, request.GET) is None:
+        return _bad_request(request, "That user_id is too long.")
+    audit.record(request.user, agent, AuditEvent.Action.MEMORIES_EXPORTED, user_id=user_id or "")
+    response = StreamingHttpResponse(
+        transfer.export_lines(agent, user_id), content_type="application/x-ndjson; charset=utf-8"
+    )
+    name = (
+        f"{agent.slug}-memories.jsonl" if user_id is None else f"{agent.slug}-user-memories.jsonl"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def import_memories(request: HttpRequest, slug: str) -> HttpResponse:
+    agent = rw_agent_for_user(request, slug)
+    form = ImportForm(request.POST or None, request.FILES or None)
+    context: dict[str, Any] = {"agent": agent, "form": form}
+    if request.method == "GET" or not form.is_valid():
+        return render(
+            request, "memories/import.html", context, status=200 if request.method == "GET" else 422
+        )
+    upload = form.cleaned_data["file"]
+    try:
+        with transaction.atomic():
+            report = transfer.import_memories(
+                agent,
+                upload.read(),
+                upload.name,
+                user_id=form.cleaned_data["user_id"] or None,
+                valid_rows_only=form.cleaned_data["valid_rows_only"],
+                dry_run=form.cleaned_data["dry_run"],
+            )
+            if report.written:
+                audit.record(
+                    request.user,
+                    agent,
+                    AuditEvent.Action.MEMORIES_IMPORTED,
+                    user_id=form.cleaned_data["user_id"] or "",
+                    details={
+                        "added": report.added,
+                        "updated": report.updated,
+                        "rejected": len(report.rejected),
+                    },
+                )
+    except transfer.ImportFileError as error:
+        form.add_error("file", str(error))
+        return render(request, "memories/import.html", context, status=422)
+    context["report"] = report
+    return render(
+        request, "memories/import.html", context, status=200 if report.written or report.ok else 422
+    )

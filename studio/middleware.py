@@ -16,8 +16,9 @@ from django.urls import reverse
 
 logger = logging.getLogger(__name__)
 
-# Django admin guards itself; the login page and static files must stay reachable.
-OPEN_PREFIXES = ("/login/", "/admin/", "/" + settings.STATIC_URL.lstrip("/"))
+# Django admin guards itself; the login page and static files must stay reachable; the
+# settings API authenticates running agents by their own bearer token.
+OPEN_PREFIXES = ("/login/", "/admin/", "/api/", "/" + settings.STATIC_URL.lstrip("/"))
 
 
 class StaffRequiredMiddleware:
