@@ -1,4 +1,4 @@
-"""The Memory tab reaches running agents: a token-guarded endpoint and real agno.agent.Agent kwargs."""
+"""The Memory tab reaches running agents: a token-guarded endpoint, real agno Agent kwargs."""
 
 from __future__ import annotations
 
