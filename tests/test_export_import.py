@@ -110,7 +110,11 @@ def test_an_import_with_one_bad_row_fails_whole(editor_client, agent, agno_db_fo
 
 
 def test_csv_imports_seed_facts_and_reimport_does_not_duplicate(editor_client, agent, agno_db_for):
-    data = b'memory,user_id,topics,input\nPrefers email.,ann@example.com,"contact, prefs",\nRenewal in May.,ann@example.com,,\n'
+    data = (
+        b"memory,user_id,topics,input\n"
+        b'Prefers email.,ann@example.com,"contact, prefs",\n'
+        b"Renewal in May.,ann@example.com,,\n"
+    )
     assert "Written: 2 added" in upload(editor_client, agent, "crm.csv", data).content.decode()
     assert (
         "Written: 0 added, 0 updated."
