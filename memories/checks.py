@@ -19,24 +19,24 @@ def check_agent_schemas(app_configs: Any = None, **kwargs: Any) -> list:
         agents = list(Agent.objects.order_by("slug"))
     except DatabaseError:
         return []  # no database yet, or not migrated: migrate reports that itself
+    states = []
     for agent in agents:
         state = schema_state(agent.db_schema)
-        where = f"Agent “{agent.slug}” (schema {agent.db_schema})"
         if state.status == "drifted":
             messages.append(
                 checks.Warning(
-                    f"{where}: runtime tables drifted: {'; '.join(state.problems)}.",
+                    f"Agent “{agent.slug}” (schema {agent.db_schema}): runtime tables drifted: "
+                    f"{'; '.join(state.problems)}.",
                     hint="The runtime owns these tables; compare with agno-runtime-schema.sql.",
                     id="memories.W001",
                 )
             )
-        elif state.status == "missing":
-            messages.append(
-                checks.Info(
-                    f"{where}: no runtime tables yet (the agent has not run).",
-                    id="memories.I001",
-                )
-            )
         else:
-            messages.append(checks.Info(f"{where}: {state.status}.", id="memories.I002"))
+            label = "missing (the agent has not run)" if state.status == "missing" else state.status
+            states.append(f"{agent.slug} ({agent.db_schema}) {label}")
+    if states:
+        # One line for the healthy ones, so every command's output stays readable.
+        messages.append(
+            checks.Info("Agent schemas: " + "; ".join(states) + ".", id="memories.I001")
+        )
     return messages

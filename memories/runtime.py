@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 from django.db import connection, transaction
-from django.db.models import F, Func, JSONField, Q, TextField, Value
-from django.db.models.functions import Coalesce
+from django.db.models import BigIntegerField, BooleanField, Func, JSONField, Q, TextField, Value
+from django.db.models.expressions import RawSQL
 
 from agents.models import Agent
 from memories.models import EndUser, Memory, Run, RuntimeSession
@@ -187,35 +187,71 @@ def user_memories(
     if sort not in MEMORY_SORTS:
         sort = "-updated"
     limit = max(1, min(limit, MAX_PAGE_SIZE))
-    descending = sort.startswith("-")
-    key = Coalesce("updated_at", "created_at") if sort.endswith("updated") else F("created_at")
     with reach(agent) as tables:
         if not tables.memories:
             return Page([])
-        rows = Memory.objects.filter(user_id=user_id).annotate(sort_key=key)
-        if search:
-            rows = rows.annotate(plain_text=MemoryText("memory")).filter(
-                plain_text__icontains=search
-            )
-        if topic:
-            rows = rows.filter(topics__contains=[topic])
-        if after:
-            last_key, last_id = decode_cursor(after, (int, str))
-            if descending:
-                rows = rows.filter(
-                    Q(sort_key__lt=last_key) | Q(sort_key=last_key, memory_id__lt=last_id)
-                )
-            else:
-                rows = rows.filter(
-                    Q(sort_key__gt=last_key) | Q(sort_key=last_key, memory_id__gt=last_id)
-                )
-        order = ("-sort_key", "-memory_id") if descending else ("sort_key", "memory_id")
-        items = list(rows.order_by(*order)[: limit + 1])
+        rows = _filtered_memories(Memory.objects.filter(user_id=user_id), search, topic)
+        items = _keyset_page(rows, sort, after, limit)
     next_cursor = None
     if len(items) > limit:
         items = items[:limit]
         last = items[-1]
         next_cursor = encode_cursor(last.sort_key, last.memory_id)
+    return Page(items, next_cursor)
+
+
+# The sort keys as SQL, so keyset conditions compare rows the way the indexes are ordered.
+SORT_KEYS = {"updated": "coalesce(updated_at, created_at)", "created": "created_at"}
+
+
+def _like_escaped(text: str) -> str:
+    """Text for a LIKE pattern, its wildcards taken literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _filtered_memories(rows: Any, search: str, topic: str) -> Any:
+    if search:
+        # ILIKE on the plain text: a trigram index (manage.py runtime_indexes) serves it.
+        rows = rows.filter(
+            RawSQL("(memory #>> '{}') ILIKE %s", (f"%{_like_escaped(search)}%",), BooleanField())
+        )
+    if topic:
+        rows = rows.filter(topics__contains=[topic])
+    return rows
+
+
+def _keyset_page(rows: Any, sort: str, after: str | None, limit: int) -> list[Memory]:
+    """limit + 1 rows after the cursor, ordered by (sort key, memory_id) like the indexes."""
+    descending = sort.startswith("-")
+    key_sql = SORT_KEYS[sort.lstrip("-")]
+    rows = rows.annotate(sort_key=RawSQL(key_sql, (), BigIntegerField()))
+    if after:
+        last_key, last_id = decode_cursor(after, (int, str))
+        operator = "<" if descending else ">"
+        rows = rows.filter(
+            RawSQL(
+                f"({key_sql}, memory_id) {operator} (%s, %s)", (last_key, last_id), BooleanField()
+            )
+        )
+    order = ("-sort_key", "-memory_id") if descending else ("sort_key", "memory_id")
+    return list(rows.order_by(*order)[: limit + 1])
+
+
+def search_memories(
+    agent: Agent, search: str, *, after: str | None = None, limit: int = PAGE_SIZE
+) -> Page[Memory]:
+    """Memories of every user of an agent whose text holds `search`, newest first."""
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    with reach(agent) as tables:
+        if not tables.memories or not search:
+            return Page([])
+        items = _keyset_page(
+            _filtered_memories(Memory.objects.all(), search, ""), "-updated", after, limit
+        )
+    next_cursor = None
+    if len(items) > limit:
+        items = items[:limit]
+        next_cursor = encode_cursor(items[-1].sort_key, items[-1].memory_id)
     return Page(items, next_cursor)
 
 
@@ -361,11 +397,6 @@ class UserRow:
         return -(-self.memory_chars // CHARS_PER_TOKEN)
 
 
-def _like_prefix(prefix: str) -> str:
-    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return escaped + "%"
-
-
 def agent_users(
     agent: Agent, *, after: str | None = None, prefix: str = "", limit: int = PAGE_SIZE
 ) -> Page[UserRow]:
@@ -374,7 +405,7 @@ def agent_users(
     after_key = decode_cursor(after, (str,))[0] if after else None
     by_id = agent.user_id_kind == Agent.UserIdKind.ID
     registered_column = "external_id" if by_id else "email"
-    params = {"after": after_key, "prefix": _like_prefix(prefix), "n": limit + 1}
+    params = {"after": after_key, "prefix": _like_escaped(prefix) + "%", "n": limit + 1}
     with reach(agent) as tables:
         parts = []
         for table, present in (
@@ -480,13 +511,12 @@ def user_sessions(
         if not tables.sessions:
             return Page([])
         rows = RuntimeSession.objects.filter(user_id=user_id).annotate(
-            sort_key=Coalesce("updated_at", "created_at")
+            sort_key=RawSQL(SORT_KEYS["updated"], (), BigIntegerField())
         )
         if after:
             last_key, last_id = decode_cursor(after, (int, str))
-            rows = rows.filter(
-                Q(sort_key__lt=last_key) | Q(sort_key=last_key, session_id__lt=last_id)
-            )
+            condition = f"({SORT_KEYS['updated']}, session_id) < (%s, %s)"
+            rows = rows.filter(RawSQL(condition, (last_key, last_id), BooleanField()))
         sessions = list(rows.order_by("-sort_key", "-session_id")[: limit + 1])
         next_cursor = None
         if len(sessions) > limit:

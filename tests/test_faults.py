@@ -87,5 +87,7 @@ def test_the_system_check_reports_each_agents_schema(make_agent):
     error = messages["memories.W001"]
     assert "drifted" in error.msg and "created_at is text, the runtime writes bigint" in error.msg
     infos = [m.msg for m in checks.run_checks(tags=["runtime"])]
-    assert any("“missing”" in msg and "no runtime tables yet" in msg for msg in infos)
-    assert any("“ready”" in msg and "ready." in msg for msg in infos)
+    summary = next(msg for msg in infos if msg.startswith("Agent schemas: "))
+    assert f"missing ({missing.db_schema}) missing (the agent has not run)" in summary
+    assert f"ready ({ready.db_schema}) ready" in summary
+    assert "drifted (" not in summary
