@@ -19,6 +19,7 @@ urlpatterns = [
         views.delete_session,
         name="delete_session",
     ),
+    path("agents/<slug:slug>/memories/", views.search_memories, name="search"),
     path("agents/<slug:slug>/export.jsonl", views.export_memories, name="export"),
     path("agents/<slug:slug>/import/", views.import_memories, name="import"),
     path("forget/", views.forget_user, name="forget"),

@@ -23,6 +23,7 @@ from memories.forms import (
     MemoryFilterForm,
     MemoryForm,
     UserForm,
+    UserSearchForm,
 )
 from memories.models import AuditEvent, Memory
 from studio.feedback import flash, toast
@@ -579,3 +580,27 @@ def import_memories(request: HttpRequest, slug: str) -> HttpResponse:
     return render(
         request, "memories/import.html", context, status=200 if report.written or report.ok else 422
     )
+
+
+@require_GET
+def search_memories(request: HttpRequest, slug: str) -> HttpResponse:
+    """Search memory text across every user of an agent."""
+    agent, can_write = agent_for_user(request, slug)
+    form = UserSearchForm(request.GET)
+    if not form.is_valid():
+        return _bad_request(request, _first_error(form))
+    query, after = form.cleaned_data["q"], form.cleaned_data["after"] or None
+    try:
+        page = runtime.search_memories(agent, query, after=after)
+    except runtime.InvalidCursor as error:
+        return _bad_request(request, error.message)
+    context = {
+        "agent": agent,
+        "can_write": can_write,
+        "query": query,
+        "page": page,
+        "next_url": page_url("memories:search", agent, q=query, after=page.next_cursor or ""),
+    }
+    if request.htmx and request.htmx.target == "search-results":
+        return render(request, "memories/search.html#search-results", context)
+    return render(request, "memories/search.html", context)

@@ -427,3 +427,17 @@ def test_plain_delete_redirects_back_and_cancel_without_htmx_goes_to_the_page(ed
         reverse("memories:row", args=[agent.slug, other.memory_id]), {"user_id": "a/b"}
     )
     assert row.status_code == 302
+
+
+def test_search_across_every_user_of_an_agent(editor_client, agent):
+    add(agent, "ann", "Renewal is in November.")
+    add(agent, "bob", "Renewal is in May.")
+    add(agent, "bob", "Likes tea.")
+    url = reverse("memories:search", args=[agent.slug])
+    html = editor_client.get(url, {"q": "renewal"}).content.decode()
+    assert "Renewal is in November." in html and "Renewal is in May." in html and "tea" not in html
+    partial = editor_client.get(
+        url, {"q": "TEA"}, HTTP_HX_TARGET="search-results", **HTMX
+    ).content.decode()
+    assert partial.lstrip().startswith('<div id="search-results">') and "Likes tea." in partial
+    assert editor_client.get(url, {"q": "x", "after": "???"}).status_code == 400
