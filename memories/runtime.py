@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from django.db import connection, transaction
@@ -260,35 +260,42 @@ class UserSummary:
     memory_count: int = 0
     session_count: int = 0
     last_update: int | None = None
-    topics: list[str] = field(default_factory=list)
     tables: Tables | None = None
 
 
 def user_summary(agent: Agent, user_id: str) -> UserSummary:
-    """Counts, last update and the topics in use for one user, in one query."""
+    """Counts and last update for one user, in one query (index-only where vacuumed)."""
     with reach(agent) as tables:
         if not tables.any:
             return UserSummary(tables=tables)
         memories = (
             "(SELECT count(*) FROM agno_memories WHERE user_id = %(u)s), "
             "(SELECT max(coalesce(updated_at, created_at)) FROM agno_memories "
-            " WHERE user_id = %(u)s), "
-            "ARRAY(SELECT DISTINCT jsonb_array_elements_text(topics) FROM agno_memories "
-            " WHERE user_id = %(u)s AND jsonb_typeof(topics) = 'array' ORDER BY 1)"
+            " WHERE user_id = %(u)s)"
             if tables.memories
-            else "0, NULL::bigint, ARRAY[]::text[]"
+            else "0, NULL::bigint"
         )
         sessions = (
             "(SELECT count(*) FROM agno_sessions WHERE user_id = %(u)s)" if tables.sessions else "0"
         )
         with connection.cursor() as cursor:
             cursor.execute(f"SELECT {memories}, {sessions}", {"u": user_id})
-            memory_count, last_update, topics, session_count = cursor.fetchone()
-    return UserSummary(memory_count, session_count, last_update, list(topics), tables)
+            memory_count, last_update, session_count = cursor.fetchone()
+    return UserSummary(memory_count, session_count, last_update, tables)
 
 
 def memory_topics(agent: Agent, user_id: str) -> list[str]:
-    return user_summary(agent, user_id).topics
+    """The topics in use across a user's memories (a scan of them all: loaded on demand)."""
+    with reach(agent) as tables:
+        if not tables.memories:
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT DISTINCT jsonb_array_elements_text(topics) FROM agno_memories "
+                "WHERE user_id = %s AND jsonb_typeof(topics) = 'array' ORDER BY 1",
+                [user_id],
+            )
+            return [row[0] for row in cursor.fetchall()]
 
 
 def get_memory(agent: Agent, user_id: str, memory_id: str) -> Memory:

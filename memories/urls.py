@@ -7,6 +7,7 @@ app_name = "memories"
 urlpatterns = [
     path("agents/<slug:slug>/user/", views.user_memories, name="user"),
     path("agents/<slug:slug>/user/memories/add/", views.add_memory, name="add"),
+    path("agents/<slug:slug>/user/topics/", views.memory_topics, name="topics"),
     path("agents/<slug:slug>/user/memories/bulk-delete/", views.bulk_delete, name="bulk_delete"),
     path("agents/<slug:slug>/memories/<str:memory_id>/", views.memory_row, name="row"),
     path("agents/<slug:slug>/memories/<str:memory_id>/edit/", views.edit_memory, name="edit"),

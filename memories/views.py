@@ -73,6 +73,15 @@ def _user_context(request: HttpRequest, agent: Agent, can_write: bool, user_id: 
         "other_kind_person": other_kind,
         "timezone": (registered or other_kind).timezone if (registered or other_kind) else "",
         "sorts": runtime.MEMORY_SORTS,
+        **_row_urls(agent, user_id),
+    }
+
+
+def _row_urls(agent: Agent, user_id: str) -> dict[str, str]:
+    """Built once per page: rows append the memory_id rather than reversing four URLs each."""
+    return {
+        "memory_base": reverse("memories:row", args=[agent.slug, "-"])[:-2],
+        "user_query": urlencode({"user_id": user_id}),
     }
 
 
@@ -139,6 +148,20 @@ def user_memories(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, USER_PAGE, context)
 
 
+@require_GET
+def memory_topics(request: HttpRequest, slug: str) -> HttpResponse:
+    """The topic filter's options, fetched when the operator reaches for the filter."""
+    agent, _ = agent_for_user(request, slug)
+    user_id = _user_id(request, request.GET)
+    if user_id is None:
+        return _bad_request(request, "Say which user: the link is missing its user_id.")
+    context = {
+        "topics": runtime.memory_topics(agent, user_id),
+        "current": request.GET.get("topic", ""),
+    }
+    return render(request, f"{USER_PAGE}#topic-options", context)
+
+
 @require_POST
 def add_memory(request: HttpRequest, slug: str) -> HttpResponse:
     agent = rw_agent_for_user(request, slug)
@@ -195,6 +218,7 @@ def _row_context(agent: Agent, user_id: str, memory: Memory, can_write: bool) ->
         "memory": memory,
         "can_write": can_write,
         "timezone": person.timezone if person else "",
+        **_row_urls(agent, user_id),
     }
 
 

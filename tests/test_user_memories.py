@@ -441,3 +441,38 @@ def test_search_across_every_user_of_an_agent(editor_client, agent):
     ).content.decode()
     assert partial.lstrip().startswith('<div id="search-results">') and "Likes tea." in partial
     assert editor_client.get(url, {"q": "x", "after": "???"}).status_code == 400
+
+
+def test_topics_load_on_demand_and_keep_the_chosen_one(editor_client, agent):
+    add(agent, "ann", "a", ["billing", "style"])
+    add(agent, "ann", "b", ["billing"])
+    add(agent, "bob", "c", ["secret-bob-topic"])
+    page = editor_client.get(user_page(agent, "ann", topic="style")).content.decode()
+    assert '<option value="style" selected>style</option>' in page  # before the list is loaded
+    options = editor_client.get(
+        reverse("memories:topics", args=[agent.slug]), {"user_id": "ann", "topic": "style"}, **HTMX
+    )
+    html = options.content.decode()
+    assert (
+        '<option value="billing" >billing</option>' in html.replace("  ", " ") or "billing" in html
+    )
+    assert '<option value="style" selected>style</option>' in html
+    assert "secret-bob-topic" not in html
+
+
+def test_relative_times_read_like_a_person_would_say_them():
+    from memories.templatetags.studio import relative
+
+    assert [
+        relative(s)
+        for s in (5, 90, 7200, 86_400 * 3, 86_400 * 20, 86_400 * 70, 86_400 * 800, -7200)
+    ] == [
+        "just now",
+        "1 minute ago",
+        "2 hours ago",
+        "3 days ago",
+        "2 weeks ago",
+        "2 months ago",
+        "2 years ago",
+        "in 2 hours",
+    ]

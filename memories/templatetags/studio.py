@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import functools
+import time
 import zoneinfo
 from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote
 
 from django import template
-from django.contrib.humanize.templatetags.humanize import naturaltime
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 register = template.Library()
 
 
+@functools.lru_cache(maxsize=64)
 def _zone(name: str) -> zoneinfo.ZoneInfo:
     try:
         return zoneinfo.ZoneInfo(name) if name else zoneinfo.ZoneInfo("UTC")
@@ -20,18 +24,51 @@ def _zone(name: str) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo("UTC")
 
 
+_STEPS = (
+    (60, 1, "second"),
+    (3600, 60, "minute"),
+    (86_400, 3600, "hour"),
+    (7 * 86_400, 86_400, "day"),
+    (30 * 86_400, 7 * 86_400, "week"),
+    (365 * 86_400, 30 * 86_400, "month"),
+)
+
+
+def relative(seconds_ago: int) -> str:
+    """'3 hours ago', 'in 2 days': cheap enough for every row of every page."""
+    span = abs(seconds_ago)
+    if span < 45:
+        return "just now"
+    unit_seconds, unit = next(
+        ((size, name) for limit, size, name in _STEPS if span < limit), (365 * 86_400, "year")
+    )
+    count = max(1, span // unit_seconds)
+    text = f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{text} ago" if seconds_ago >= 0 else f"in {text}"
+
+
 @register.simple_tag
 def when(epoch_seconds: int | None, timezone: str = "") -> str:
     """Relative time, with the exact time (in the user's own zone where known) on hover."""
     if epoch_seconds is None:
         return mark_safe('<span class="muted">never</span>')  # a constant, no data in it
-    moment = datetime.fromtimestamp(int(epoch_seconds), tz=UTC)
+    stamp = int(epoch_seconds)
+    moment = datetime.fromtimestamp(stamp, tz=UTC)
     zone = _zone(timezone)
-    local = moment.astimezone(zone)
-    exact = f"{local:%Y-%m-%d %H:%M:%S} {zone.key}"
+    exact = f"{moment.astimezone(zone):%Y-%m-%d %H:%M:%S} {zone.key}"
     return format_html(
-        '<time datetime="{}" title="{}">{}</time>', moment.isoformat(), exact, naturaltime(moment)
+        '<time datetime="{}" title="{}">{}</time>',
+        moment.isoformat(),
+        exact,
+        relative(int(time.time()) - stamp),
     )
+
+
+@register.simple_tag(takes_context=True)
+def memory_url(context: template.Context, memory: Any, action: str) -> str:
+    """A row's edit or delete URL from the page's base: no reverse() per row and action."""
+    memory_id = quote(memory.memory_id, safe="")
+    return f"{context['memory_base']}{memory_id}/{action}/?{context['user_query']}"
 
 
 @register.filter

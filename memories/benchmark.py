@@ -1,0 +1,490 @@
+"""Side-by-side benchmark on one scratch agent schema at production scale.
+
+Builds the runtime's exact tables with set-based SQL, then times, on the same data, our
+pages in-process (Django test client) against Django admin's changelist, Agno's AgentOS
+API (in-process through its ASGI app), PostgresDb.get_user_memories and the raw SQL floor
+(psycopg alone). Runs once without and once with manage.py runtime_indexes' indexes.
+Needs the test requirements (agno, fastapi, httpx, python-multipart, openai).
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import secrets
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import psycopg
+from django.contrib import admin
+from django.contrib.auth.models import User
+from django.db import connection
+from django.db.models import BooleanField
+from django.db.models.expressions import RawSQL
+from django.test import Client
+from django.test.utils import CaptureQueriesContext, override_settings
+from django.urls import include, path
+
+from agents.memory_settings import MemorySettings
+from agents.models import Agent
+from memories.models import Memory
+from memories.runtime import encode_cursor
+from memories.runtime_indexes import drop_runtime_indexes, ensure_runtime_indexes
+from memories.runtime_schema import ensure_runtime_tables
+
+HEAVY_USER = "heavy@example.com"
+HEAVY_MEMORIES = 10_000
+RARE_WORD = "passport"  # in one memory of 1,000: what an operator hunts for
+TOPICS = ["billing", "preferences", "product", "support"]
+FACTS = [
+    "prefers concise answers",
+    "renewal is in november",
+    "uses the api daily",
+    "asked about invoices",
+    "likes video walkthroughs",
+    "works in sales operations",
+]
+
+
+def build_schema(schema: str, memories: int, users: int, sessions: int) -> dict[str, float]:
+    """The runtime's tables filled set-based: seconds per step."""
+    timings: dict[str, float] = {}
+    ensure_runtime_tables(schema)
+    now = int(time.time())
+    user_expr = (
+        "CASE WHEN g <= {heavy} THEN %(heavy)s "
+        "ELSE 'user' || lpad(((g * 7919) %% %(users)s)::text, 6, '0') || '@example.com' END"
+    )
+    with connection.cursor() as cursor:
+        started = time.perf_counter()
+        cursor.execute(
+            f"""
+            INSERT INTO "{schema}".agno_memories
+                (memory_id, memory, input, agent_id, user_id, topics, created_at, updated_at)
+            SELECT md5('m' || g)::uuid::text,
+                   to_jsonb('Fact ' || g || ': ' || (%(facts)s::text[])[1 + g %% 6]
+                            || CASE WHEN g %% 1000 = 7 THEN ' and shared a {RARE_WORD} number'
+                                    ELSE '' END || '.'),
+                   CASE WHEN g %% 3 = 0 THEN 'Something the user said in run ' || g END,
+                   'bench',
+                   {user_expr.format(heavy=HEAVY_MEMORIES)},
+                   CASE WHEN g %% 4 = 0 THEN 'null'::jsonb
+                        ELSE jsonb_build_array((%(topics)s::text[])[1 + g %% 4], 'topic' || (g %% 50))
+                   END,
+                   %(now)s - (g * 37 %% 7776000), %(now)s - (g * 37 %% 7776000) + (g %% 3600)
+            FROM generate_series(1, %(n)s) AS g
+            """,
+            {
+                "facts": FACTS,
+                "topics": TOPICS,
+                "now": now,
+                "n": memories,
+                "heavy": HEAVY_USER,
+                "users": users,
+            },
+        )
+        timings["memories"] = time.perf_counter() - started
+        started = time.perf_counter()
+        cursor.execute(
+            f"""
+            INSERT INTO "{schema}".agno_sessions
+                (session_id, session_type, agent_id, user_id, session_data, summary, created_at, updated_at)
+            SELECT 'session-' || g, 'agent', 'bench', {user_expr.format(heavy=200)},
+                   '{{}}'::jsonb,
+                   CASE WHEN g %% 5 = 0 THEN jsonb_build_object('summary', 'Talked about renewal') END,
+                   %(now)s - g * 13, %(now)s - g * 13 + 600
+            FROM generate_series(1, %(n)s) AS g
+            """,
+            {"now": now, "n": sessions, "heavy": HEAVY_USER, "users": users},
+        )
+        cursor.execute(
+            f"""
+            INSERT INTO "{schema}".agno_runs
+                (run_id, session_id, run_type, agent_id, user_id, status, run_index, run_data,
+                 created_at, updated_at)
+            SELECT s.session_id || '-run-' || r, s.session_id, 'agent', 'bench', s.user_id,
+                   'COMPLETED', r,
+                   jsonb_build_object('messages', jsonb_build_array(
+                       jsonb_build_object('role', 'user', 'content', 'Question ' || r),
+                       jsonb_build_object('role', 'assistant', 'content', 'Answer ' || r))),
+                   s.created_at + r * 60, s.created_at + r * 60 + 5
+            FROM "{schema}".agno_sessions s, generate_series(0, 1) AS r
+            WHERE s.user_id = %(heavy)s OR s.session_id LIKE 'session-%%0'
+            """,
+            {"heavy": HEAVY_USER},
+        )
+        timings["sessions_and_runs"] = time.perf_counter() - started
+        started = time.perf_counter()
+        cursor.execute(
+            f'ANALYZE "{schema}".agno_memories, "{schema}".agno_sessions, "{schema}".agno_runs'
+        )
+        timings["analyze"] = time.perf_counter() - started
+    return timings
+
+
+@dataclass
+class Figure:
+    name: str
+    group: str
+    samples_ms: list[float] = field(default_factory=list)
+    queries: int | None = None
+    sql_ms: float | None = None  # time spent in the page's own queries
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.samples_ms)
+
+    @property
+    def p95(self) -> float:
+        ordered = sorted(self.samples_ms)
+        return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def measure(name: str, group: str, call: Callable[[], Any], repeat: int) -> Figure:
+    for _ in range(3):  # warm caches and connections, as a running server would be
+        call()
+    figure = Figure(name, group)
+    for _ in range(repeat):
+        started = time.perf_counter()
+        call()
+        figure.samples_ms.append((time.perf_counter() - started) * 1000)
+    return figure
+
+
+class BenchMemoryAdmin(admin.ModelAdmin):
+    """What a team gets from Django admin over the runtime table, searching the text."""
+
+    list_display = ["memory_id", "user_id", "memory", "updated_at"]
+    list_per_page = 25
+    ordering = ["-updated_at"]
+
+    def lookup_allowed(self, lookup: str, value: str, request: Any = None) -> bool:
+        return lookup in ("user_id", "user_id__exact") or super().lookup_allowed(
+            lookup, value, request
+        )
+
+    def get_search_results(self, request: Any, queryset: Any, search_term: str) -> tuple[Any, bool]:
+        if not search_term:
+            return queryset, False
+        condition = RawSQL("(memory #>> '{}') ILIKE %s", (f"%{search_term}%",), BooleanField())
+        return queryset.filter(condition), False
+
+    search_fields = ["memory"]
+
+
+bench_admin_site = admin.AdminSite(name="bench_admin")
+bench_admin_site.register(Memory, BenchMemoryAdmin)
+urlpatterns = [
+    path("bench-admin/", bench_admin_site.urls),
+    path("", include("studio.urls")),
+]
+
+
+def _sqlalchemy_url() -> str:
+    from sqlalchemy.engine import URL
+
+    s = connection.settings_dict
+    host, query = s.get("HOST") or None, {}
+    if host and host.startswith("/"):
+        query, host = {"host": host}, None
+    return URL.create(
+        "postgresql+psycopg",
+        username=s.get("USER") or None,
+        password=s.get("PASSWORD") or None,
+        host=host,
+        port=int(s["PORT"]) if s.get("PORT") else None,
+        database=s["NAME"],
+        query=query,
+    ).render_as_string(hide_password=False)
+
+
+def _psycopg_connection() -> psycopg.Connection:
+    s = connection.settings_dict
+    return psycopg.connect(
+        dbname=s["NAME"],
+        user=s["USER"],
+        password=s.get("PASSWORD") or None,
+        host=s.get("HOST") or None,
+        port=s.get("PORT") or None,
+        autocommit=True,
+    )
+
+
+def run_phase(agent: Agent, staff: User, repeat: int, label: str) -> list[Figure]:
+    schema, slug = agent.db_schema, agent.slug
+    client = Client()
+    client.force_login(staff)
+    figures: list[Figure] = []
+    user_url = f"/agents/{slug}/user/"
+    with _psycopg_connection() as raw:
+        deep_key = raw.execute(
+            f'SELECT coalesce(updated_at, created_at), memory_id FROM "{schema}".agno_memories '
+            "WHERE user_id = %s ORDER BY 1 DESC, 2 DESC OFFSET 5000 LIMIT 1",
+            [HEAVY_USER],
+        ).fetchone()
+        deep_user = raw.execute(
+            f'SELECT user_id FROM "{schema}".agno_memories WHERE user_id LIKE %s '
+            "ORDER BY user_id DESC LIMIT 1 OFFSET 2000",
+            ["user%"],
+        ).fetchone()[0]
+    pages = {
+        "users: first page": ("GET", f"/agents/{slug}/", {}),
+        "users: deep keyset page": ("GET", f"/agents/{slug}/", {"after": encode_cursor(deep_user)}),
+        "users: prefix search": ("GET", f"/agents/{slug}/", {"q": "user0999"}),
+        "memories: first page": ("GET", user_url, {"user_id": HEAVY_USER}),
+        "memories: deep page": (
+            "GET",
+            user_url,
+            {"user_id": HEAVY_USER, "after": encode_cursor(*deep_key)},
+        ),
+        "memories: text search": ("GET", user_url, {"user_id": HEAVY_USER, "q": RARE_WORD}),
+        "memories: topic filter": ("GET", user_url, {"user_id": HEAVY_USER, "topic": "billing"}),
+        "sessions: first page": ("GET", f"/agents/{slug}/user/sessions/", {"user_id": HEAVY_USER}),
+        "search across the agent": ("GET", f"/agents/{slug}/memories/", {"q": RARE_WORD}),
+    }
+    for name, (_, url, params) in pages.items():
+
+        def call(url: str = url, params: dict = params) -> None:
+            response = client.get(url, params)
+            assert response.status_code == 200, (url, response.status_code)
+
+        figure = measure(name, f"Memory Studio ({label})", call, repeat)
+        with CaptureQueriesContext(connection) as captured:
+            call()
+        figure.queries = len(
+            [q for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+        )
+        figure.sql_ms = sum(float(q["time"]) for q in captured.captured_queries) * 1000
+        figures.append(figure)
+
+    # Django admin's changelist, superuser, search_path at the session level for its queries.
+    admin_client = Client()
+    admin_client.force_login(User.objects.get(username="bench-admin"))
+    with override_settings(ROOT_URLCONF=__name__), connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('search_path', %s, false)", [f'"{schema}", public'])
+        try:
+            for name, params in (
+                ("admin: memories by user_id", {"user_id__exact": HEAVY_USER}),
+                ("admin: text search", {"q": RARE_WORD}),
+            ):
+
+                def admin_call(params: dict = params) -> None:
+                    response = admin_client.get("/bench-admin/memories/memory/", params)
+                    assert response.status_code == 200, response.status_code
+
+                figures.append(measure(name, f"Django admin ({label})", admin_call, repeat))
+        finally:
+            cursor.execute("SELECT set_config('search_path', '\"$user\", public', false)")
+
+    figures += _agno_figures(schema, repeat, label)
+    figures += _floor_figures(schema, repeat, label)
+    return figures
+
+
+def _agno_figures(schema: str, repeat: int, label: str) -> list[Figure]:
+    import logging
+
+    from agno.agent import Agent as AgnoAgent
+    from agno.db.postgres import PostgresDb
+    from agno.os import AgentOS
+    from fastapi.testclient import TestClient
+
+    logging.getLogger("agno").setLevel(logging.ERROR)
+    db = PostgresDb(db_url=_sqlalchemy_url(), db_schema=schema)
+    app = AgentOS(agents=[AgnoAgent(id="bench", db=db)]).get_app()
+    figures = []
+    with TestClient(app) as api:
+        for name, url in (
+            ("AgentOS: /memories?user_id (25)", f"/memories?user_id={HEAVY_USER}&limit=25"),
+            ("AgentOS: /memories?search_content", f"/memories?search_content={RARE_WORD}&limit=25"),
+            ("AgentOS: /user_memory_stats (25)", "/user_memory_stats?limit=25"),
+        ):
+
+            def api_call(url: str = url) -> None:
+                response = api.get(url)
+                assert response.status_code == 200, (url, response.status_code, response.text[:200])
+
+            figures.append(measure(name, f"AgentOS API ({label})", api_call, repeat))
+    figures.append(
+        measure(
+            "PostgresDb.get_user_memories (25)",
+            f"agno PostgresDb ({label})",
+            lambda: db.get_user_memories(
+                user_id=HEAVY_USER, limit=25, page=1, sort_by="updated_at", sort_order="desc"
+            ),
+            repeat,
+        )
+    )
+    db.db_engine.dispose()
+    return figures
+
+
+def _floor_figures(schema: str, repeat: int, label: str) -> list[Figure]:
+    raw = _psycopg_connection()
+    statements = {
+        "raw SQL: a user's 25 newest memories": (
+            f'SELECT * FROM "{schema}".agno_memories WHERE user_id = %s '
+            "ORDER BY coalesce(updated_at, created_at) DESC, memory_id DESC LIMIT 25",
+            [HEAVY_USER],
+        ),
+        "raw SQL: 25 users with counts": (
+            f'SELECT user_id, count(*), max(updated_at) FROM "{schema}".agno_memories '
+            "WHERE user_id IN (SELECT DISTINCT user_id FROM "
+            f'"{schema}".agno_memories ORDER BY 1 LIMIT 25) GROUP BY user_id',
+            [],
+        ),
+        "raw SQL: text search across the agent": (
+            f"SELECT * FROM \"{schema}\".agno_memories WHERE (memory #>> '{{}}') ILIKE %s "
+            "ORDER BY coalesce(updated_at, created_at) DESC, memory_id DESC LIMIT 25",
+            [f"%{RARE_WORD}%"],
+        ),
+    }
+    figures = []
+    for name, (sql, params) in statements.items():
+        figures.append(
+            measure(
+                name,
+                f"raw SQL floor ({label})",
+                lambda sql=sql, params=params: raw.execute(sql, params).fetchall(),
+                repeat,
+            )
+        )
+    raw.close()
+    return figures
+
+
+PEERS = {
+    "memories: first page": [
+        "raw SQL: a user's 25 newest memories",
+        "AgentOS: /memories?user_id (25)",
+        "PostgresDb.get_user_memories (25)",
+        "admin: memories by user_id",
+    ],
+    "memories: deep page": [
+        "raw SQL: a user's 25 newest memories",
+        "AgentOS: /memories?user_id (25)",
+    ],
+    "memories: text search": [
+        "raw SQL: a user's 25 newest memories",
+        "AgentOS: /memories?user_id (25)",
+    ],
+    "memories: topic filter": [
+        "raw SQL: a user's 25 newest memories",
+        "AgentOS: /memories?user_id (25)",
+    ],
+    "users: first page": ["raw SQL: 25 users with counts", "AgentOS: /user_memory_stats (25)"],
+    "users: deep keyset page": [
+        "raw SQL: 25 users with counts",
+        "AgentOS: /user_memory_stats (25)",
+    ],
+    "users: prefix search": ["raw SQL: 25 users with counts", "AgentOS: /user_memory_stats (25)"],
+    "search across the agent": [
+        "raw SQL: text search across the agent",
+        "AgentOS: /memories?search_content",
+        "admin: text search",
+    ],
+}
+
+
+def report_table(figures: list[Figure], label: str) -> list[str]:
+    by_name = {f.name: f for f in figures}
+    lines = [
+        f"{'figure':<42} {'p50 ms':>8} {'p95 ms':>8} {'queries':>7} {'sql ms':>7}  ratios (p50)"
+    ]
+    for figure in figures:
+        ratios = []
+        for peer in PEERS.get(figure.name, []):
+            if peer in by_name and by_name[peer].p50 > 0:
+                ratios.append(f"{figure.p50 / by_name[peer].p50:.1f}x {peer}")
+        queries = "" if figure.queries is None else str(figure.queries)
+        sql_ms = "" if figure.sql_ms is None else f"{figure.sql_ms:.1f}"
+        lines.append(
+            f"{figure.name:<42} {figure.p50:>8.1f} {figure.p95:>8.1f} {queries:>7} {sql_ms:>7}  "
+            + "; ".join(ratios)
+        )
+    return [f"== {label} =="] + lines
+
+
+def benchmark(
+    *, memories: int, users: int, sessions: int, repeat: int, with_baseline: bool, out: Any
+) -> dict:
+    suffix = secrets.token_hex(4)
+    schema = f"bench_{suffix}"
+    agent = Agent.objects.create(
+        name=f"Benchmark {suffix}",
+        slug=f"bench-{suffix}",
+        db_schema=schema,
+        agno_settings=MemorySettings(session_storage=True, user_memories=True).to_json(),
+    )
+    staff = User.objects.create_superuser(f"bench-{suffix}", password=secrets.token_urlsafe(16))
+    admin_user, _ = User.objects.get_or_create(
+        username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
+    )
+    results: dict[str, Any] = {
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": __import__("os").cpu_count(),
+        },
+        "size": {
+            "memories": memories,
+            "users": users,
+            "sessions": sessions,
+            "heavy_user_memories": HEAVY_MEMORIES,
+        },
+        "repeat": repeat,
+    }
+    try:
+        out.write(
+            f"Building {memories:,} memories, {users:,} users, {sessions:,} sessions in {schema}…\n"
+        )
+        results["build_seconds"] = {
+            k: round(v, 1) for k, v in build_schema(schema, memories, users, sessions).items()
+        }
+        out.write(
+            f"Built in {sum(results['build_seconds'].values()):.1f} s: {results['build_seconds']}\n"
+        )
+        phases = []
+        if with_baseline:
+            phases.append(("runtime's indexes only", False))
+        phases.append(("with runtime_indexes", True))
+        for label, indexed in phases:
+            if indexed:
+                started = time.perf_counter()
+                ensure_runtime_indexes(schema)
+                with connection.cursor() as cursor:
+                    cursor.execute(f'ANALYZE "{schema}".agno_memories, "{schema}".agno_sessions')
+                results["index_build_seconds"] = round(time.perf_counter() - started, 1)
+            figures = run_phase(agent, staff, repeat, label)
+            for line in report_table(figures, label):
+                out.write(line + "\n")
+            results[label] = [
+                {
+                    "name": f.name,
+                    "group": f.group,
+                    "p50_ms": round(f.p50, 2),
+                    "p95_ms": round(f.p95, 2),
+                    "queries": f.queries,
+                    "sql_ms": None if f.sql_ms is None else round(f.sql_ms, 2),
+                }
+                for f in figures
+            ]
+        results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    finally:
+        drop_runtime_indexes(schema)
+        with connection.cursor() as cursor:
+            cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+        agent.delete()
+        staff.delete()
+        admin_user.delete()
+    return results
+
+
+def write_json(results: dict, path: str) -> None:
+    with open(path, "w") as handle:
+        json.dump(results, handle, indent=2)
+        handle.write("\n")
