@@ -57,7 +57,7 @@ def build_schema(schema: str, memories: int, users: int, sessions: int) -> dict[
     now = int(time.time())
     user_expr = (
         "CASE WHEN g <= {heavy} THEN %(heavy)s "
-        "ELSE 'user' || lpad(((g * 7919) %% %(users)s)::text, 6, '0') || '@example.com' END"
+        "ELSE 'user' || lpad(((g::bigint * 7919) %% %(users)s)::text, 6, '0') || '@example.com' END"
     )
     with connection.cursor() as cursor:
         started = time.perf_counter()
@@ -119,10 +119,11 @@ def build_schema(schema: str, memories: int, users: int, sessions: int) -> dict[
         )
         timings["sessions_and_runs"] = time.perf_counter() - started
         started = time.perf_counter()
+        # What autovacuum does soon after a bulk load: statistics and the visibility map.
         cursor.execute(
-            f'ANALYZE "{schema}".agno_memories, "{schema}".agno_sessions, "{schema}".agno_runs'
+            f'VACUUM ANALYZE "{schema}".agno_memories, "{schema}".agno_sessions, "{schema}".agno_runs'
         )
-        timings["analyze"] = time.perf_counter() - started
+        timings["vacuum_analyze"] = time.perf_counter() - started
     return timings
 
 
@@ -132,7 +133,8 @@ class Figure:
     group: str
     samples_ms: list[float] = field(default_factory=list)
     queries: int | None = None
-    sql_ms: float | None = None  # time spent in the page's own queries
+    sql_ms: float | None = None  # time spent in all of the page's queries
+    runtime_sql_ms: float | None = None  # in its queries of the runtime's tables
 
     @property
     def p50(self) -> float:
@@ -259,6 +261,9 @@ def run_phase(agent: Agent, staff: User, repeat: int, label: str) -> list[Figure
             [q for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
         )
         figure.sql_ms = sum(float(q["time"]) for q in captured.captured_queries) * 1000
+        figure.runtime_sql_ms = 1000 * sum(
+            float(q["time"]) for q in captured.captured_queries if "agno_" in q["sql"]
+        )
         figures.append(figure)
 
     # Django admin's changelist, superuser, search_path at the session level for its queries.
@@ -402,9 +407,10 @@ def report_table(figures: list[Figure], label: str) -> list[str]:
                 ratios.append(f"{figure.p50 / by_name[peer].p50:.1f}x {peer}")
         queries = "" if figure.queries is None else str(figure.queries)
         sql_ms = "" if figure.sql_ms is None else f"{figure.sql_ms:.1f}"
+        runtime_ms = "" if figure.runtime_sql_ms is None else f"{figure.runtime_sql_ms:.1f}"
         lines.append(
-            f"{figure.name:<42} {figure.p50:>8.1f} {figure.p95:>8.1f} {queries:>7} {sql_ms:>7}  "
-            + "; ".join(ratios)
+            f"{figure.name:<42} {figure.p50:>8.1f} {figure.p95:>8.1f} {queries:>7} {sql_ms:>7} "
+            f"{runtime_ms:>7}  " + "; ".join(ratios)
         )
     return [f"== {label} =="] + lines
 
