@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: run test lint format check load-run db-stop clean
+.PHONY: run test lint format check load-run benchmark db-stop clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ check: $(VENV)/.installed
 load-run: $(VENV)/.installed-test
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py load_run --clients 50 --seconds 30 --json docs/load-run.json
+
+# The full-size side-by-side benchmark (docs/benchmarks.md); pass ARGS for a smaller one.
+benchmark: $(VENV)/.installed-test
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/python manage.py benchmark $(ARGS)
 
 db-stop: $(VENV)/.installed
 	$(BIN)/python manage.py embedded_postgres stop
