@@ -58,6 +58,13 @@ class Agent(models.Model):
         help_text="What the running agent passes as user_id: the person's email or their id.",
     )
     agno_settings = models.JSONField(default=default_agno_settings, blank=True)
+    token_budget = models.PositiveIntegerField(
+        "token budget per user",
+        default=0,
+        help_text="Memory tokens a user may carry in context; users above it are flagged. 0: none.",
+    )
+    # The cost calculator's inputs, saved per agent (see memories.hygiene.CostInputs).
+    cost_inputs = models.JSONField(default=dict, blank=True)
     # sha256 of the token running agents use to read these settings; the token is shown once.
     bridge_token_hash = models.CharField(max_length=64, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -12,7 +12,7 @@ from agents.agno_bridge import agent_options, unsupported_settings
 from agents.forms import MemorySettingsForm
 from agents.memory_settings import apply_changes
 from agents.models import Agent
-from memories import audit, runtime
+from memories import audit, hygiene, runtime
 from memories.forms import UserSearchForm
 from memories.models import AuditEvent
 from studio.feedback import flash, toast
@@ -30,13 +30,18 @@ def _users_context(request: HttpRequest, agent: Agent) -> dict:
     search = UserSearchForm(request.GET)
     if not search.is_valid():
         return {"search": search, "users": runtime.Page([]), "users_error": search.errors}
+    data = search.cleaned_data
     try:
-        users = runtime.agent_users(
-            agent, after=search.cleaned_data["after"] or None, prefix=search.cleaned_data["q"]
-        )
+        if data["sort"] in ("tokens", "over"):
+            users = hygiene.heaviest_users(
+                agent, after=data["after"] or None, over_budget=data["sort"] == "over"
+            )
+        else:
+            users = runtime.agent_users(agent, after=data["after"] or None, prefix=data["q"])
+            hygiene.attach_counted_tokens(agent, users.items)
     except runtime.InvalidCursor as error:
         return {"search": search, "users": runtime.Page([]), "users_error": error.message}
-    return {"search": search, "users": users, "query": search.cleaned_data["q"]}
+    return {"search": search, "users": users, "query": data["q"], "sort": data["sort"]}
 
 
 @require_GET

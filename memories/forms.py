@@ -128,6 +128,7 @@ class MemoryFilterForm(forms.Form):
     topic = forms.CharField(required=False, max_length=MAX_TOPIC_CHARS)
     sort = forms.ChoiceField(required=False, choices=list(MEMORY_SORTS.items()))
     after = forms.CharField(required=False, max_length=400)
+    sensitive = forms.BooleanField(required=False)
 
     def clean_sort(self) -> str:
         return self.cleaned_data["sort"] or "-updated"
@@ -136,6 +137,10 @@ class MemoryFilterForm(forms.Form):
 class UserSearchForm(forms.Form):
     q = forms.CharField(required=False, max_length=200, strip=True)
     after = forms.CharField(required=False, max_length=2000)
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[("", "user_id"), ("tokens", "Most tokens"), ("over", "Over budget")],
+    )
 
 
 class BulkDeleteForm(forms.Form):
@@ -225,3 +230,48 @@ class ImportForm(forms.Form):
         required=False, label="Import the valid rows even if some are rejected"
     )
     dry_run = forms.BooleanField(required=False, label="Only check the file; write nothing")
+
+
+class CostForm(forms.Form):
+    conversations_per_month = forms.IntegerField(
+        min_value=0, max_value=10**10, label="Conversations per month"
+    )
+    turns_per_conversation = forms.IntegerField(
+        min_value=1, max_value=10_000, label="Turns per conversation"
+    )
+    price_per_million = forms.DecimalField(
+        min_value=0,
+        max_value=10_000,
+        decimal_places=4,
+        label="Price per million input tokens (USD)",
+    )
+    extraction_tokens_per_call = forms.IntegerField(
+        min_value=0, max_value=10**7, label="Input tokens per memory extraction call"
+    )
+    token_budget = forms.IntegerField(
+        min_value=0, max_value=10**8, label="Token budget per user (0: none)"
+    )
+
+
+class PruneForm(forms.Form):
+    older_than_days = forms.IntegerField(
+        required=False, min_value=1, max_value=36_500, label="Not updated for (days)"
+    )
+    keep_newest = forms.IntegerField(
+        required=False, min_value=0, max_value=1_000_000, label="Keep the newest per user"
+    )
+    topic = forms.CharField(required=False, max_length=MAX_TOPIC_CHARS)
+    user_id = UserIdField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not self.errors and not (
+            data.get("older_than_days")
+            or data.get("keep_newest") is not None
+            or data.get("topic")
+            or data.get("user_id")
+        ):
+            raise ValidationError(
+                "Choose at least one criterion: an age, a number to keep, a topic or a user."
+            )
+        return data

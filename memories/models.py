@@ -75,6 +75,9 @@ class AuditEvent(models.Model):
         MEMORIES_IMPORTED = "memories.imported", "Imported memories"
         MEMORIES_EXPORTED = "memories.exported", "Exported memories"
         TOKEN_ROTATED = "bridge.token_rotated", "Rotated the settings token"
+        MEMORIES_PRUNED = "memories.pruned", "Pruned memories"
+        SENSITIVE_DELETED = "sensitive.deleted", "Deleted flagged memories"
+        BUDGET_CHANGED = "cost.changed", "Changed the token budget or cost inputs"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
@@ -94,6 +97,106 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_name} {self.action} {self.memory_id or self.user_id}"
+
+
+class UserTokens(models.Model):
+    """The exact token count of a user's memory block, as of `refreshed_at` (a cache).
+
+    Counting a million memories on every page load is out; this is refreshed whenever the
+    dashboard shows or changes a user's memories, and by `manage.py count_tokens`.
+    """
+
+    agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE)
+    user_id = models.CharField(max_length=512)
+    tokens = models.PositiveIntegerField()
+    memories = models.PositiveIntegerField()
+    refreshed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "user_id"], name="usertokens_one_per_user")
+        ]
+        indexes = [models.Index(fields=["agent", "-tokens", "user_id"], name="usertokens_heaviest")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.tokens} tokens"
+
+
+class SensitiveFlag(models.Model):
+    """A memory that looks like it holds a secret or a personal identifier (never its text)."""
+
+    agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE)
+    memory_id = models.CharField(max_length=64)
+    user_id = models.CharField(max_length=512)
+    kinds = models.JSONField(default=list)
+    memory_changed_at = models.BigIntegerField()  # the memory's sort key when it was scanned
+    found_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent", "memory_id"], name="sensitiveflag_one_per_memory"
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["agent", "-memory_changed_at", "memory_id"], name="sensitive_recent"
+            ),
+            models.Index(fields=["agent", "user_id"], name="sensitive_by_user"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.memory_id}: {', '.join(self.kinds)}"
+
+
+class SensitiveScan(models.Model):
+    """How far the agent-wide scan got: it walks the memories in memory_id order, in batches."""
+
+    agent = models.OneToOneField("agents.Agent", on_delete=models.CASCADE)
+    after_memory_id = models.CharField(max_length=64, blank=True)
+    scanned = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.agent_id}: {self.scanned} scanned"
+
+
+class PruneJob(models.Model):
+    """A previewed prune: the exact memories it will delete, deleted later in batches."""
+
+    agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL)
+    criteria = models.JSONField()
+    planned = models.PositiveIntegerField(default=0)
+    users = models.PositiveIntegerField(default=0)
+    tokens_saved = models.PositiveIntegerField(default=0)
+    deleted = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)  # changed since the preview: kept
+    created_at = models.DateTimeField(auto_now_add=True)
+    confirmed_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"prune {self.pk}: {self.deleted}/{self.planned}"
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.planned - self.deleted - self.skipped)
+
+
+class PruneCandidate(models.Model):
+    job = models.ForeignKey(PruneJob, on_delete=models.CASCADE, related_name="candidates")
+    memory_id = models.CharField(max_length=64)
+    user_id = models.CharField(max_length=512)
+    # The memory's updated_at at preview time: one that changed since is kept, not deleted.
+    memory_changed_at = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["job", "id"], name="prunecandidate_batches")]
+
+    def __str__(self) -> str:
+        return self.memory_id
 
 
 # The runtime's own tables, one set per agent schema. Unmanaged: Django never creates,

@@ -182,6 +182,7 @@ def user_memories(
     topic: str = "",
     sort: str = "-updated",
     limit: int = PAGE_SIZE,
+    only_ids: Sequence[str] | None = None,
 ) -> Page[Memory]:
     """One page of a user's memories, newest first by default, keyset-paginated."""
     if sort not in MEMORY_SORTS:
@@ -191,6 +192,8 @@ def user_memories(
         if not tables.memories:
             return Page([])
         rows = _filtered_memories(Memory.objects.filter(user_id=user_id), search, topic)
+        if only_ids is not None:
+            rows = rows.filter(memory_id__in=list(only_ids))
         items = _keyset_page(rows, sort, after, limit)
     next_cursor = None
     if len(items) > limit:
@@ -394,6 +397,7 @@ class UserRow:
     session_count: int = 0
     last_update: int | None = None
     memory_chars: int = 0
+    counted_tokens: int | None = None  # exact, from the token cache (memories.hygiene)
 
     @property
     def is_unregistered(self) -> bool:
@@ -446,6 +450,16 @@ def agent_users(
                 _count_for_users(cursor, tables, rows)
     _attach_registered_users(list(rows.values()), by_id=by_id)
     return Page(list(rows.values()), next_cursor)
+
+
+def user_rows(agent: Agent, user_ids: Sequence[str]) -> list[UserRow]:
+    """Rows of the users list for given user_ids, in that order (e.g. the heaviest first)."""
+    rows = {key: UserRow(key) for key in user_ids}
+    with reach(agent) as tables, connection.cursor() as cursor:
+        if rows and tables.any:
+            _count_for_users(cursor, tables, rows)
+    _attach_registered_users(list(rows.values()), by_id=agent.user_id_kind == Agent.UserIdKind.ID)
+    return list(rows.values())
 
 
 def _count_for_users(cursor: Any, tables: Tables, rows: dict[str, UserRow]) -> None:
@@ -770,3 +784,68 @@ def memory_owners(agent: Agent, memory_ids: Sequence[str]) -> dict[str, str | No
                 "memory_id", "user_id"
             )
         )
+
+
+# Hygiene: the context block, prunes and the sensitive scan read the runtime through these.
+
+
+def memories_for_context(agent: Agent, user_id: str) -> list[str]:
+    """A user's memory texts in the order agno reads them (its query has no ORDER BY, so
+    Postgres returns them in physical order; ctid makes that explicit)."""
+    with reach(agent) as tables:
+        if not tables.memories:
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT memory #>> '{}' FROM agno_memories WHERE user_id = %s ORDER BY ctid",
+                [user_id],
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+
+def memories_by_id(agent: Agent, memory_ids: Sequence[str]) -> dict[str, Memory]:
+    with reach(agent) as tables:
+        if not tables.memories or not memory_ids:
+            return {}
+        return {m.memory_id: m for m in Memory.objects.filter(memory_id__in=list(memory_ids))}
+
+
+def memories_after(agent: Agent, after: str, limit: int) -> list[Memory]:
+    """The next memories in memory_id order: how agent-wide scans walk a big table."""
+    with reach(agent) as tables:
+        if not tables.memories:
+            return []
+        return list(Memory.objects.filter(memory_id__gt=after).order_by("memory_id")[:limit])
+
+
+def user_memories_all(agent: Agent, user_id: str, cap: int = 20_000) -> list[Memory]:
+    with reach(agent) as tables:
+        if not tables.memories:
+            return []
+        return list(Memory.objects.filter(user_id=user_id).order_by("memory_id")[:cap])
+
+
+def delete_memories_anywhere(agent: Agent, memory_ids: Sequence[str]) -> list[tuple[str, str]]:
+    """Delete memories of any users by id; returns (memory_id, user_id) of those deleted."""
+    with reach(agent) as tables:
+        if not tables.memories or not memory_ids:
+            return []
+        rows = Memory.objects.filter(memory_id__in=list(memory_ids))
+        deleted = list(rows.values_list("memory_id", "user_id"))
+        rows.delete()
+        return deleted
+
+
+def memories_created_per_day(agent: Agent, days: int = 90) -> list[tuple[int, int]]:
+    """(day as epoch seconds at 00:00 UTC, memories created) for the last `days` days."""
+    since = (int(time.time()) // 86_400 - days + 1) * 86_400
+    with reach(agent) as tables:
+        if not tables.memories:
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT created_at / 86400 * 86400 AS day, count(*) FROM agno_memories "
+                "WHERE created_at >= %s GROUP BY 1 ORDER BY 1",
+                [since],
+            )
+            return list(cursor.fetchall())

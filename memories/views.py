@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from agents.access import agent_for_user, can_write, rw_agent_for_user
 from agents.models import Agent
-from memories import audit, runtime, transfer
+from memories import audit, hygiene, runtime, transfer
 from memories.audit_log import audit_page
 from memories.forms import (
     BulkDeleteForm,
@@ -26,6 +26,7 @@ from memories.forms import (
     UserSearchForm,
 )
 from memories.models import AuditEvent, Memory
+from memories.sensitive import KINDS
 from studio.feedback import flash, toast
 
 USER_PAGE = "memories/user.html"
@@ -94,7 +95,10 @@ def _list_context(
         "topic": filters.get("topic", ""),
         "sort": filters.get("sort") or "-updated",
         "after": filters.get("after", ""),
+        "sensitive": bool(filters.get("sensitive")),
     }
+    # The sensitive filter scans this user's memories now, so it is never out of date.
+    flags = hygiene.scan_user(agent, user_id) if f["sensitive"] else {}
     with runtime.reach(agent):
         page = runtime.user_memories(
             agent,
@@ -103,17 +107,25 @@ def _list_context(
             search=f["q"],
             topic=f["topic"],
             sort=f["sort"],
+            only_ids=list(flags) if f["sensitive"] else None,
         )
         context = _user_context(request, agent, can_write, user_id)
     next_url = user_url(
-        agent, user_id, q=f["q"], topic=f["topic"], sort=f["sort"], after=page.next_cursor or ""
+        agent,
+        user_id,
+        q=f["q"],
+        topic=f["topic"],
+        sort=f["sort"],
+        after=page.next_cursor or "",
+        sensitive="1" if f["sensitive"] else "",
     )
     return {
         **context,
         "page": page,
         "filters": f,
-        "filtered": bool(f["q"] or f["topic"]),
+        "filtered": bool(f["q"] or f["topic"] or f["sensitive"]),
         "next_url": next_url,
+        "flags": {memory_id: [KINDS[k] for k in kinds] for memory_id, kinds in flags.items()},
     }
 
 
@@ -198,6 +210,7 @@ def add_memory(request: HttpRequest, slug: str) -> HttpResponse:
             memory_id=memory.memory_id,
             details={"topics": len(data["topics"]), "characters": len(data["text"])},
         )
+    hygiene.refresh_user_tokens(agent, user_id)
     message = "Memory added." + (
         " The agent's runtime tables were created for it." if created_tables else ""
     )
@@ -303,6 +316,7 @@ def edit_memory(request: HttpRequest, slug: str, memory_id: str) -> HttpResponse
             ),
         )
         return toast(_render_edit(request, context, status=409), stale.message, "error")
+    hygiene.refresh_user_tokens(agent, user_id)
     if request.htmx:
         context["memory"] = memory
         return toast(render(request, f"{USER_PAGE}#memory-row", context), "Memory saved.")
@@ -334,6 +348,7 @@ def delete_memory(request: HttpRequest, slug: str, memory_id: str) -> HttpRespon
             )
     except runtime.MemoryNotFound as error:
         return _bad_request(request, error.message, status=404)
+    hygiene.refresh_user_tokens(agent, user_id)
     if request.htmx:
         context = _user_context(request, agent, True, user_id)
         return toast(render(request, f"{USER_PAGE}#memory-deleted", context), "Memory deleted.")
@@ -379,6 +394,7 @@ def bulk_delete(request: HttpRequest, slug: str) -> HttpResponse:
             )
     except runtime.ForeignMemories as error:
         return _bad_request(request, error.message)
+    hygiene.refresh_user_tokens(agent, user_id)
     message = f"{count} memor{'y' if count == 1 else 'ies'} deleted."
     if not request.htmx:
         flash(request, message)
@@ -537,6 +553,7 @@ def forget_user(request: HttpRequest) -> HttpResponse:
                 },
             )
         erased.append(footprint)
+        hygiene.forget_tokens(agent, {user_id})
     flash(
         request,
         (

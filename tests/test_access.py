@@ -14,7 +14,7 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 def dashboard_urls(agent) -> list[str]:
     """Every route of the dashboard (Django admin guards itself), with sample arguments."""
-    samples = {"slug": agent.slug, "memory_id": "m-1", "session_id": "s-1"}
+    samples = {"slug": agent.slug, "memory_id": "m-1", "session_id": "s-1", "job_id": 1}
     urls = []
 
     def walk(patterns, namespace=""):
@@ -35,7 +35,7 @@ def dashboard_urls(agent) -> list[str]:
 def test_the_url_map_is_closed_to_anonymous_people(client, agent):
     runtime.add_memory(agent, "ann", text="Secret.", topics=[])
     urls = dashboard_urls(agent)
-    assert len(urls) >= 16
+    assert len(urls) >= 24
     for url in urls:
         if url.startswith("/api/"):
             # Running agents authenticate with a bearer token, not a staff login.

@@ -1,0 +1,124 @@
+"""Finding what memories must never hold: secrets, card numbers, national ids, phone numbers.
+
+Maintained detectors do the recognising: detect-secrets for keys and tokens (its specific
+detectors; the high-entropy ones flag ordinary prose), python-stdnum for check digits (card
+numbers by Luhn, US social security numbers, IBANs) and phonenumbers for phone numbers.
+Only "my password is …" in prose has no maintained detector, so one small rule covers it.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+
+KINDS = {
+    "secret": "API key or token",
+    "password": "Password",
+    "card": "Card number",
+    "ssn": "Social security number",
+    "iban": "Bank account (IBAN)",
+    "phone": "Phone number",
+}
+
+# detect-secrets' specific detectors; its entropy detectors would flag every sentence.
+SECRET_DETECTORS = [
+    "AWSKeyDetector",
+    "ArtifactoryDetector",
+    "AzureStorageKeyDetector",
+    "BasicAuthDetector",
+    "CloudantDetector",
+    "DiscordBotTokenDetector",
+    "GitHubTokenDetector",
+    "GitLabTokenDetector",
+    "IbmCloudIamDetector",
+    "IbmCosHmacDetector",
+    "JwtTokenDetector",
+    "KeywordDetector",
+    "MailchimpDetector",
+    "NpmDetector",
+    "OpenAIDetector",
+    "PrivateKeyDetector",
+    "PypiTokenDetector",
+    "SendGridDetector",
+    "SlackDetector",
+    "SoftlayerDetector",
+    "SquareOAuthDetector",
+    "StripeDetector",
+    "TelegramBotTokenDetector",
+    "TwilioKeyDetector",
+]
+PASSWORD_IN_PROSE = re.compile(
+    r"\b(?:password|passwd|passcode|pass phrase|passphrase|pin code|api[ _-]?key|secret key|"
+    r"access token)\b[^.\n]{0,20}?\b(?:is|was|=|:)\s*[\"'“]?(?=\S*[A-Za-z0-9])\S{4,}",
+    re.IGNORECASE,
+)
+CARD_CANDIDATE = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
+SSN_CANDIDATE = re.compile(r"(?<!\d)\d{3}-\d{2}-\d{4}(?!\d)")
+IBAN_CANDIDATE = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+
+
+@functools.lru_cache(maxsize=1)
+def _secret_settings() -> dict:
+    return {"plugins_used": [{"name": name} for name in SECRET_DETECTORS]}
+
+
+def _secrets(text: str) -> bool:
+    from detect_secrets.core.scan import scan_line
+    from detect_secrets.settings import transient_settings
+
+    with transient_settings(_secret_settings()):
+        return any(True for line in text.splitlines() for _ in scan_line(line))
+
+
+def _cards(text: str) -> bool:
+    from stdnum import luhn
+
+    for match in CARD_CANDIDATE.finditer(text):
+        digits = re.sub(r"\D", "", match.group())
+        if 13 <= len(digits) <= 19 and luhn.is_valid(digits) and len(set(digits)) > 1:
+            return True
+    return False
+
+
+def _ssns(text: str) -> bool:
+    from stdnum.us import ssn
+
+    return any(ssn.is_valid(m.group()) for m in SSN_CANDIDATE.finditer(text))
+
+
+def _ibans(text: str) -> bool:
+    from stdnum import iban
+
+    return any(iban.is_valid(m.group()) for m in IBAN_CANDIDATE.finditer(text))
+
+
+def _phones(text: str) -> bool:
+    import phonenumbers
+
+    # Numbers written with a country code anywhere, or US-style local ones.
+    matcher = phonenumbers.PhoneNumberMatcher(text, "US", leniency=phonenumbers.Leniency.VALID)
+    return any(True for _ in matcher)
+
+
+def sensitive_kinds(text: str) -> list[str]:
+    """The kinds of sensitive data a memory's text seems to hold, in KINDS order."""
+    found = []
+    if _secrets(text):
+        found.append("secret")
+    if PASSWORD_IN_PROSE.search(text):
+        found.append("password")
+    if _cards(text):
+        found.append("card")
+    if _ssns(text):
+        found.append("ssn")
+    if _ibans(text):
+        found.append("iban")
+    if _phones(text):
+        found.append("phone")
+    return found
+
+
+def scan(texts: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """memory_id -> kinds, for the memories that hold anything."""
+    return {memory_id: kinds for memory_id, text in texts if (kinds := sensitive_kinds(text))}
