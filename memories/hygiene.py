@@ -199,10 +199,19 @@ def cost_overview(agent: Agent) -> CostOverview:
         average_tokens=tokens / users if users else 0.0,
         heaviest=list(rows.order_by("-tokens", "user_id")[:10]),
         histogram=histogram,
-        per_day=runtime.memories_created_per_day(agent),
+        per_day=_every_day(runtime.memories_created_per_day(agent), days=90),
         oldest_count=rows.order_by("refreshed_at").values_list("refreshed_at", flat=True).first(),
         over_budget=rows.filter(tokens__gt=budget).count() if budget else 0,
     )
+
+
+def _every_day(counts: list[tuple[int, int]], days: int) -> list[tuple[int, int]]:
+    """One bar per day, quiet days included, so the chart's x-axis is time."""
+    today = int(timezone.now().timestamp()) // 86_400 * 86_400
+    by_day = dict(counts)
+    return [
+        (day, by_day.get(day, 0)) for day in range(today - (days - 1) * 86_400, today + 1, 86_400)
+    ]
 
 
 def bar_chart(points: list[tuple[str, int]], width: int = 640, height: int = 160) -> dict[str, Any]:

@@ -208,3 +208,50 @@ def test_adding_a_memory_in_the_browser(page, make_agent):
     assert memory.topics == ["onboarding", "preferences"]
     page.get_by_role("button", name="Add memory").click()  # empty: the browser's own check stops it
     assert len(runtime.user_memories(agent, "new@example.com").items) == 1
+
+
+def test_an_operator_sees_the_cost_and_prunes_with_a_preview(page, make_agent):
+    agent = make_agent(
+        name="Support Assistant",
+        slug="support",
+        settings=MemorySettings(session_storage=True, agentic_memory=True),
+    )
+    make_person("ann@example.com", first_name="Ann", last_name="Lee")
+    for n in range(12):
+        runtime.add_memory(
+            agent,
+            "ann@example.com",
+            text=f"Asked about feature {n} in a long support chat.",
+            topics=["product"],
+        )
+    runtime.add_memory(agent, "bob@example.com", text="Her password is Tulip-2024!", topics=[])
+    page.goto("/agents/support/user/?user_id=ann%40example.com")
+    page.locator("#context-cost summary").click()
+    expect(page.locator("#context-panel")).to_contain_text("tokens on every turn")
+    expect(page.locator("#context-panel pre")).to_contain_text(
+        "<memories_from_previous_interactions>"
+    )
+
+    page.goto("/agents/support/cost/")
+    page.fill("input[name=token_budget]", "50")
+    page.locator("input[name=token_budget]").press("Tab")
+    expect(page.locator(".toast").last).to_contain_text("Saved.")
+    agent.refresh_from_db()
+    assert agent.token_budget == 50
+    page.reload()
+    expect(page.locator("svg.chart").first).to_be_visible()
+    screenshot(page, "cost-panel")
+
+    page.goto("/agents/support/prune/?user_id=ann%40example.com")
+    page.fill("input[name=keep_newest]", "4")
+    page.get_by_role("button", name="Preview").click()
+    expect(page.locator("#prune-progress")).to_contain_text("deletes 8 memories of 1 user")
+    assert len(runtime.user_memories(agent, "ann@example.com").items) == 12
+    page.get_by_role("button", name="Delete 8 memories").click()
+    expect(page.locator("#prune-progress")).to_contain_text("Done: 8 memories deleted")
+    assert len(runtime.user_memories(agent, "ann@example.com").items) == 4
+
+    page.goto("/agents/support/sensitive/")
+    page.get_by_role("button", name="Scan the agent's memories").click()
+    expect(page.locator("#flagged")).to_contain_text("Tulip-2024!")
+    screenshot(page, "sensitive")
