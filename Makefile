@@ -30,6 +30,9 @@ $(VENV)/.installed-test: requirements.txt requirements-test.txt $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py seed_demo
+	$(BIN)/python manage.py runtime_indexes
+	$(BIN)/python manage.py count_tokens --missing
+	$(BIN)/python manage.py scan_sensitive
 	$(BIN)/python manage.py demo_logins
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 

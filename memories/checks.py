@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from django.core import checks
@@ -34,8 +35,9 @@ def check_agent_schemas(app_configs: Any = None, **kwargs: Any) -> list:
         else:
             label = "missing (the agent has not run)" if state.status == "missing" else state.status
             states.append(f"{agent.slug} ({agent.db_schema}) {label}")
-    if states:
-        # One line for the healthy ones, so every command's output stays readable.
+    # The healthy states are news only to someone who asked (manage.py check); every other
+    # command would print them before its own output.
+    if states and sys.argv[1:2] == ["check"]:
         messages.append(
             checks.Info("Agent schemas: " + "; ".join(states) + ".", id="memories.I001")
         )

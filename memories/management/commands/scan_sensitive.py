@@ -12,15 +12,20 @@ class Command(BaseCommand):
     help = "Scan an agent's memories for secrets and personal identifiers, in batches."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--agent", required=True)
+        parser.add_argument("--agent", help="one agent's slug; every agent when left out")
         parser.add_argument("--batch-size", type=int, default=hygiene.SCAN_BATCH)
 
     def handle(self, *args: Any, **options: Any) -> None:
-        agent = Agent.objects.filter(slug=options["agent"]).first()
-        if agent is None:
-            raise CommandError(f"There is no agent “{options['agent']}”.")
-        state = hygiene.scan_next_batch(agent, options["batch_size"])
-        while not state.finished_at:
+        agents = Agent.objects.all()
+        if options["agent"]:
+            agents = agents.filter(slug=options["agent"])
+            if not agents:
+                raise CommandError(f"There is no agent “{options['agent']}”.")
+        for agent in agents:
             state = hygiene.scan_next_batch(agent, options["batch_size"])
-        counts = hygiene.sensitive_counts(agent)
-        self.stdout.write(f"Scanned {state.scanned} memories; flagged: {counts or 'none'}.")
+            while not state.finished_at:
+                state = hygiene.scan_next_batch(agent, options["batch_size"])
+            counts = hygiene.sensitive_counts(agent)
+            self.stdout.write(
+                f"{agent.slug}: scanned {state.scanned}; flagged: {counts or 'none'}."
+            )
