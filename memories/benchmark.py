@@ -35,6 +35,7 @@ from memories.models import Memory
 from memories.runtime import encode_cursor
 from memories.runtime_indexes import drop_runtime_indexes, ensure_runtime_indexes
 from memories.runtime_schema import ensure_runtime_tables
+from studio.database_urls import psycopg_connect, sqlalchemy_url
 
 HEAVY_USER = "heavy@example.com"
 HEAVY_MEMORIES = 10_000
@@ -187,33 +188,11 @@ urlpatterns = [
 
 
 def _sqlalchemy_url() -> str:
-    from sqlalchemy.engine import URL
-
-    s = connection.settings_dict
-    host, query = s.get("HOST") or None, {}
-    if host and host.startswith("/"):
-        query, host = {"host": host}, None
-    return URL.create(
-        "postgresql+psycopg",
-        username=s.get("USER") or None,
-        password=s.get("PASSWORD") or None,
-        host=host,
-        port=int(s["PORT"]) if s.get("PORT") else None,
-        database=s["NAME"],
-        query=query,
-    ).render_as_string(hide_password=False)
+    return sqlalchemy_url(connection.settings_dict)
 
 
 def _psycopg_connection() -> psycopg.Connection:
-    s = connection.settings_dict
-    return psycopg.connect(
-        dbname=s["NAME"],
-        user=s["USER"],
-        password=s.get("PASSWORD") or None,
-        host=s.get("HOST") or None,
-        port=s.get("PORT") or None,
-        autocommit=True,
-    )
+    return psycopg_connect(connection.settings_dict)
 
 
 def run_phase(agent: Agent, staff: User, repeat: int, label: str) -> list[Figure]:

@@ -33,6 +33,7 @@ from agents.models import Agent
 from memories import runtime
 from memories.models import EndUser, Memory
 from memories.runtime_schema import ensure_runtime_tables
+from studio.database_urls import sqlalchemy_url
 
 MEMORY_ID = re.compile(r'data-memory-id="([^"]+)"')
 VERSION = re.compile(r'name="version" value="([^"]+)"')
@@ -64,21 +65,7 @@ def _free_port() -> int:
 
 
 def _database_url() -> str:
-    s = connection.settings_dict
-    from sqlalchemy.engine import URL
-
-    host, query = s.get("HOST") or None, {}
-    if host and host.startswith("/"):
-        query, host = {"host": host}, None
-    return URL.create(
-        "postgresql+psycopg",
-        username=s.get("USER") or None,
-        password=s.get("PASSWORD") or None,
-        host=host,
-        port=int(s["PORT"]) if s.get("PORT") else None,
-        database=s["NAME"],
-        query=query,
-    ).render_as_string(hide_password=False)
+    return sqlalchemy_url(connection.settings_dict)
 
 
 class Operator(threading.Thread):

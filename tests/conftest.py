@@ -3,12 +3,12 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 
-import psycopg
 import pytest
 from django.db import connection
 from django.test import Client
 
 from agents.models import Agent
+from studio.database_urls import psycopg_connect
 from tests import factories
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
@@ -16,15 +16,7 @@ warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 def drop_schema(name: str) -> None:
     # Outside Django's test transaction: agno's own connections may have created it.
-    s = connection.settings_dict
-    with psycopg.connect(
-        dbname=s["NAME"],
-        user=s["USER"],
-        password=s.get("PASSWORD") or None,
-        host=s.get("HOST") or None,
-        port=s.get("PORT") or None,
-        autocommit=True,
-    ) as conn:
+    with psycopg_connect(connection.settings_dict) as conn:
         conn.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
 
 
@@ -91,7 +83,7 @@ def agno_db_for():
     def open_db(agent_or_schema) -> PostgresDb:
         schema = getattr(agent_or_schema, "db_schema", agent_or_schema)
         db = PostgresDb(
-            db_url=factories.sqlalchemy_url().render_as_string(hide_password=False),
+            db_url=factories.sqlalchemy_url(),
             db_schema=schema,
         )
         handles.append(db)

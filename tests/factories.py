@@ -7,12 +7,12 @@ from typing import Any
 
 from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
-from sqlalchemy.engine import URL
 
 from agents.memory_settings import MemorySettings
 from agents.models import Agent
 from agents.roles import install_roles
 from memories.models import EndUser
+from studio import database_urls
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -44,19 +44,6 @@ def make_person(email: str, **fields: Any) -> EndUser:
     return EndUser.objects.create(email=email, **fields)
 
 
-def sqlalchemy_url() -> URL:
+def sqlalchemy_url() -> str:
     """The test database as agno's PostgresDb reaches it (same server, same database)."""
-    s = connection.settings_dict
-    host = s.get("HOST") or None
-    query = {}
-    if host and host.startswith("/"):
-        query, host = {"host": host}, None  # a Unix socket directory
-    return URL.create(
-        "postgresql+psycopg",
-        username=s.get("USER") or None,
-        password=s.get("PASSWORD") or None,
-        host=host,
-        port=int(s["PORT"]) if s.get("PORT") else None,
-        database=s["NAME"],
-        query=query,
-    )
+    return database_urls.sqlalchemy_url(connection.settings_dict)

@@ -41,7 +41,7 @@ MODES = {
 def test_a_real_agno_agent_is_built_from_each_mode(db, make_agent, mode):
     settings = MODES[mode]
     agent = make_agent(settings=settings)
-    url = sqlalchemy_url().render_as_string(hide_password=False)
+    url = sqlalchemy_url()
     kwargs = agno_agent_kwargs(agent.agno_settings, db_schema=agent.db_schema, db_url=url)
     built = AgnoAgent(**kwargs)
     if settings.session_storage:

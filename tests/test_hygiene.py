@@ -32,9 +32,7 @@ def agno_system_message(agent, user_id: str) -> str:
     from agno.run.base import RunContext
     from agno.session import AgentSession
 
-    db = PostgresDb(
-        db_url=sqlalchemy_url().render_as_string(hide_password=False), db_schema=agent.db_schema
-    )
+    db = PostgresDb(db_url=sqlalchemy_url(), db_schema=agent.db_schema)
     try:
         from agno.models.openai import OpenAIChat
 
