@@ -2,7 +2,7 @@
 
 Development defaults are safe to run locally; production sets SECRET_KEY, DEBUG=False,
 ALLOWED_HOSTS and DATABASE_URL. Without DATABASE_URL an embedded Postgres under
-`.data/postgres` is started on demand (never SQLite: the runtime tables are Postgres-only).
+`.data/postgres` is started on demand: the runtime tables are Postgres-only, and so are we.
 """
 
 from __future__ import annotations
