@@ -329,6 +329,14 @@ def preview_prune(
     return job
 
 
+def prune_affected_users(job: PruneJob, limit: int = 20) -> list[tuple[str, int]]:
+    """The users a previewed prune touches most: (user_id, memories going)."""
+    rows = (
+        job.candidates.values("user_id").annotate(n=Count("id")).order_by("-n", "user_id")[:limit]
+    )
+    return [(row["user_id"], row["n"]) for row in rows]
+
+
 def run_prune_batch(
     job: PruneJob, actor: AbstractBaseUser | None, batch: int = PRUNE_BATCH
 ) -> PruneJob:

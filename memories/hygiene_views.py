@@ -130,6 +130,7 @@ def prune_job(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
         "agent": agent,
         "job": job,
         "criteria": hygiene.PruneCriteria(**job.criteria).describe(),
+        "affected": hygiene.prune_affected_users(job),
     }
     return render(request, "memories/prune.html", context)
 

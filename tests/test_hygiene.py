@@ -174,6 +174,7 @@ def test_a_prune_deletes_exactly_what_its_preview_counted(editor_client, agent):
     job_url = response["Location"]
     preview = editor_client.get(job_url).content.decode()
     assert "deletes <strong>40 memories</strong> of <strong>2 users</strong>" in preview
+    assert preview.index(">ann<") < preview.index(">bob<")  # which users, most affected first
     assert len(runtime.user_memories(agent, "ann", limit=200).items) == 35  # nothing yet
     job_id = int(job_url.rstrip("/").split("/")[-1])
     batch_url = reverse("memories:prune_batch", args=[agent.slug, job_id])

@@ -364,7 +364,9 @@ def test_a_bulk_delete_naming_another_users_memory_is_refused_whole(editor_clien
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_page_runs_the_same_queries_for_10_or_1000_memories(editor_client, agent):
+def test_a_page_runs_the_same_queries_for_10_or_1000_memories(
+    editor_client, agent, django_assert_max_num_queries
+):
     # Transactional, so the count is what production runs (no test savepoints around it).
     make_person("ann@example.com", timezone="Europe/Berlin")
     now = int(time.time())
@@ -385,7 +387,7 @@ def test_a_page_runs_the_same_queries_for_10_or_1000_memories(editor_client, age
                 )
                 for n in range(total)
             )
-        with CaptureQueriesContext(connection) as queries:
+        with django_assert_max_num_queries(10), CaptureQueriesContext(connection) as queries:
             response = editor_client.get(user_page(agent, "ann@example.com"))
         assert response.status_code == 200
         counts.append(len(queries))
