@@ -15,6 +15,7 @@ import resource
 import secrets
 import statistics
 import time
+import tracemalloc
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -136,6 +137,7 @@ class Figure:
     queries: int | None = None
     sql_ms: float | None = None  # time spent in all of the page's queries
     runtime_sql_ms: float | None = None  # in its queries of the runtime's tables
+    peak_kb: float | None = None  # Python memory allocated at the peak of one request
 
     @property
     def p50(self) -> float:
@@ -195,6 +197,7 @@ def _psycopg_connection() -> psycopg.Connection:
     return psycopg_connect(connection.settings_dict)
 
 
+@override_settings(DEBUG=False)  # as in production: no query log, no template debug info
 def run_phase(agent: Agent, staff: User, repeat: int, label: str) -> list[Figure]:
     schema, slug = agent.db_schema, agent.slug
     client = Client()
@@ -240,6 +243,10 @@ def run_phase(agent: Agent, staff: User, repeat: int, label: str) -> list[Figure
             [q for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
         )
         figure.sql_ms = sum(float(q["time"]) for q in captured.captured_queries) * 1000
+        tracemalloc.start()
+        call()
+        figure.peak_kb = tracemalloc.get_traced_memory()[1] / 1024
+        tracemalloc.stop()
         figure.runtime_sql_ms = 1000 * sum(
             float(q["time"]) for q in captured.captured_queries if "agno_" in q["sql"]
         )
@@ -387,9 +394,10 @@ def report_table(figures: list[Figure], label: str) -> list[str]:
         queries = "" if figure.queries is None else str(figure.queries)
         sql_ms = "" if figure.sql_ms is None else f"{figure.sql_ms:.1f}"
         runtime_ms = "" if figure.runtime_sql_ms is None else f"{figure.runtime_sql_ms:.1f}"
+        peak = "" if figure.peak_kb is None else f"{figure.peak_kb:.0f}"
         lines.append(
             f"{figure.name:<42} {figure.p50:>8.1f} {figure.p95:>8.1f} {queries:>7} {sql_ms:>7} "
-            f"{runtime_ms:>7}  " + "; ".join(ratios)
+            f"{runtime_ms:>7} {peak:>7}  " + "; ".join(ratios)
         )
     return [f"== {label} =="] + lines
 
