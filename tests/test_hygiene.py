@@ -359,3 +359,20 @@ def test_the_user_page_filters_sensitive_memories(editor_client, agent):
     html = editor_client.get(url, {"user_id": "ann", "sensitive": "1"}).content.decode()
     assert "Tulip-2024!" in html and "Renewal is in November." not in html
     assert '<span class="badge danger">Password</span>' in html
+
+
+def test_a_viewer_reads_hygiene_pages_but_changes_nothing(viewer_client, agent):
+    memory, _ = runtime.add_memory(agent, "ann", text="Her password is Tulip-2024!", topics=[])
+    hygiene.scan_user(agent, "ann")
+    for name in ("memories:cost", "memories:prune", "memories:sensitive"):
+        assert viewer_client.get(reverse(name, args=[agent.slug])).status_code == 200
+    page = viewer_client.get(reverse("memories:sensitive", args=[agent.slug])).content.decode()
+    assert "Tulip-2024!" in page and "Delete selected" not in page
+    writes = [
+        (reverse("memories:prune", args=[agent.slug]), {"user_id": "ann"}),
+        (reverse("memories:delete_flagged", args=[agent.slug]), {"memory_ids": [memory.memory_id]}),
+        (reverse("memories:sensitive", args=[agent.slug]), {}),
+    ]
+    for url, data in writes:
+        assert viewer_client.post(url, data).status_code == 403, url
+    assert [m.text for m in runtime.user_memories(agent, "ann").items] == ["Her password is Tulip-2024!"]
