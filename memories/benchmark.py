@@ -226,7 +226,7 @@ def run_phase(agent: Agent, staff: User, repeat: int, label: str) -> list[Figure
             {"user_id": HEAVY_USER, "after": encode_cursor(*deep_key)},
         ),
         "memories: text search": ("GET", user_url, {"user_id": HEAVY_USER, "q": RARE_WORD}),
-        "memories: topic filter": ("GET", user_url, {"user_id": HEAVY_USER, "topic": "billing"}),
+        "memories: topic filter": ("GET", user_url, {"user_id": HEAVY_USER, "topic": "product"}),
         "sessions: first page": ("GET", f"/agents/{slug}/user/sessions/", {"user_id": HEAVY_USER}),
         "search across the agent": ("GET", f"/agents/{slug}/memories/", {"q": RARE_WORD}),
     }

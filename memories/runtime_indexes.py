@@ -49,6 +49,12 @@ INDEXES = (
         "users list: search by the beginning of a user_id",
     ),
     RuntimeIndex(
+        "idx_ms_memories_topics",
+        "agno_memories",
+        "USING gin (topics jsonb_path_ops)",
+        "topic filter, fast even when few or none of a user's memories carry the topic",
+    ),
+    RuntimeIndex(
         "idx_ms_memories_text_trgm",
         "agno_memories",
         "USING gin ((memory #>> '{}') {trgm}.gin_trgm_ops)",

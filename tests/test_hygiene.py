@@ -375,4 +375,6 @@ def test_a_viewer_reads_hygiene_pages_but_changes_nothing(viewer_client, agent):
     ]
     for url, data in writes:
         assert viewer_client.post(url, data).status_code == 403, url
-    assert [m.text for m in runtime.user_memories(agent, "ann").items] == ["Her password is Tulip-2024!"]
+    assert [m.text for m in runtime.user_memories(agent, "ann").items] == [
+        "Her password is Tulip-2024!"
+    ]
