@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import hashlib
+import json
 import zoneinfo
 from typing import Any
 
@@ -236,6 +238,12 @@ class Memory(models.Model):
     @property
     def last_changed_at(self) -> int:
         return self.updated_at if self.updated_at is not None else self.created_at
+
+    @property
+    def version(self) -> str:
+        """Changes whenever text, topics or updated_at do: stale-edit checks and row caching."""
+        state = json.dumps([self.memory, self.topics, self.updated_at], sort_keys=True)
+        return hashlib.sha256(state.encode()).hexdigest()[:16]
 
 
 class RuntimeSession(models.Model):

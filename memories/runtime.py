@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import json
 import time
 import uuid
@@ -164,8 +163,7 @@ MEMORY_SORTS = {
 
 def memory_version(memory: Memory) -> str:
     """What an edit form carries to detect that someone else changed the memory meanwhile."""
-    state = json.dumps([memory.memory, memory.topics, memory.updated_at], sort_keys=True)
-    return hashlib.sha256(state.encode()).hexdigest()[:16]
+    return memory.version
 
 
 def _topics_value(topics: list[str] | None) -> Any:

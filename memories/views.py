@@ -78,7 +78,7 @@ def _user_context(request: HttpRequest, agent: Agent, can_write: bool, user_id: 
     }
 
 
-def _row_urls(agent: Agent, user_id: str) -> dict[str, str]:
+def _row_urls(agent: Agent, user_id: str) -> dict[str, Any]:
     """Built once per page: rows append the memory_id rather than reversing four URLs each."""
     return {
         "memory_base": reverse("memories:row", args=[agent.slug, "-"])[:-2],
