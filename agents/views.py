@@ -15,7 +15,7 @@ from agents.models import Agent
 from memories import audit, hygiene, runtime
 from memories.forms import UserSearchForm
 from memories.models import AuditEvent
-from studio.feedback import flash, toast
+from studio.feedback import first_error, flash, toast
 
 
 @require_GET
@@ -70,7 +70,7 @@ def update_memory_settings(request: HttpRequest, slug: str) -> HttpResponse:
         }
         if request.htmx:
             response = render(request, "agents/memory_tab.html#settings-panel", context, status=422)
-            return toast(response, "Nothing was saved: " + _first_error(form), "error")
+            return toast(response, "Nothing was saved: " + first_error(form), "error")
         context.update(_users_context(request, agent))
         return render(request, "agents/memory_tab.html", context, status=422)
 
@@ -105,12 +105,6 @@ def update_memory_settings(request: HttpRequest, slug: str) -> HttpResponse:
         return toast(response, message, "warning" if notes else "success")
     flash(request, message, "warning" if notes else "success")
     return redirect("agents:memory_tab", slug=agent.slug)
-
-
-def _first_error(form: MemorySettingsForm) -> str:
-    for errors in form.errors.values():
-        return str(errors[0])
-    return "the form is invalid."
 
 
 @require_POST

@@ -13,7 +13,7 @@ from memories.context_cost import ENCODING_NAME
 from memories.forms import BulkDeleteForm, CostForm, PruneForm, UserForm
 from memories.models import AuditEvent, PruneJob, SensitiveFlag, SensitiveScan
 from memories.sensitive import KINDS
-from studio.feedback import flash, toast
+from studio.feedback import first_error, flash, toast
 
 
 @require_GET
@@ -186,7 +186,7 @@ def delete_flagged(request: HttpRequest, slug: str) -> HttpResponse:
     data.setdefault("user_id", "-")
     form = BulkDeleteForm(data)
     if not form.is_valid():
-        return HttpResponse(str(next(iter(form.errors.values()))[0]), status=400)
+        return HttpResponse(first_error(form), status=400)
     ids = form.cleaned_data["memory_ids"]
     flagged = set(
         SensitiveFlag.objects.filter(agent=agent, memory_id__in=ids).values_list(

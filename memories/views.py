@@ -27,7 +27,7 @@ from memories.forms import (
 )
 from memories.models import AuditEvent, Memory
 from memories.sensitive import KINDS
-from studio.feedback import flash, toast
+from studio.feedback import first_error, flash, toast
 
 USER_PAGE = "memories/user.html"
 
@@ -53,12 +53,6 @@ def _bad_request(request: HttpRequest, message: str, status: int = 400) -> HttpR
 def _user_id(request: HttpRequest, data: QueryDict) -> str | None:
     form = UserForm(data)
     return form.cleaned_data["user_id"] if form.is_valid() else None
-
-
-def _first_error(form: Any) -> str:
-    for errors in form.errors.values():
-        return str(errors[0])
-    return "The form is invalid."
 
 
 def _user_context(request: HttpRequest, agent: Agent, can_write: bool, user_id: str) -> dict:
@@ -143,7 +137,7 @@ def user_memories(request: HttpRequest, slug: str) -> HttpResponse:
         return _bad_request(request, "Say which user: the link is missing its user_id.")
     filters = MemoryFilterForm(request.GET)
     if not filters.is_valid():
-        return _bad_request(request, _first_error(filters))
+        return _bad_request(request, first_error(filters))
     try:
         context = _list_context(request, agent, can_write, user_id, filters.cleaned_data)
     except runtime.InvalidCursor as error:
@@ -191,7 +185,7 @@ def add_memory(request: HttpRequest, slug: str) -> HttpResponse:
             )
             response["HX-Retarget"] = "#add-form"
             response["HX-Reswap"] = "outerHTML"
-            return toast(response, "Nothing was added: " + _first_error(form), "error")
+            return toast(response, "Nothing was added: " + first_error(form), "error")
         context = _user_context(request, agent, True, user_id)
         context.update(add_form=form, page=runtime.Page([]), filters={}, show_add=True)
         return render(request, USER_PAGE, context, status=422)
@@ -279,7 +273,7 @@ def edit_memory(request: HttpRequest, slug: str, memory_id: str) -> HttpResponse
     if not form.is_valid():
         context["form"] = form
         return toast(
-            _render_edit(request, context, status=422), "Not saved: " + _first_error(form), "error"
+            _render_edit(request, context, status=422), "Not saved: " + first_error(form), "error"
         )
     try:
         with transaction.atomic():
@@ -361,7 +355,7 @@ def bulk_delete(request: HttpRequest, slug: str) -> HttpResponse:
     agent = rw_agent_for_user(request, slug)
     form = BulkDeleteForm(request.POST)
     if not form.is_valid():
-        return _bad_request(request, _first_error(form))
+        return _bad_request(request, first_error(form))
     user_id, ids = form.cleaned_data["user_id"], form.cleaned_data["memory_ids"]
     if not form.cleaned_data["confirmed"]:
         # Without JavaScript the count is confirmed on a page of its own.
@@ -629,7 +623,7 @@ def search_memories(request: HttpRequest, slug: str) -> HttpResponse:
     agent, can_write = agent_for_user(request, slug)
     form = UserSearchForm(request.GET)
     if not form.is_valid():
-        return _bad_request(request, _first_error(form))
+        return _bad_request(request, first_error(form))
     query, after = form.cleaned_data["q"], form.cleaned_data["after"] or None
     try:
         page = runtime.search_memories(agent, query, after=after)

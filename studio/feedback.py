@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -14,6 +15,13 @@ def toast(response: HttpResponse, message: str, level: str = "success") -> HttpR
     """base.html's script shows HX-Trigger's toast event; the message is text, never HTML."""
     response["HX-Trigger"] = json.dumps({"toast": {"message": message, "level": level}})
     return response
+
+
+def first_error(form: Any) -> str:
+    """The first thing a person must fix in a form, as the sentence the form gives."""
+    for errors in form.errors.values():
+        return str(errors[0])
+    return "The form is invalid."
 
 
 def flash(request: HttpRequest, message: str, level: str = "success") -> None:
