@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from agents.access import agent_for_user, rw_agent_for_user
+from agents.models import Agent
 from memories import audit, hygiene, runtime
 from memories.context_cost import ENCODING_NAME
 from memories.forms import BulkDeleteForm, CostForm, PruneForm, UserForm
@@ -153,6 +154,20 @@ def prune_batch(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
     return redirect("memories:prune_job", slug=agent.slug, job_id=job.pk)
 
 
+def _flagged_context(agent: Agent, can_write: bool, after: str | None) -> dict:
+    """The flagged list with the scan's progress and the counts per kind."""
+    rows, next_cursor = hygiene.flagged_page(agent, after)
+    return {
+        "agent": agent,
+        "can_write": can_write,
+        "rows": rows,
+        "next_cursor": next_cursor,
+        "state": SensitiveScan.objects.filter(agent=agent).first(),
+        "kinds": KINDS,
+        "counts": hygiene.sensitive_counts(agent),
+    }
+
+
 @require_http_methods(["GET", "POST"])
 def sensitive(request: HttpRequest, slug: str) -> HttpResponse:
     agent, can_write = agent_for_user(request, slug)
@@ -160,19 +175,9 @@ def sensitive(request: HttpRequest, slug: str) -> HttpResponse:
         rw_agent_for_user(request, slug)
         hygiene.scan_next_batch(agent)
     try:
-        rows, next_cursor = hygiene.flagged_page(agent, request.GET.get("after") or None)
+        context = _flagged_context(agent, can_write, request.GET.get("after") or None)
     except runtime.InvalidCursor as error:
         return HttpResponse(error.message, status=400)
-    state = SensitiveScan.objects.filter(agent=agent).first()
-    context = {
-        "agent": agent,
-        "can_write": can_write,
-        "rows": rows,
-        "next_cursor": next_cursor,
-        "state": state,
-        "kinds": KINDS,
-        "counts": hygiene.sensitive_counts(agent),
-    }
     if request.htmx:
         return render(request, "memories/sensitive.html#flagged", context)
     return render(request, "memories/sensitive.html", context)
@@ -208,16 +213,7 @@ def delete_flagged(request: HttpRequest, slug: str) -> HttpResponse:
     hygiene.forget_tokens(agent, {user_id for _, user_id in deleted if user_id})
     message = f"{len(deleted)} flagged memor{'y' if len(deleted) == 1 else 'ies'} deleted."
     if request.htmx:
-        rows, next_cursor = hygiene.flagged_page(agent, None)
-        context = {
-            "agent": agent,
-            "can_write": True,
-            "rows": rows,
-            "next_cursor": next_cursor,
-            "state": SensitiveScan.objects.filter(agent=agent).first(),
-            "kinds": KINDS,
-            "counts": hygiene.sensitive_counts(agent),
-        }
+        context = _flagged_context(agent, True, None)
         return toast(render(request, "memories/sensitive.html#flagged", context), message)
     flash(request, message)
     return redirect("memories:sensitive", slug=agent.slug)
