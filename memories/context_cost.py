@@ -43,7 +43,3 @@ def _encoding():  # noqa: ANN202  (tiktoken.Encoding; loaded once, from the bund
 
 def count_tokens(text: str) -> int:
     return len(_encoding().encode(text, disallowed_special=()))
-
-
-def block_tokens(memories: Sequence[str]) -> int:
-    return count_tokens(memory_block(memories))

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from agents.models import Agent
 from memories import audit, runtime
-from memories.context_cost import block_tokens, count_tokens, memory_block
+from memories.context_cost import EMPTY, count_tokens, memory_block
 from memories.models import (
     AuditEvent,
     PruneCandidate,
@@ -38,10 +38,9 @@ def context_block(agent: Agent, user_id: str) -> tuple[str, int]:
 
 
 def refresh_user_tokens(agent: Agent, user_id: str) -> int:
-    texts = runtime.memories_for_context(agent, user_id)
-    tokens = block_tokens(texts) if texts else 0
-    _store_tokens(agent, user_id, tokens, len(texts))
-    return tokens
+    """Recount one user; 0 for a user without memories (agno's empty line is not theirs)."""
+    block, tokens = context_block(agent, user_id)
+    return 0 if block == EMPTY else tokens
 
 
 def _store_tokens(agent: Agent, user_id: str, tokens: int, memories: int) -> None:
