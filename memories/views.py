@@ -50,7 +50,7 @@ def _bad_request(request: HttpRequest, message: str, status: int = 400) -> HttpR
     return render(request, "error.html", {"message": message, "status": status}, status=status)
 
 
-def _user_id(request: HttpRequest, data: QueryDict) -> str | None:
+def _user_id(data: QueryDict) -> str | None:
     form = UserForm(data)
     return form.cleaned_data["user_id"] if form.is_valid() else None
 
@@ -132,7 +132,7 @@ def _is_unknown_user(context: dict) -> bool:
 @require_GET
 def user_memories(request: HttpRequest, slug: str) -> HttpResponse:
     agent, can_write = agent_for_user(request, slug)
-    user_id = _user_id(request, request.GET)
+    user_id = _user_id(request.GET)
     if user_id is None:
         return _bad_request(request, "Say which user: the link is missing its user_id.")
     filters = MemoryFilterForm(request.GET)
@@ -158,7 +158,7 @@ def user_memories(request: HttpRequest, slug: str) -> HttpResponse:
 def memory_topics(request: HttpRequest, slug: str) -> HttpResponse:
     """The topic filter's options, fetched when the operator reaches for the filter."""
     agent, _ = agent_for_user(request, slug)
-    user_id = _user_id(request, request.GET)
+    user_id = _user_id(request.GET)
     if user_id is None:
         return _bad_request(request, "Say which user: the link is missing its user_id.")
     context = {
@@ -171,7 +171,7 @@ def memory_topics(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def add_memory(request: HttpRequest, slug: str) -> HttpResponse:
     agent = rw_agent_for_user(request, slug)
-    user_id = _user_id(request, request.POST)
+    user_id = _user_id(request.POST)
     if user_id is None:
         return _bad_request(request, "Say which user: the form is missing its user_id.")
     form = MemoryForm(request.POST)
@@ -233,7 +233,7 @@ def _row_context(agent: Agent, user_id: str, memory: Memory, can_write: bool) ->
 def memory_row(request: HttpRequest, slug: str, memory_id: str) -> HttpResponse:
     """One row as shown in the list: what Cancel puts back after an inline edit."""
     agent, can_write = agent_for_user(request, slug)
-    user_id = _user_id(request, request.GET)
+    user_id = _user_id(request.GET)
     if user_id is None:
         return _bad_request(request, "Say which user: the link is missing its user_id.")
     try:
@@ -251,7 +251,7 @@ def memory_row(request: HttpRequest, slug: str, memory_id: str) -> HttpResponse:
 def edit_memory(request: HttpRequest, slug: str, memory_id: str) -> HttpResponse:
     agent = rw_agent_for_user(request, slug)
     data = request.POST if request.method == "POST" else request.GET
-    user_id = _user_id(request, data)
+    user_id = _user_id(data)
     if user_id is None:
         return _bad_request(request, "Say which user: the link is missing its user_id.")
     try:
@@ -327,7 +327,7 @@ def _render_edit(request: HttpRequest, context: dict, status: int = 200) -> Http
 @require_POST
 def delete_memory(request: HttpRequest, slug: str, memory_id: str) -> HttpResponse:
     agent = rw_agent_for_user(request, slug)
-    user_id = _user_id(request, request.POST)
+    user_id = _user_id(request.POST)
     if user_id is None:
         return _bad_request(request, "Say which user: the form is missing its user_id.")
     try:
@@ -405,7 +405,7 @@ def register_user(request: HttpRequest, slug: str) -> HttpResponse:
     agent = rw_agent_for_user(request, slug)
     if not request.user.has_perm("memories.add_enduser"):
         raise PermissionDenied("Your role cannot register users.")
-    user_id = _user_id(request, request.GET if request.method == "GET" else request.POST) or ""
+    user_id = _user_id(request.GET if request.method == "GET" else request.POST) or ""
     keyed_by_email = agent.user_id_kind == Agent.UserIdKind.EMAIL
     if request.method == "GET":
         initial = {"email": user_id} if keyed_by_email else {"external_id": user_id}
@@ -432,7 +432,7 @@ def register_user(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def user_sessions(request: HttpRequest, slug: str) -> HttpResponse:
     agent, can_write = agent_for_user(request, slug)
-    user_id = _user_id(request, request.GET)
+    user_id = _user_id(request.GET)
     if user_id is None:
         return _bad_request(request, "Say which user: the link is missing its user_id.")
     after = request.GET.get("after") or None
@@ -563,7 +563,7 @@ def forget_user(request: HttpRequest) -> HttpResponse:
 def export_memories(request: HttpRequest, slug: str) -> HttpResponse:
     agent, _ = agent_for_user(request, slug)
     user_id = request.GET.get("user_id") or None
-    if user_id is not None and _user_id(request, request.GET) is None:
+    if user_id is not None and _user_id(request.GET) is None:
         return _bad_request(request, "That user_id is too long.")
     audit.record(request.user, agent, AuditEvent.Action.MEMORIES_EXPORTED, user_id=user_id or "")
     response = StreamingHttpResponse(
