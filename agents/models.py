@@ -63,7 +63,7 @@ class Agent(models.Model):
         default=0,
         help_text="Memory tokens a user may carry in context; users above it are flagged. 0: none.",
     )
-    # The cost calculator's inputs, saved per agent (see memories.hygiene.CostInputs).
+    # The cost calculator's inputs, saved per agent (see memories.cost.CostInputs).
     cost_inputs = models.JSONField(default=dict, blank=True)
     # sha256 of the token running agents use to read these settings; the token is shown once.
     bridge_token_hash = models.CharField(max_length=64, blank=True, editable=False)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -10,11 +9,9 @@ from django.views.decorators.http import require_GET, require_POST
 from agents.access import agent_for_user, rw_agent_for_user
 from agents.agno_bridge import agent_options, unsupported_settings
 from agents.forms import MemorySettingsForm
-from agents.memory_settings import apply_changes
 from agents.models import Agent
-from memories import audit, hygiene, runtime
+from memories import actions, runtime, tokens, users
 from memories.forms import UserSearchForm
-from memories.models import AuditEvent
 from studio.feedback import first_error, flash, toast
 
 
@@ -33,15 +30,15 @@ def _users_context(request: HttpRequest, agent: Agent) -> dict:
     data = search.cleaned_data
     try:
         if data["sort"] in ("tokens", "over"):
-            users = hygiene.heaviest_users(
+            page = tokens.heaviest_users(
                 agent, after=data["after"] or None, over_budget=data["sort"] == "over"
             )
         else:
-            users = runtime.agent_users(agent, after=data["after"] or None, prefix=data["q"])
-            hygiene.attach_counted_tokens(agent, users.items)
+            page = users.agent_users(agent, after=data["after"] or None, prefix=data["q"])
+            tokens.attach_counted_tokens(agent, page.items)
     except runtime.InvalidCursor as error:
         return {"search": search, "users": runtime.Page([]), "users_error": error.message}
-    return {"search": search, "users": users, "query": data["q"], "sort": data["sort"]}
+    return {"search": search, "users": page, "query": data["q"], "sort": data["sort"]}
 
 
 @require_GET
@@ -74,45 +71,28 @@ def update_memory_settings(request: HttpRequest, slug: str) -> HttpResponse:
         context.update(_users_context(request, agent))
         return render(request, "agents/memory_tab.html", context, status=422)
 
-    with transaction.atomic():
-        agent = Agent.objects.select_for_update().get(pk=agent.pk)
-        before = agent.memory_settings
-        after, notes = apply_changes(before, form.requested_settings())
-        changed = {
-            name: [getattr(before, name), getattr(after, name)]
-            for name in vars(after)
-            if getattr(before, name) != getattr(after, name)
-        }
-        if changed:
-            agent.agno_settings = after.to_json(agent.agno_settings)
-            agent.save(update_fields=["agno_settings", "updated_at"])
-            audit.record(
-                request.user,
-                agent,
-                AuditEvent.Action.SETTINGS_CHANGED,
-                details={"changed": changed},
-            )
-    message = " ".join(["Settings saved." if changed else "Nothing changed.", *notes])
-    if request.htmx:
-        context = {
-            "agent": agent,
-            "can_write": True,
-            "form": MemorySettingsForm.for_settings(after),
-            "settings": after,
-            "notes": notes,
-        }
-        response = render(request, "agents/memory_tab.html#settings-panel", context)
-        return toast(response, message, "warning" if notes else "success")
-    flash(request, message, "warning" if notes else "success")
-    return redirect("agents:memory_tab", slug=agent.slug)
+    change = actions.change_settings(
+        actor=request.user, agent=agent, requested=form.requested_settings()
+    )
+    level = "warning" if change.notes else "success"
+    if not request.htmx:
+        flash(request, change.message, level)
+        return redirect("agents:memory_tab", slug=agent.slug)
+    context = {
+        "agent": agent,
+        "can_write": True,
+        "form": MemorySettingsForm.for_settings(change.settings),
+        "settings": change.settings,
+        "notes": change.notes,
+    }
+    response = render(request, "agents/memory_tab.html#settings-panel", context)
+    return toast(response, change.message, level)
 
 
 @require_POST
 def rotate_bridge_token(request: HttpRequest, slug: str) -> HttpResponse:
     agent = rw_agent_for_user(request, slug)
-    with transaction.atomic():
-        token = agent.rotate_bridge_token()
-        audit.record(request.user, agent, AuditEvent.Action.TOKEN_ROTATED)
+    token = actions.rotate_bridge_token(actor=request.user, agent=agent)
     context = {
         "agent": agent,
         "can_write": True,

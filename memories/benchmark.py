@@ -34,8 +34,8 @@ from agents.memory_settings import MemorySettings
 from agents.models import Agent
 from memories.models import Memory
 from memories.runtime import encode_cursor
-from memories.runtime_indexes import drop_runtime_indexes, ensure_runtime_indexes
-from memories.runtime_schema import ensure_runtime_tables
+from memories.runtime.indexes import drop_runtime_indexes, ensure_runtime_indexes
+from memories.runtime.schema import ensure_runtime_tables
 from studio.database_urls import psycopg_connect, sqlalchemy_url
 
 HEAVY_USER = "heavy@example.com"

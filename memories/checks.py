@@ -13,7 +13,7 @@ from django.db import DatabaseError
 def check_agent_schemas(app_configs: Any = None, **kwargs: Any) -> list:
     # A warning, not an error: a drifted agent must not stop runserver or migrate for the rest.
     from agents.models import Agent
-    from memories.runtime_schema import schema_state
+    from memories.runtime.schema import schema_state
 
     messages: list[checks.CheckMessage] = []
     try:

@@ -14,7 +14,7 @@ from agents.memory_settings import MemorySettings
 from agents.models import Agent
 from memories import runtime
 from memories.models import EndUser, Memory, Run, RuntimeSession
-from memories.runtime_schema import ensure_runtime_tables
+from memories.runtime.schema import ensure_runtime_tables
 
 NAMESPACE = uuid.UUID("6f1c8a52-6d4e-4b7a-9d61-2a4f7c3e9b10")
 DAY = 86_400

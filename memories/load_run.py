@@ -32,7 +32,7 @@ from agents.memory_settings import MemorySettings
 from agents.models import Agent
 from memories import runtime
 from memories.models import EndUser, Memory
-from memories.runtime_schema import ensure_runtime_tables
+from memories.runtime.schema import ensure_runtime_tables
 from studio.database_urls import sqlalchemy_url
 
 MEMORY_ID = re.compile(r'data-memory-id="([^"]+)"')

@@ -136,16 +136,10 @@ def validate_row(raw: Any, default_user_id: str | None) -> dict[str, Any]:
     }
 
 
-def import_memories(
-    agent: Agent,
-    data: bytes,
-    filename: str,
-    *,
-    user_id: str | None = None,
-    valid_rows_only: bool = False,
-    dry_run: bool = False,
+def check_import(
+    agent: Agent, data: bytes, filename: str, *, user_id: str | None = None
 ) -> ImportReport:
-    """Validate every row; write all of them, or (if chosen) the valid ones, or nothing."""
+    """Validate every row of a file; writes nothing (memories.actions.import_memories does)."""
     report = ImportReport()
     seen: dict[str, int] = {}
     for number, raw in parse_rows(data, filename):
@@ -168,8 +162,4 @@ def import_memories(
             report.accepted.remove(row)
             report.rejected.append((row["_line"], "its memory_id belongs to another user"))
     report.rejected.sort()
-    if dry_run or (report.rejected and not valid_rows_only):
-        return report
-    report.added, report.updated = runtime.upsert_imported_memories(agent, report.accepted)
-    report.written = True
     return report

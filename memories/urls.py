@@ -1,6 +1,14 @@
 from django.urls import path
 
-from memories import hygiene_views, views
+from memories import (
+    cost_views,
+    people_views,
+    prune_views,
+    sensitive_views,
+    session_views,
+    transfer_views,
+    views,
+)
 
 app_name = "memories"
 # user_id travels in the query string: it may hold "/", "%", spaces or any letter.
@@ -12,30 +20,39 @@ urlpatterns = [
     path("agents/<slug:slug>/memories/<str:memory_id>/", views.memory_row, name="row"),
     path("agents/<slug:slug>/memories/<str:memory_id>/edit/", views.edit_memory, name="edit"),
     path("agents/<slug:slug>/memories/<str:memory_id>/delete/", views.delete_memory, name="delete"),
-    path("agents/<slug:slug>/user/sessions/", views.user_sessions, name="sessions"),
-    path("agents/<slug:slug>/user/register/", views.register_user, name="register"),
-    path("agents/<slug:slug>/sessions/<str:session_id>/", views.transcript, name="transcript"),
+    path("agents/<slug:slug>/user/sessions/", session_views.user_sessions, name="sessions"),
+    path("agents/<slug:slug>/user/register/", people_views.register_user, name="register"),
+    path(
+        "agents/<slug:slug>/sessions/<str:session_id>/",
+        session_views.transcript,
+        name="transcript",
+    ),
     path(
         "agents/<slug:slug>/sessions/<str:session_id>/delete/",
-        views.delete_session,
+        session_views.delete_session,
         name="delete_session",
     ),
-    path("agents/<slug:slug>/memories/", views.search_memories, name="search"),
-    path("agents/<slug:slug>/export.jsonl", views.export_memories, name="export"),
-    path("agents/<slug:slug>/import/", views.import_memories, name="import"),
-    path("agents/<slug:slug>/user/context/", hygiene_views.context_cost, name="context"),
-    path("agents/<slug:slug>/cost/", hygiene_views.cost_panel, name="cost"),
-    path("agents/<slug:slug>/prune/", hygiene_views.prune, name="prune"),
-    path("agents/<slug:slug>/prune/<int:job_id>/", hygiene_views.prune_job, name="prune_job"),
+    path("agents/<slug:slug>/memories/", transfer_views.search_memories, name="search"),
+    path("agents/<slug:slug>/export.jsonl", transfer_views.export_memories, name="export"),
+    path("agents/<slug:slug>/import/", transfer_views.import_memories, name="import"),
+    path("agents/<slug:slug>/user/context/", cost_views.context_cost, name="context"),
+    path("agents/<slug:slug>/cost/", cost_views.cost_panel, name="cost"),
+    path("agents/<slug:slug>/cost/save/", cost_views.save_cost_inputs, name="save_cost"),
+    path("agents/<slug:slug>/prune/", prune_views.prune, name="prune"),
+    path("agents/<slug:slug>/prune/preview/", prune_views.preview_prune, name="preview_prune"),
+    path("agents/<slug:slug>/prune/<int:job_id>/", prune_views.prune_job, name="prune_job"),
     path(
         "agents/<slug:slug>/prune/<int:job_id>/batch/",
-        hygiene_views.prune_batch,
+        prune_views.prune_batch,
         name="prune_batch",
     ),
-    path("agents/<slug:slug>/sensitive/", hygiene_views.sensitive, name="sensitive"),
+    path("agents/<slug:slug>/sensitive/", sensitive_views.sensitive, name="sensitive"),
+    path("agents/<slug:slug>/sensitive/scan/", sensitive_views.scan_sensitive, name="scan"),
     path(
-        "agents/<slug:slug>/sensitive/delete/", hygiene_views.delete_flagged, name="delete_flagged"
+        "agents/<slug:slug>/sensitive/delete/",
+        sensitive_views.delete_flagged,
+        name="delete_flagged",
     ),
-    path("forget/", views.forget_user, name="forget"),
-    path("audit/", views.audit_log, name="audit"),
+    path("forget/", people_views.forget_user, name="forget"),
+    path("audit/", people_views.audit_log, name="audit"),
 ]

@@ -78,7 +78,7 @@ def database_unavailable(request: HttpRequest) -> HttpResponse:
 
 def runtime_table_drifted(request: HttpRequest, exception: ProgrammingError) -> HttpResponse | None:
     from agents.models import Agent
-    from memories.runtime_schema import schema_state
+    from memories.runtime.schema import schema_state
 
     cause = getattr(exception, "__cause__", None)
     if not isinstance(cause, psycopg.errors.UndefinedColumn | psycopg.errors.UndefinedTable):

@@ -8,6 +8,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from memories import runtime
+from memories.runtime.memories import insert_memory
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -33,7 +34,7 @@ def dashboard_urls(agent) -> list[str]:
 
 
 def test_the_url_map_is_closed_to_anonymous_people(client, agent):
-    runtime.add_memory(agent, "ann", text="Secret.", topics=[])
+    insert_memory(agent, "ann", text="Secret.", topics=[])
     urls = dashboard_urls(agent)
     assert len(urls) >= 24
     for url in urls:
@@ -82,7 +83,7 @@ def write_requests(agent, memory) -> list[tuple[str, dict]]:
         (reverse("memories:add", args=[agent.slug]), {"user_id": "ann", "text": "Injected."}),
         (
             reverse("memories:edit", args=[agent.slug, memory.memory_id]),
-            {"user_id": "ann", "text": "Changed.", "version": runtime.memory_version(memory)},
+            {"user_id": "ann", "text": "Changed.", "version": memory.version},
         ),
         (reverse("memories:delete", args=[agent.slug, memory.memory_id]), {"user_id": "ann"}),
         (
@@ -100,7 +101,7 @@ def assert_nothing_changed(agent, memory) -> None:
 
 @pytest.mark.parametrize("htmx", [False, True])
 def test_every_write_needs_the_csrf_token(csrf_client, agent, htmx):
-    memory, _ = runtime.add_memory(agent, "ann", text="Original.", topics=[])
+    memory, _ = insert_memory(agent, "ann", text="Original.", topics=[])
     for url, data in write_requests(agent, memory):
         response = csrf_client.post(url, data, **(HTMX if htmx else {}))
         assert response.status_code == 403, url
@@ -108,7 +109,7 @@ def test_every_write_needs_the_csrf_token(csrf_client, agent, htmx):
 
 
 def test_the_csrf_token_from_the_page_is_accepted(csrf_client, agent):
-    memory, _ = runtime.add_memory(agent, "ann", text="Original.", topics=[])
+    memory, _ = insert_memory(agent, "ann", text="Original.", topics=[])
     page = csrf_client.get(reverse("memories:user", args=[agent.slug]), {"user_id": "ann"})
     token = str(page.context["csrf_token"])
     assert f'hx-headers=\'{{"X-CSRFToken": "{token}"}}\'' in page.content.decode()
@@ -124,7 +125,7 @@ def test_the_csrf_token_from_the_page_is_accepted(csrf_client, agent):
 
 @pytest.mark.parametrize("htmx", [False, True])
 def test_a_viewers_writes_are_refused_and_change_nothing(viewer_client, agent, htmx):
-    memory, _ = runtime.add_memory(agent, "ann", text="Original.", topics=[])
+    memory, _ = insert_memory(agent, "ann", text="Original.", topics=[])
     for url, data in write_requests(agent, memory):
         response = viewer_client.post(url, data, **(HTMX if htmx else {}))
         assert response.status_code == 403, url

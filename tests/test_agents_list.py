@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import reverse
 
 from agents.memory_settings import MemorySettings
-from memories import runtime
+from memories.runtime.memories import insert_memory
 
 
 def test_it_lists_agents_with_mode_and_counts(editor_client, make_agent):
@@ -11,8 +11,8 @@ def test_it_lists_agents_with_mode_and_counts(editor_client, make_agent):
         name="Support", settings=MemorySettings(session_storage=True, agentic_memory=True)
     )
     make_agent(name="Fresh", settings=MemorySettings())
-    runtime.add_memory(support, "ann@example.com", text="Prefers tea.", topics=[])
-    runtime.add_memory(support, "bob@example.com", text="Prefers coffee.", topics=[])
+    insert_memory(support, "ann@example.com", text="Prefers tea.", topics=[])
+    insert_memory(support, "bob@example.com", text="Prefers coffee.", topics=[])
     response = editor_client.get(reverse("agents:list"))
     assert response.status_code == 200
     html = response.content.decode()

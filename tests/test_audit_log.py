@@ -22,7 +22,7 @@ def test_events_never_hold_a_memorys_text_even_after_edit_and_delete(editor_clie
             "user_id": "ann",
             "text": SECRET + " edited",
             "topics": "x",
-            "version": runtime.memory_version(memory),
+            "version": memory.version,
         },
     )
     editor_client.post(

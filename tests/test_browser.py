@@ -12,6 +12,7 @@ import pytest
 
 from agents.memory_settings import MemorySettings
 from memories import runtime
+from memories.runtime.memories import insert_memory
 from tests.factories import PASSWORD, make_person
 
 # Playwright's sync API runs an event loop; the test's own ORM calls are still synchronous.
@@ -84,8 +85,8 @@ def test_an_operator_switches_an_agent_from_manual_to_agentic_and_back(page, mak
         settings=MemorySettings(session_storage=True, user_memories=True, num_history_runs=4),
     )
     make_person("ann@example.com", first_name="Ann", last_name="Lee")
-    runtime.add_memory(agent, "ann@example.com", text="Prefers concise answers.", topics=["style"])
-    runtime.add_memory(agent, "ann.lee@example.com", text="Prefers email.", topics=[])
+    insert_memory(agent, "ann@example.com", text="Prefers concise answers.", topics=["style"])
+    insert_memory(agent, "ann.lee@example.com", text="Prefers email.", topics=[])
     page.goto("/")
     expect(page.get_by_role("link", name="Support Assistant")).to_be_visible()
     screenshot(page, "agents-list")
@@ -139,7 +140,7 @@ def test_an_operator_edits_deletes_and_bulk_deletes_memories(page, make_agent):
         ("Asked about CSV imports.", ["product"], ""),
     ]
     for text, topics, said in facts:
-        runtime.add_memory(agent, "ann@example.com", text=text, topics=topics, input_text=said)
+        insert_memory(agent, "ann@example.com", text=text, topics=topics, input_text=said)
 
     page.goto("/agents/support/")
     page.get_by_role("link", name="ann@example.com").click()
@@ -218,13 +219,13 @@ def test_an_operator_sees_the_cost_and_prunes_with_a_preview(page, make_agent):
     )
     make_person("ann@example.com", first_name="Ann", last_name="Lee")
     for n in range(12):
-        runtime.add_memory(
+        insert_memory(
             agent,
             "ann@example.com",
             text=f"Asked about feature {n} in a long support chat.",
             topics=["product"],
         )
-    runtime.add_memory(agent, "bob@example.com", text="Her password is Tulip-2024!", topics=[])
+    insert_memory(agent, "bob@example.com", text="Her password is Tulip-2024!", topics=[])
     page.goto("/agents/support/user/?user_id=ann%40example.com")
     page.locator("#context-cost summary").click()
     expect(page.locator("#context-panel")).to_contain_text("tokens on every turn")

@@ -11,6 +11,7 @@ from django.utils.html import escape
 
 from memories import runtime
 from memories.models import AuditEvent, Run, RuntimeSession
+from memories.runtime.memories import insert_memory
 from tests.factories import make_person
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -103,10 +104,10 @@ def test_every_page_and_partial_keeps_untrusted_text_inert(editor_client, make_a
     agent = make_agent(name=f"Agent {payload}", description=payload)
     user_id = f"{payload}@example.com"
     make_person("person@example.com", first_name=payload, last_name=payload, external_id=payload)
-    memory, _ = runtime.add_memory(
+    memory, _ = insert_memory(
         agent, user_id, text=payload, topics=[payload[:60], "ok"], input_text=payload
     )
-    runtime.add_memory(agent, payload, text=f"Keyed by {payload}", topics=[])
+    insert_memory(agent, payload, text=f"Keyed by {payload}", topics=[])
     now = int(time.time())
     with runtime.reach(agent):
         RuntimeSession.objects.create(

@@ -10,7 +10,8 @@ from django.db import OperationalError, connection, connections
 from django.urls import reverse
 
 from memories import runtime
-from memories.runtime_schema import ensure_runtime_tables, schema_state
+from memories.runtime.memories import insert_memory
+from memories.runtime.schema import ensure_runtime_tables, schema_state
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -59,7 +60,7 @@ def test_an_agent_whose_tables_do_not_exist_shows_a_friendly_empty_state(editor_
 
 
 def test_a_runtime_table_missing_a_column_is_reported_by_name(editor_client, agent):
-    runtime.add_memory(agent, "ann", text="x", topics=["t"])
+    insert_memory(agent, "ann", text="x", topics=["t"])
     with connection.cursor() as cursor:
         cursor.execute(f'ALTER TABLE "{agent.db_schema}".agno_memories DROP COLUMN topics')
     response = editor_client.get(reverse("memories:user", args=[agent.slug]), {"user_id": "ann"})

@@ -103,7 +103,7 @@ def test_the_command_shows_counts_then_erases_with_yes(make_agent, agno_db_for, 
     assert len(agno_db_for(agent).get_user_memories(user_id="a/b 50%")) == 2
     call_command("forget_user", "a/b 50%", "--yes")
     assert agno_db_for(agent).get_user_memories(user_id="a/b 50%") == []
-    assert AuditEvent.objects.get().details["via"] == "command"
+    assert AuditEvent.objects.get().actor_name == "system"  # a command has no person
 
 
 def test_deleting_a_session_takes_its_runs(editor_client, agent, agno_db_for):

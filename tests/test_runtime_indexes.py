@@ -9,7 +9,8 @@ from django.core.management import call_command
 from django.db import connection
 
 from memories import runtime
-from memories.runtime_indexes import INDEXES, drop_runtime_indexes, ensure_runtime_indexes
+from memories.runtime.indexes import INDEXES, drop_runtime_indexes, ensure_runtime_indexes
+from memories.runtime.memories import insert_memory
 from tests.test_runtime_interop import _dump_schema
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -45,7 +46,7 @@ def test_indexes_are_added_once_and_change_no_column(agent, agno_db_for):
 
 
 def test_an_index_left_invalid_is_rebuilt(agent):
-    runtime.add_memory(agent, "ann", text="x", topics=[])
+    insert_memory(agent, "ann", text="x", topics=[])
     ensure_runtime_indexes(agent.db_schema)
     with connection.cursor() as cursor:
         cursor.execute(

@@ -16,8 +16,10 @@ from agno.session import AgentSession
 from agno.session.summary import SessionSummary
 from django.db import connection
 
-from memories import runtime
-from memories.runtime_schema import RUNTIME_SCHEMA_VERSION, ensure_runtime_tables, schema_state
+from memories import actions, runtime
+from memories.runtime.memories import insert_memory
+from memories.runtime.schema import RUNTIME_SCHEMA_VERSION, ensure_runtime_tables, schema_state
+from memories.users import agent_users
 from tests import factories
 from tests.conftest import drop_schema
 
@@ -111,7 +113,7 @@ def test_agno_reads_a_memory_we_added_exactly(agent, agno_db_for):
     agno = agno_db_for(agent)
     existing = agno.upsert_user_memory(UserMemory(memory="Existing.", user_id="ann@example.com"))
     before = int(time.time())
-    mine, created_tables = runtime.add_memory(
+    mine, created_tables = insert_memory(
         agent,
         "ann@example.com",
         text="Renewal is in November.",
@@ -137,7 +139,7 @@ def test_agno_reads_a_memory_we_added_exactly(agent, agno_db_for):
 
 def test_a_memory_added_without_topics_holds_json_null_like_agno(agent, agno_db_for):
     agno = agno_db_for(agent)
-    mine, created_tables = runtime.add_memory(agent, "bo", text="No topics.", topics=[])
+    mine, created_tables = insert_memory(agent, "bo", text="No topics.", topics=[])
     assert created_tables is True
     assert agno.get_user_memory(mine.memory_id).topics is None
     with connection.cursor() as cursor:
@@ -158,13 +160,14 @@ def test_agno_sees_our_edit(agent, agno_db_for):
         )
     )
     current = runtime.get_memory(agent, "ann@example.com", original.memory_id)
-    runtime.edit_memory(
-        agent,
-        "ann@example.com",
-        original.memory_id,
+    actions.edit_memory(
+        actor=None,
+        agent=agent,
+        user_id="ann@example.com",
+        memory_id=original.memory_id,
         text="Likes green tea.",
         topics=["drinks", "tea"],
-        version=runtime.memory_version(current),
+        version=current.version,
     )
     theirs = agno.get_user_memory(original.memory_id)
     assert theirs.memory == "Likes green tea."
@@ -182,8 +185,13 @@ def test_agno_no_longer_returns_what_we_deleted(agent, agno_db_for):
         ).memory_id
         for n in range(4)
     ]
-    runtime.delete_memory(agent, "ann@example.com", ids[0])
-    assert runtime.delete_memories(agent, "ann@example.com", ids[1:3]) == 2
+    actions.delete_memory(actor=None, agent=agent, user_id="ann@example.com", memory_id=ids[0])
+    assert (
+        actions.delete_memories(
+            actor=None, agent=agent, user_id="ann@example.com", memory_ids=ids[1:3]
+        )
+        == 2
+    )
     remaining = agno.get_user_memories(user_id="ann@example.com")
     assert [m.memory_id for m in remaining] == [ids[3]]
 
@@ -193,7 +201,7 @@ def test_a_bulk_delete_naming_another_users_memory_deletes_nothing(agent, agno_d
     mine = agno.upsert_user_memory(UserMemory(memory="Mine.", user_id="ann")).memory_id
     theirs = agno.upsert_user_memory(UserMemory(memory="Theirs.", user_id="bob")).memory_id
     with pytest.raises(runtime.ForeignMemories):
-        runtime.delete_memories(agent, "ann", [mine, theirs])
+        actions.delete_memories(actor=None, agent=agent, user_id="ann", memory_ids=[mine, theirs])
     assert len(agno.get_user_memories()) == 2
 
 
@@ -264,7 +272,7 @@ def test_tables_we_create_are_identical_to_agnos(agno_db_for, db):
 
 
 def test_agno_works_unchanged_on_tables_we_created(agent, agno_db_for):
-    runtime.add_memory(agent, "ann", text="Seeded before the first conversation.", topics=["seed"])
+    insert_memory(agent, "ann", text="Seeded before the first conversation.", topics=["seed"])
     before = _dump_schema(agent.db_schema)
     agno = agno_db_for(agent)
     _let_agno_create_everything(agno)
@@ -279,7 +287,7 @@ def test_two_agents_never_see_each_others_rows(make_agent, agno_db_for):
     support, sales = make_agent(slug="support"), make_agent(slug="sales")
     agno_db_for(support).upsert_user_memory(UserMemory(memory="Support fact.", user_id="ann"))
     agno_db_for(sales).upsert_user_memory(UserMemory(memory="Sales fact.", user_id="ann"))
-    runtime.add_memory(support, "ann", text="Added in support.", topics=[])
+    insert_memory(support, "ann", text="Added in support.", topics=[])
     assert sorted(m.text for m in runtime.user_memories(support, "ann").items) == [
         "Added in support.",
         "Support fact.",
@@ -290,5 +298,7 @@ def test_two_agents_never_see_each_others_rows(make_agent, agno_db_for):
     ]
     sales_memory = runtime.user_memories(sales, "ann").items[0]
     with pytest.raises(runtime.MemoryNotFound):
-        runtime.delete_memory(support, "ann", sales_memory.memory_id)
-    assert [u.user_id for u in runtime.agent_users(sales).items] == ["ann"]
+        actions.delete_memory(
+            actor=None, agent=support, user_id="ann", memory_id=sales_memory.memory_id
+        )
+    assert [u.user_id for u in agent_users(sales).items] == ["ann"]

@@ -11,8 +11,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from memories import runtime
+from memories import actions, runtime
 from memories.models import AuditEvent, Memory
+from memories.runtime.memories import insert_memory
 from tests.factories import make_person
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -30,7 +31,7 @@ def user_page(agent, user_id: str, **params) -> str:
 
 
 def add(agent, user_id: str, text: str, topics=()):
-    return runtime.add_memory(agent, user_id, text=text, topics=list(topics))[0]
+    return insert_memory(agent, user_id, text=text, topics=list(topics))[0]
 
 
 def texts(agent, user_id: str) -> list[str]:
@@ -39,7 +40,7 @@ def texts(agent, user_id: str) -> list[str]:
 
 def test_it_shows_a_users_memories_with_topics_input_and_times(editor_client, agent):
     make_person("ann@example.com", first_name="Ann", timezone="Asia/Tokyo")
-    memory, _ = runtime.add_memory(
+    memory, _ = insert_memory(
         agent,
         "ann@example.com",
         text="Prefers concise answers.",
@@ -118,7 +119,7 @@ def test_any_user_id_survives_the_round_trip(editor_client, agent, user_id):
             "user_id": user_id,
             "text": "Edited.",
             "topics": "a",
-            "version": runtime.memory_version(memory),
+            "version": memory.version,
         },
     )
     assert edited.status_code == 302
@@ -202,7 +203,7 @@ def test_inline_edit_returns_the_form_then_the_saved_row(editor_client, agent):
         reverse("memories:row", args=[agent.slug, memory.memory_id]), {"user_id": "ann"}, **HTMX
     )
     assert "Likes tea." in cancel.content.decode() and "<textarea" not in cancel.content.decode()
-    version = runtime.memory_version(memory)
+    version = memory.version
     saved = editor_client.post(
         edit_url,
         {"user_id": "ann", "text": "Likes green tea.", "topics": "drinks, tea", "version": version},
@@ -233,10 +234,16 @@ def test_without_javascript_edit_is_a_page_of_its_own(editor_client, agent):
 
 def test_a_stale_edit_is_refused_and_the_current_text_shown(editor_client, agent):
     memory = add(agent, "ann", "Likes tea.")
-    shown_version = runtime.memory_version(memory)
+    shown_version = memory.version
     # Someone else (the agent, another operator) changes it meanwhile.
-    runtime.edit_memory(
-        agent, "ann", memory.memory_id, text="Likes coffee now.", topics=[], version=shown_version
+    actions.edit_memory(
+        actor=None,
+        agent=agent,
+        user_id="ann",
+        memory_id=memory.memory_id,
+        text="Likes coffee now.",
+        topics=[],
+        version=shown_version,
     )
     response = editor_client.post(
         reverse("memories:edit", args=[agent.slug, memory.memory_id]),
@@ -260,7 +267,7 @@ def test_editing_another_users_memory_is_404(editor_client, agent):
     memory = add(agent, "bob", "Bob's.")
     response = editor_client.post(
         reverse("memories:edit", args=[agent.slug, memory.memory_id]),
-        {"user_id": "ann", "text": "Hijacked.", "version": runtime.memory_version(memory)},
+        {"user_id": "ann", "text": "Hijacked.", "version": memory.version},
     )
     assert response.status_code == 404
     assert texts(agent, "bob") == ["Bob's."]

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from agents.models import Agent
-from memories import hygiene
+from memories import tokens
 
 
 class Command(BaseCommand):
@@ -24,5 +24,5 @@ class Command(BaseCommand):
             if not agents:
                 raise CommandError(f"There is no agent “{options['agent']}”.")
         for agent in agents:
-            counted = hygiene.count_agent_tokens(agent, only_missing=options["missing"])
+            counted = tokens.count_agent_tokens(agent, only_missing=options["missing"])
             self.stdout.write(f"{agent.slug}: {counted} users counted")

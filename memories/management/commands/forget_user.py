@@ -3,11 +3,9 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from agents.models import Agent
-from memories import audit, runtime
-from memories.models import AuditEvent
+from memories import actions, runtime
 
 
 class Command(BaseCommand):
@@ -27,29 +25,15 @@ class Command(BaseCommand):
             agents = agents.filter(slug=options["agent"])
             if not agents:
                 raise CommandError(f"There is no agent “{options['agent']}”.")
-        for agent in agents:
-            if not options["yes"]:
+        if not options["yes"]:
+            for agent in agents:
                 f = runtime.user_footprint(agent, user_id)
                 self.stdout.write(
                     f"{agent.slug}: {f.memories} memories, {f.sessions} sessions, {f.runs} runs"
                 )
-                continue
-            with transaction.atomic():
-                f = runtime.forget_user(agent, user_id)
-                audit.record(
-                    None,
-                    agent,
-                    AuditEvent.Action.USER_FORGOTTEN,
-                    user_id=user_id,
-                    details={
-                        "memories": f.memories,
-                        "sessions": f.sessions,
-                        "runs": f.runs,
-                        "via": "command",
-                    },
-                )
+            self.stdout.write("Nothing was erased. Run again with --yes to erase the above.")
+            return
+        for agent, f in actions.forget_user(actor=None, agents=agents, user_id=user_id):
             self.stdout.write(
                 f"{agent.slug}: erased {f.memories} memories, {f.sessions} sessions, {f.runs} runs"
             )
-        if not options["yes"]:
-            self.stdout.write("Nothing was erased. Run again with --yes to erase the above.")

@@ -4,11 +4,9 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from agents.models import Agent
-from memories import audit, transfer
-from memories.models import AuditEvent
+from memories import actions, transfer
 
 
 class Command(BaseCommand):
@@ -34,28 +32,15 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"No such file: {path}")
         try:
-            with transaction.atomic():
-                report = transfer.import_memories(
-                    agent,
-                    path.read_bytes(),
-                    path.name,
-                    user_id=options["user_id"],
-                    valid_rows_only=options["valid_rows"],
-                    dry_run=options["dry_run"],
-                )
-                if report.written:
-                    audit.record(
-                        None,
-                        agent,
-                        AuditEvent.Action.MEMORIES_IMPORTED,
-                        user_id=options["user_id"] or "",
-                        details={
-                            "added": report.added,
-                            "updated": report.updated,
-                            "rejected": len(report.rejected),
-                            "via": "command",
-                        },
-                    )
+            report = actions.import_memories(
+                actor=None,
+                agent=agent,
+                data=path.read_bytes(),
+                filename=path.name,
+                user_id=options["user_id"],
+                valid_rows_only=options["valid_rows"],
+                dry_run=options["dry_run"],
+            )
         except transfer.ImportFileError as error:
             raise CommandError(str(error)) from error
         for line, reason in report.rejected:

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from agents.models import Agent
-from memories import hygiene
+from memories import actions, pruning
 
 
 class Command(BaseCommand):
@@ -20,14 +20,14 @@ class Command(BaseCommand):
         parser.add_argument("--keep-newest", type=int, help="keep the newest K per user")
         parser.add_argument("--topic", default="")
         parser.add_argument("--user-id", default="")
-        parser.add_argument("--batch-size", type=int, default=hygiene.PRUNE_BATCH)
+        parser.add_argument("--batch-size", type=int, default=pruning.PRUNE_BATCH)
         parser.add_argument("--dry-run", action="store_true")
 
     def handle(self, *args: Any, **options: Any) -> None:
         agent = Agent.objects.filter(slug=options["agent"]).first()
         if agent is None:
             raise CommandError(f"There is no agent “{options['agent']}”.")
-        criteria = hygiene.PruneCriteria(
+        criteria = pruning.PruneCriteria(
             older_than_days=options["older_than_days"],
             keep_newest=options["keep_newest"],
             topic=options["topic"],
@@ -39,7 +39,7 @@ class Command(BaseCommand):
             )
         if not 1 <= options["batch_size"] <= 50_000:
             raise CommandError("--batch-size is from 1 to 50,000.")
-        job = hygiene.preview_prune(agent, criteria, None)
+        job = pruning.preview_prune(agent, criteria, None)
         self.stdout.write(
             f"Memories {criteria.describe()}: {job.planned} of {job.users} users, "
             f"about {job.tokens_saved} tokens."
@@ -49,7 +49,7 @@ class Command(BaseCommand):
             self.stdout.write("Dry run: nothing was deleted.")
             return
         while not job.finished_at:
-            job = hygiene.run_prune_batch(job, None, batch=options["batch_size"])
+            job = actions.run_prune_batch(actor=None, job=job, batch=options["batch_size"])
             self.stdout.write(f"  {job.deleted + job.skipped}/{job.planned}")
         self.stdout.write(
             self.style.SUCCESS(

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from agents.models import Agent
-from memories.runtime_indexes import INDEXES, ensure_runtime_indexes
+from memories.runtime.indexes import INDEXES, ensure_runtime_indexes
 
 
 class Command(BaseCommand):

@@ -5,7 +5,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from agents.models import Agent
-from memories import hygiene
+from memories import flags
 
 
 class Command(BaseCommand):
@@ -13,7 +13,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument("--agent", help="one agent's slug; every agent when left out")
-        parser.add_argument("--batch-size", type=int, default=hygiene.SCAN_BATCH)
+        parser.add_argument("--batch-size", type=int, default=flags.SCAN_BATCH)
 
     def handle(self, *args: Any, **options: Any) -> None:
         agents = Agent.objects.all()
@@ -22,10 +22,10 @@ class Command(BaseCommand):
             if not agents:
                 raise CommandError(f"There is no agent “{options['agent']}”.")
         for agent in agents:
-            state = hygiene.scan_next_batch(agent, options["batch_size"])
+            state = flags.scan_next_batch(agent, options["batch_size"])
             while not state.finished_at:
-                state = hygiene.scan_next_batch(agent, options["batch_size"])
-            counts = hygiene.sensitive_counts(agent)
+                state = flags.scan_next_batch(agent, options["batch_size"])
+            counts = flags.sensitive_counts(agent)
             self.stdout.write(
                 f"{agent.slug}: scanned {state.scanned}; flagged: {counts or 'none'}."
             )

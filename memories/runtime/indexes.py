@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
-from memories.runtime_schema import quoted_schema
+from memories.runtime.schema import quoted_schema
 
 
 @dataclass(frozen=True)

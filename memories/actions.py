@@ -1,0 +1,348 @@
+"""Every write the dashboard makes, one function each: pages and commands call these.
+
+An action does the runtime write, records its audit event and keeps the studio's own tables
+right (token counts, sensitive flags, prune candidates), so a page and a management command
+doing the same thing leave the same database behind. Arguments are keyword-only; the actor
+is the person (or None for a command, recorded as "system"). Failures are the runtime's
+named exceptions (`MemoryNotFound`, `StaleMemory`, `ForeignMemories`, `SessionNotFound`),
+which views turn into 404, 409 or 400.
+
+Runtime writes happen inside `runtime.reach`; studio upkeep runs after it, outside the
+agent's search path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+from django.utils import timezone
+
+from agents.memory_settings import MemorySettings, apply_changes
+from agents.models import Agent
+from memories import audit, flags, tokens, transfer
+from memories.cost import CostInputs
+from memories.models import AuditEvent, EndUser, Memory, PruneCandidate, PruneJob, SensitiveFlag
+from memories.pruning import PRUNE_BATCH, PruneCriteria
+from memories.runtime import memories as runtime_memories
+from memories.runtime import prune as runtime_prune
+from memories.runtime import sessions as runtime_sessions
+from memories.runtime import users as runtime_users
+from memories.runtime.users import UserFootprint
+
+Actor = AbstractBaseUser | AnonymousUser | None
+
+
+# Memories of one user
+
+
+@dataclass(frozen=True)
+class Added:
+    memory: Memory
+    created_tables: bool
+
+    @property
+    def message(self) -> str:
+        return "Memory added." + (
+            " The agent's runtime tables were created for it." if self.created_tables else ""
+        )
+
+
+def add_memory(
+    *, actor: Actor, agent: Agent, user_id: str, text: str, topics: list[str], input_text: str = ""
+) -> Added:
+    with transaction.atomic():
+        memory, created_tables = runtime_memories.insert_memory(
+            agent, user_id, text=text, topics=topics, input_text=input_text
+        )
+        if created_tables:
+            audit.record(actor, agent, AuditEvent.Action.TABLES_CREATED)
+        audit.record(
+            actor,
+            agent,
+            AuditEvent.Action.MEMORY_ADDED,
+            user_id=user_id,
+            memory_id=memory.memory_id,
+            details={"topics": len(topics), "characters": len(text)},
+        )
+        flags.rescan(agent, memory)
+    tokens.recount_user(agent, user_id)
+    return Added(memory, created_tables)
+
+
+def edit_memory(
+    *,
+    actor: Actor,
+    agent: Agent,
+    user_id: str,
+    memory_id: str,
+    version: str,
+    text: str,
+    topics: list[str],
+) -> Memory:
+    """Change text and topics; raises StaleMemory if it changed since `version` was read."""
+    with transaction.atomic():
+        memory = runtime_memories.update_memory(
+            agent, user_id, memory_id, text=text, topics=topics, version=version
+        )
+        audit.record(
+            actor,
+            agent,
+            AuditEvent.Action.MEMORY_EDITED,
+            user_id=user_id,
+            memory_id=memory_id,
+            details={"topics": len(topics)},
+        )
+        flags.rescan(agent, memory)
+    tokens.recount_user(agent, user_id)
+    return memory
+
+
+def delete_memory(*, actor: Actor, agent: Agent, user_id: str, memory_id: str) -> None:
+    with transaction.atomic():
+        runtime_memories.delete_memory(agent, user_id, memory_id)
+        audit.record(
+            actor, agent, AuditEvent.Action.MEMORY_DELETED, user_id=user_id, memory_id=memory_id
+        )
+        flags.drop_flags(agent, [memory_id])
+    tokens.recount_user(agent, user_id)
+
+
+def delete_memories(*, actor: Actor, agent: Agent, user_id: str, memory_ids: Sequence[str]) -> int:
+    """All of `memory_ids` or none: every id must be this user's memory in this agent."""
+    with transaction.atomic():
+        count = runtime_memories.delete_user_memories(agent, user_id, memory_ids)
+        audit.record(
+            actor,
+            agent,
+            AuditEvent.Action.MEMORIES_BULK_DELETED,
+            user_id=user_id,
+            details={"count": count, "memory_ids": list(memory_ids)},
+        )
+        flags.drop_flags(agent, memory_ids)
+    tokens.recount_user(agent, user_id)
+    return count
+
+
+def delete_flagged_memories(*, actor: Actor, agent: Agent, memory_ids: Sequence[str]) -> int:
+    """Delete flagged memories of any users; every id must carry a sensitive flag."""
+    ids = list(dict.fromkeys(memory_ids))
+    with transaction.atomic():
+        flagged = SensitiveFlag.objects.select_for_update().filter(agent=agent, memory_id__in=ids)
+        if set(flagged.values_list("memory_id", flat=True)) != set(ids):
+            raise NotFlagged(NotFlagged.message)
+        deleted = runtime_memories.delete_memories_by_id(agent, ids)
+        flags.drop_flags(agent, ids)
+        audit.record(
+            actor,
+            agent,
+            AuditEvent.Action.SENSITIVE_DELETED,
+            details={"count": len(deleted), "memory_ids": [m for m, _ in deleted]},
+        )
+    tokens.recount_users(agent, {owner for _, owner in deleted if owner})
+    return len(deleted)
+
+
+class NotFlagged(ValueError):
+    message = "Only flagged memories can be deleted here; nothing was deleted."
+
+
+# Import, prune
+
+
+def import_memories(
+    *,
+    actor: Actor,
+    agent: Agent,
+    data: bytes,
+    filename: str,
+    user_id: str | None = None,
+    valid_rows_only: bool = False,
+    dry_run: bool = False,
+) -> transfer.ImportReport:
+    """Validate every row, then write all, the valid ones (if chosen) or nothing.
+    Raises transfer.ImportFileError when the file as a whole cannot be read."""
+    report = transfer.check_import(agent, data, filename, user_id=user_id)
+    if dry_run or (report.rejected and not valid_rows_only):
+        return report
+    with transaction.atomic():
+        report.added, report.updated = runtime_memories.upsert_memories(agent, report.accepted)
+        report.written = True
+        audit.record(
+            actor,
+            agent,
+            AuditEvent.Action.MEMORIES_IMPORTED,
+            user_id=user_id or "",
+            details={
+                "added": report.added,
+                "updated": report.updated,
+                "rejected": len(report.rejected),
+            },
+        )
+    tokens.recount_users(agent, {row["user_id"] for row in report.accepted})
+    return report
+
+
+def run_prune_batch(*, actor: Actor, job: PruneJob, batch: int = PRUNE_BATCH) -> PruneJob:
+    """Delete the next batch of a previewed prune in its own short transaction; memories
+    changed since the preview are kept. The last batch records the audit event."""
+    with transaction.atomic():
+        job = PruneJob.objects.select_for_update().select_related("agent").get(pk=job.pk)
+        if job.finished_at:
+            return job
+        if job.confirmed_at is None:
+            job.confirmed_at = timezone.now()
+        chosen = list(
+            job.candidates.order_by("id").values_list("id", "memory_id", "memory_changed_at")[
+                :batch
+            ]
+        )
+        deleted = runtime_prune.delete_unchanged(
+            job.agent, [(memory_id, changed) for _, memory_id, changed in chosen]
+        )
+        PruneCandidate.objects.filter(id__in=[pk for pk, _, _ in chosen]).delete()
+        flags.drop_flags(job.agent, [memory_id for memory_id, _ in deleted])
+        job.deleted += len(deleted)
+        job.skipped += len(chosen) - len(deleted)
+        if not chosen or not job.candidates.exists():
+            job.finished_at = timezone.now()
+            audit.record(
+                actor,
+                job.agent,
+                AuditEvent.Action.MEMORIES_PRUNED,
+                user_id=job.criteria.get("user_id") or "",
+                details={
+                    "planned": job.planned,
+                    "deleted": job.deleted,
+                    "kept_changed": job.skipped,
+                    "users": job.users,
+                    "criteria": PruneCriteria(**job.criteria).describe(),
+                },
+            )
+        job.save()
+    tokens.recount_users(job.agent, {owner for _, owner in deleted if owner})
+    return job
+
+
+# People and sessions
+
+
+def forget_user(
+    *, actor: Actor, agents: Sequence[Agent], user_id: str
+) -> list[tuple[Agent, UserFootprint]]:
+    """Erase every memory, session and run of `user_id`, one transaction per agent, and every
+    studio-side trace of them there (token counts, sensitive flags, prune candidates)."""
+    erased = []
+    for agent in agents:
+        with transaction.atomic():  # one transaction per agent, as the runtime owns each schema
+            footprint = runtime_users.erase_user(agent, user_id)
+            audit.record(
+                actor,
+                agent,
+                AuditEvent.Action.USER_FORGOTTEN,
+                user_id=user_id,
+                details={
+                    "memories": footprint.memories,
+                    "sessions": footprint.sessions,
+                    "runs": footprint.runs,
+                },
+            )
+            tokens.drop_counts(agent, user_id)
+            SensitiveFlag.objects.filter(agent=agent, user_id=user_id).delete()
+            PruneCandidate.objects.filter(job__agent=agent, user_id=user_id).delete()
+        erased.append((agent, footprint))
+    return erased
+
+
+def delete_session(*, actor: Actor, agent: Agent, session_id: str) -> tuple[str | None, int]:
+    """Delete a session with its runs (the runtime's foreign key); memories stay."""
+    with transaction.atomic():
+        user_id, runs = runtime_sessions.delete_session(agent, session_id)
+        audit.record(
+            actor,
+            agent,
+            AuditEvent.Action.SESSION_DELETED,
+            user_id=user_id or "",
+            details={"session_id": session_id, "runs": runs},
+        )
+    return user_id, runs
+
+
+def register_user(*, actor: Actor, agent: Agent, user_id: str, form: Any) -> EndUser:
+    """Save a valid EndUserForm: the person behind a user_id becomes known to the studio."""
+    with transaction.atomic():
+        person = form.save()
+        audit.record(
+            actor,
+            agent,
+            AuditEvent.Action.USER_REGISTERED,
+            user_id=user_id,
+            details={"email": person.email},
+        )
+    return person
+
+
+# Agent settings
+
+
+@dataclass(frozen=True)
+class SettingsChange:
+    settings: MemorySettings
+    changed: dict[str, list[Any]]
+    notes: list[str]
+
+    @property
+    def message(self) -> str:
+        return " ".join(["Settings saved." if self.changed else "Nothing changed.", *self.notes])
+
+
+def change_settings(*, actor: Actor, agent: Agent, requested: MemorySettings) -> SettingsChange:
+    """Apply the Memory tab's switches by its rules; never deletes a memory."""
+    with transaction.atomic():
+        locked = Agent.objects.select_for_update().get(pk=agent.pk)
+        before = locked.memory_settings
+        after, notes = apply_changes(before, requested)
+        changed = {
+            name: [getattr(before, name), getattr(after, name)]
+            for name in vars(after)
+            if getattr(before, name) != getattr(after, name)
+        }
+        if changed:
+            locked.agno_settings = after.to_json(locked.agno_settings)
+            locked.save(update_fields=["agno_settings", "updated_at"])
+            audit.record(
+                actor, locked, AuditEvent.Action.SETTINGS_CHANGED, details={"changed": changed}
+            )
+    agent.agno_settings, agent.updated_at = locked.agno_settings, locked.updated_at
+    return SettingsChange(after, changed, notes)
+
+
+def change_cost_inputs(
+    *, actor: Actor, agent: Agent, inputs: CostInputs, token_budget: int
+) -> None:
+    with transaction.atomic():
+        agent.cost_inputs = inputs.as_dict()
+        agent.token_budget = token_budget
+        agent.save(update_fields=["cost_inputs", "token_budget", "updated_at"])
+        audit.record(
+            actor,
+            agent,
+            AuditEvent.Action.BUDGET_CHANGED,
+            details={**inputs.as_dict(), "token_budget": token_budget},
+        )
+
+
+def rotate_bridge_token(*, actor: Actor, agent: Agent) -> str:
+    """A new settings token for running agents; the old one stops working at once."""
+    with transaction.atomic():
+        token = agent.rotate_bridge_token()
+        audit.record(actor, agent, AuditEvent.Action.TOKEN_ROTATED)
+    return token
+
+
+def export_started(*, actor: Actor, agent: Agent, user_id: str | None) -> None:
+    """Exports write nothing, but who took a copy of which memories is on the record."""
+    audit.record(actor, agent, AuditEvent.Action.MEMORIES_EXPORTED, user_id=user_id or "")

@@ -1,0 +1,130 @@
+"""The cost panel: tokens across an agent's users, what they cost a month, and its charts."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.db.models import Count, Max, Sum
+from django.utils import timezone
+
+from agents.models import Agent
+from memories import runtime
+from memories.models import UserTokens
+
+HISTOGRAM_BUCKETS = (0, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 50_000)
+
+
+@dataclass(frozen=True)
+class CostInputs:
+    conversations_per_month: int = 10_000
+    turns_per_conversation: int = 6
+    price_per_million: float = 2.50  # USD per million input tokens
+    extraction_tokens_per_call: int = 1_500  # agentic mode: the memory model's input per call
+
+    @classmethod
+    def for_agent(cls, agent: Agent) -> CostInputs:
+        saved = agent.cost_inputs if isinstance(agent.cost_inputs, dict) else {}
+        return cls(**{k: v for k, v in saved.items() if k in cls.__dataclass_fields__})
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MonthlyCost:
+    memory_tokens: int
+    memory_cost: float
+    extraction_calls: int
+    extraction_tokens: int
+    extraction_cost: float
+
+    @property
+    def total(self) -> float:
+        return self.memory_cost + self.extraction_cost
+
+
+def monthly_cost(inputs: CostInputs, tokens_per_user: float, agentic: bool) -> MonthlyCost:
+    """Memories ride in the system message of every turn; agentic mode adds one extraction
+    call per conversation, which reads the memories too."""
+    turns = inputs.conversations_per_month * inputs.turns_per_conversation
+    memory_tokens = round(tokens_per_user * turns)
+    calls = inputs.conversations_per_month if agentic else 0
+    extraction_tokens = round(calls * (inputs.extraction_tokens_per_call + tokens_per_user))
+    per_token = inputs.price_per_million / 1_000_000
+    return MonthlyCost(
+        memory_tokens,
+        memory_tokens * per_token,
+        calls,
+        extraction_tokens,
+        extraction_tokens * per_token,
+    )
+
+
+@dataclass
+class CostOverview:
+    users_counted: int
+    total_tokens: int
+    average_tokens: float
+    heaviest: list[UserTokens]
+    histogram: list[tuple[str, int]]
+    per_day: list[tuple[int, int]]
+    oldest_count: Any
+    over_budget: int
+
+
+def cost_overview(agent: Agent) -> CostOverview:
+    rows = UserTokens.objects.filter(agent=agent)
+    totals = rows.aggregate(users=Count("id"), tokens=Sum("tokens"), oldest=Max("refreshed_at"))
+    users, tokens = totals["users"] or 0, totals["tokens"] or 0
+    histogram = []
+    edges = [*HISTOGRAM_BUCKETS, None]
+    for low, high in zip(edges[:-1], edges[1:], strict=True):
+        bucket = (
+            rows.filter(tokens__gte=low)
+            if high is None
+            else rows.filter(tokens__gte=low, tokens__lt=high)
+        )
+        label = f"{low:,}+" if high is None else f"{low:,}–{high - 1:,}"
+        histogram.append((label, bucket.count()))
+    budget = agent.token_budget
+    return CostOverview(
+        users_counted=users,
+        total_tokens=tokens,
+        average_tokens=tokens / users if users else 0.0,
+        heaviest=list(rows.order_by("-tokens", "user_id")[:10]),
+        histogram=histogram,
+        per_day=_every_day(runtime.memories_created_per_day(agent), days=90),
+        oldest_count=rows.order_by("refreshed_at").values_list("refreshed_at", flat=True).first(),
+        over_budget=rows.filter(tokens__gt=budget).count() if budget else 0,
+    )
+
+
+def _every_day(counts: list[tuple[int, int]], days: int) -> list[tuple[int, int]]:
+    """One bar per day, quiet days included, so the chart's x-axis is time."""
+    today = int(timezone.now().timestamp()) // 86_400 * 86_400
+    by_day = dict(counts)
+    return [
+        (day, by_day.get(day, 0)) for day in range(today - (days - 1) * 86_400, today + 1, 86_400)
+    ]
+
+
+def bar_chart(points: list[tuple[str, int]], width: int = 640, height: int = 160) -> dict[str, Any]:
+    """Bars for an inline SVG the template draws: no chart library, no script."""
+    peak = max((value for _, value in points), default=0) or 1
+    gap = 4
+    bar = max(2.0, (width - gap * len(points)) / max(1, len(points)))
+    bars = []
+    for index, (label, value) in enumerate(points):
+        h = 0 if not value else max(2.0, (height - 20) * value / peak)
+        bars.append(
+            {
+                "x": round(index * (bar + gap), 1),
+                "y": round(height - 20 - h, 1),
+                "w": round(bar, 1),
+                "h": round(h, 1),
+                "label": label,
+                "value": value,
+            }
+        )
+    return {"width": width, "height": height, "bars": bars, "peak": peak}

@@ -1,0 +1,76 @@
+"""People: registering the person behind a user_id, forgetting one everywhere, the audit log."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from agents.access import can_write, rw_agent_for_user
+from agents.models import Agent
+from memories import actions, runtime
+from memories.audit_log import audit_page
+from memories.forms import EndUserForm, ForgetUserForm
+from memories.views import user_id_in, user_url
+from studio.feedback import flash
+from studio.responses import bad_request, page_or_partial
+
+
+@require_http_methods(["GET", "POST"])
+def register_user(request: HttpRequest, slug: str) -> HttpResponse:
+    """Register the person behind a user_id, so the dashboard (and the operator) know who it is."""
+    agent = rw_agent_for_user(request, slug)
+    if not request.user.has_perm("memories.add_enduser"):
+        raise PermissionDenied("Your role cannot register users.")
+    user_id = user_id_in(request.GET if request.method == "GET" else request.POST) or ""
+    if request.method == "GET":
+        keyed_by_email = agent.user_id_kind == Agent.UserIdKind.EMAIL
+        form = EndUserForm(initial={"email" if keyed_by_email else "external_id": user_id})
+    else:
+        form = EndUserForm(request.POST)
+        if form.is_valid():
+            person = actions.register_user(
+                actor=request.user, agent=agent, user_id=user_id, form=form
+            )
+            flash(request, f"{person.email} is registered.")
+            return redirect(user_url(agent, user_id or person.email))
+    context = {"agent": agent, "form": form, "user_id": user_id}
+    return render(request, "memories/register.html", context, status=422 if form.errors else 200)
+
+
+@require_http_methods(["GET", "POST"])
+def forget_user(request: HttpRequest) -> HttpResponse:
+    """Erase one person from one agent or all: shows what goes, then wants the user_id typed."""
+    if not can_write(request):
+        raise PermissionDenied("Your role can view memories but not erase them.")
+    posted = request.method == "POST"
+    form = ForgetUserForm(request.POST if posted else request.GET, agents=Agent.objects.all())
+    if not form.is_valid():
+        context = {"form": form, "preview": []}
+        return render(request, "memories/forget.html", context, status=422 if posted else 200)
+    user_id, agents = form.cleaned_data["user_id"], form.cleaned_data["agents"]
+    if not posted or not form.cleaned_data["confirmation_matches"]:
+        if posted:
+            form.add_error("confirmation", "Type the user_id exactly as shown to confirm.")
+        preview = [(agent, runtime.user_footprint(agent, user_id)) for agent in agents]
+        context = {"form": form, "preview": preview}
+        return render(request, "memories/forget.html", context, status=422 if posted else 200)
+    erased = [f for _, f in actions.forget_user(actor=request.user, agents=agents, user_id=user_id)]
+    flash(
+        request,
+        f"Forgot {user_id}: {sum(f.memories for f in erased)} memories, "
+        f"{sum(f.sessions for f in erased)} sessions and {sum(f.runs for f in erased)} runs "
+        f"erased in {len(erased)} agent{'s' if len(erased) != 1 else ''}.",
+    )
+    return redirect("agents:list")
+
+
+@require_GET
+def audit_log(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm("memories.view_auditevent"):
+        raise PermissionDenied("You need the Viewer or Editor role to read the audit log.")
+    context = audit_page(request.GET)
+    if context.get("error"):
+        return bad_request(request, context["error"])
+    return page_or_partial(request, "memories/audit.html", context, {"audit-list": "audit-list"})

@@ -1,0 +1,175 @@
+"""How the runtime package reaches an agent's schema, pages through it, and reports trouble.
+
+Each agent keeps its runtime tables in its own Postgres schema. `reach(agent)` opens a
+transaction and sets the search_path to that schema alone with set_config(..., true), so the
+unmanaged models serve every agent, nothing leaks to the next request on a pooled connection,
+and no studio table can be resolved through an agent's schema: a studio query inside `reach`
+fails loudly instead of reading a look-alike table the runtime's owner created.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+from django.db import connection, transaction
+
+from agents.models import Agent
+from memories.runtime.schema import quoted_schema
+
+T = TypeVar("T")
+PAGE_SIZE = 25
+MAX_PAGE_SIZE = 200
+
+
+class RuntimeAccessError(Exception):
+    """Base for what the runtime layer reports to views and actions."""
+
+    message = "The runtime's tables could not be read."
+
+
+class InvalidCursor(RuntimeAccessError):
+    message = "This page link is malformed or out of date. Start again from the first page."
+
+
+class MemoryNotFound(RuntimeAccessError):
+    message = "This memory no longer exists: it was deleted, or belongs to another user."
+
+
+class StaleMemory(RuntimeAccessError):
+    message = "This memory changed since you opened it. Its current text is shown; edit again."
+
+    def __init__(self, current: Any) -> None:
+        super().__init__(self.message)
+        self.current = current
+
+
+class ForeignMemories(RuntimeAccessError):
+    message = (
+        "Some of the selected memories do not belong to this user in this agent. "
+        "Nothing was deleted; reload the page and select again."
+    )
+
+
+class SessionNotFound(RuntimeAccessError):
+    message = "This session no longer exists: it was deleted, or belongs to another agent."
+
+
+@dataclass(frozen=True)
+class Tables:
+    """Which runtime tables exist in the schema reached: an agent that never ran has none."""
+
+    schema: str
+    memories: bool
+    sessions: bool
+    runs: bool
+
+    @property
+    def any(self) -> bool:
+        return self.memories or self.sessions
+
+
+@dataclass
+class Page(Generic[T]):
+    items: list[T] = field(default_factory=list)
+    next_cursor: str | None = None
+
+
+def schema_of(agent: Agent | str) -> str:
+    return agent.db_schema if isinstance(agent, Agent) else agent
+
+
+@contextmanager
+def reach(agent: Agent | str) -> Iterator[Tables]:
+    """Run the block in one transaction with the agent's schema as the whole search_path."""
+    schema = schema_of(agent)
+    quoted = quoted_schema(schema)
+    current: Tables | None = getattr(connection, "_runtime_tables", None)
+    if current is not None and current.schema == schema and connection.in_atomic_block:
+        yield current  # already there: nested calls share the transaction and the lookup
+        return
+    nested = connection.in_atomic_block
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('search_path'), set_config('search_path', %s, true), "
+                "to_regclass(%s), to_regclass(%s), to_regclass(%s)",
+                [
+                    quoted,
+                    f"{quoted}.agno_memories",
+                    f"{quoted}.agno_sessions",
+                    f"{quoted}.agno_runs",
+                ],
+            )
+            previous, _, memories, sessions, runs = cursor.fetchone()
+        tables = Tables(schema, memories is not None, sessions is not None, runs is not None)
+        connection._runtime_tables = tables
+        try:
+            yield tables
+        finally:
+            connection._runtime_tables = current
+        if nested:
+            # SET LOCAL outlives a released savepoint: put the caller's path back.
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT set_config('search_path', %s, true)", [previous])
+
+
+# Cursors: the sort key and the id of the last row shown, opaque to the person.
+
+
+def encode_cursor(*values: Any) -> str:
+    raw = json.dumps(list(values), separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str, types: Sequence[type]) -> list[Any]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        values = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
+    except (ValueError, binascii.Error, UnicodeError) as error:
+        raise InvalidCursor(InvalidCursor.message) from error
+    if (
+        not isinstance(values, list)
+        or len(values) != len(types)
+        or not all(
+            isinstance(v, t) and not isinstance(v, bool) for v, t in zip(values, types, strict=True)
+        )
+        # Postgres text holds no NUL; a lone surrogate cannot be encoded for it either.
+        or any(isinstance(v, str) and not _storable(v) for v in values)
+    ):
+        raise InvalidCursor(InvalidCursor.message)
+    return values
+
+
+def _storable(text: str) -> bool:
+    if "\x00" in text:
+        return False
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def keyset_page(rows: Iterable[T], limit: int, key: Callable[[T], tuple[Any, ...]]) -> Page[T]:
+    """One page from the `limit + 1` rows a keyset query fetched: the extra row only says
+    that a next page exists, and the cursor is the sort key of the last row shown."""
+    rows = list(rows)  # a queryset is evaluated once, here
+    items = rows[:limit]
+    if len(rows) > limit:
+        return Page(items, encode_cursor(*key(items[-1])))
+    return Page(items)
+
+
+def page_limit(limit: int) -> int:
+    return max(1, min(limit, MAX_PAGE_SIZE))
+
+
+def like_escaped(text: str) -> str:
+    """Text for a LIKE pattern, its wildcards taken literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

@@ -1,0 +1,383 @@
+"""Memories as the runtime stores them: pages, lookups, and the writes actions make.
+
+Functions here read or write `agno_memories` in the agent's schema and nothing else; the
+studio-side upkeep of a write (audit, token counts, flags) is the job of memories.actions.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from django.db import connection
+from django.db.models import BigIntegerField, BooleanField, Func, JSONField, TextField, Value
+from django.db.models.expressions import RawSQL
+
+from agents.models import Agent
+from memories.models import Memory
+from memories.runtime.access import (
+    PAGE_SIZE,
+    ForeignMemories,
+    MemoryNotFound,
+    Page,
+    StaleMemory,
+    decode_cursor,
+    keyset_page,
+    like_escaped,
+    page_limit,
+    reach,
+)
+from memories.runtime.schema import ensure_runtime_tables
+
+
+class MemoryText(Func):
+    """The memory as plain text: `memory` is JSONB holding a JSON string."""
+
+    template = "(%(expressions)s #>> '{}')"
+    output_field = TextField()
+
+
+MEMORY_SORTS = {
+    "-updated": "Recently updated",
+    "updated": "Least recently updated",
+    "-created": "Newest",
+    "created": "Oldest",
+}
+
+
+def _topics_value(topics: list[str] | None) -> Any:
+    # The runtime writes JSON null (not SQL NULL) when a memory has no topics.
+    return topics if topics else Value(None, output_field=JSONField())
+
+
+def user_memories(
+    agent: Agent,
+    user_id: str,
+    *,
+    after: str | None = None,
+    search: str = "",
+    topic: str = "",
+    sort: str = "-updated",
+    limit: int = PAGE_SIZE,
+    only_ids: Sequence[str] | None = None,
+) -> Page[Memory]:
+    """One page of a user's memories, newest first by default, keyset-paginated."""
+    if sort not in MEMORY_SORTS:
+        sort = "-updated"
+    limit = page_limit(limit)
+    with reach(agent) as tables:
+        if not tables.memories:
+            return Page([])
+        rows = _filtered_memories(Memory.objects.filter(user_id=user_id), search, topic)
+        if only_ids is not None:
+            rows = rows.filter(memory_id__in=list(only_ids))
+        return _keyset_page(rows, sort, after, limit)
+
+
+# The sort keys as SQL, so keyset conditions compare rows the way the indexes are ordered.
+SORT_KEYS = {"updated": "coalesce(updated_at, created_at)", "created": "created_at"}
+
+
+def _filtered_memories(rows: Any, search: str, topic: str) -> Any:
+    if search:
+        # ILIKE on the plain text: a trigram index (manage.py runtime_indexes) serves it.
+        rows = rows.filter(
+            RawSQL("(memory #>> '{}') ILIKE %s", (f"%{like_escaped(search)}%",), BooleanField())
+        )
+    if topic:
+        rows = rows.filter(topics__contains=[topic])
+    return rows
+
+
+def _keyset_page(rows: Any, sort: str, after: str | None, limit: int) -> Page[Memory]:
+    """The page after the cursor, ordered by (sort key, memory_id) like the indexes."""
+    descending = sort.startswith("-")
+    key_sql = SORT_KEYS[sort.lstrip("-")]
+    rows = rows.annotate(sort_key=RawSQL(key_sql, (), BigIntegerField()))
+    if after:
+        last_key, last_id = decode_cursor(after, (int, str))
+        operator = "<" if descending else ">"
+        rows = rows.filter(
+            RawSQL(
+                f"({key_sql}, memory_id) {operator} (%s, %s)", (last_key, last_id), BooleanField()
+            )
+        )
+    order = ("-sort_key", "-memory_id") if descending else ("sort_key", "memory_id")
+    fetched = rows.order_by(*order)[: limit + 1]
+    return keyset_page(fetched, limit, lambda memory: (memory.sort_key, memory.memory_id))
+
+
+def search_memories(
+    agent: Agent, search: str, *, after: str | None = None, limit: int = PAGE_SIZE
+) -> Page[Memory]:
+    """Memories of every user of an agent whose text holds `search`, newest first."""
+    limit = page_limit(limit)
+    with reach(agent) as tables:
+        if not tables.memories or not search:
+            return Page([])
+        rows = _filtered_memories(Memory.objects.all(), search, "")
+        return _keyset_page(rows, "-updated", after, limit)
+
+
+def memory_topics(agent: Agent, user_id: str) -> list[str]:
+    """The topics in use across a user's memories (a scan of them all: loaded on demand)."""
+    with reach(agent) as tables:
+        if not tables.memories:
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT DISTINCT jsonb_array_elements_text(topics) FROM agno_memories "
+                "WHERE user_id = %s AND jsonb_typeof(topics) = 'array' ORDER BY 1",
+                [user_id],
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+
+def get_memory(agent: Agent, user_id: str, memory_id: str) -> Memory:
+    with reach(agent) as tables:
+        memory = (
+            Memory.objects.filter(memory_id=memory_id, user_id=user_id).first()
+            if tables.memories
+            else None
+        )
+    if memory is None:
+        raise MemoryNotFound(MemoryNotFound.message)
+    return memory
+
+
+def insert_memory(
+    agent: Agent, user_id: str, *, text: str, topics: list[str], input_text: str = ""
+) -> tuple[Memory, bool]:
+    """Insert a memory as the runtime would (uuid4 id, epoch seconds); True if tables were new."""
+    created_tables = False
+    with reach(agent) as tables:
+        if not tables.memories:
+            created_tables = ensure_runtime_tables(tables.schema)
+        now = int(time.time())
+        memory = Memory(
+            memory_id=str(uuid.uuid4()),
+            memory=text,
+            input=input_text or None,
+            user_id=user_id,
+            topics=_topics_value(topics),
+            created_at=now,
+            updated_at=now,
+        )
+        memory.save(force_insert=True)
+        memory.topics = topics or None
+    return memory, created_tables
+
+
+def update_memory(
+    agent: Agent, user_id: str, memory_id: str, *, text: str, topics: list[str], version: str
+) -> Memory:
+    """Change text and topics, refusing if the memory changed since `version` was read."""
+    with reach(agent) as tables:
+        memory = (
+            Memory.objects.select_for_update().filter(memory_id=memory_id, user_id=user_id).first()
+            if tables.memories
+            else None
+        )
+        if memory is None:
+            raise MemoryNotFound(MemoryNotFound.message)
+        if memory.version != version:
+            raise StaleMemory(memory)
+        now = int(time.time())
+        Memory.objects.filter(memory_id=memory_id, user_id=user_id).update(
+            memory=text, topics=_topics_value(topics), updated_at=now
+        )
+    memory.memory, memory.topics, memory.updated_at = text, topics or None, now
+    return memory
+
+
+def delete_memory(agent: Agent, user_id: str, memory_id: str) -> None:
+    with reach(agent) as tables:
+        deleted = (
+            Memory.objects.filter(memory_id=memory_id, user_id=user_id).delete()[0]
+            if tables.memories
+            else 0
+        )
+    if not deleted:
+        raise MemoryNotFound(MemoryNotFound.message)
+
+
+def delete_user_memories(agent: Agent, user_id: str, memory_ids: Sequence[str]) -> int:
+    """Delete all of `memory_ids` or none: every id must be this user's memory in this agent."""
+    wanted = set(memory_ids)
+    if not wanted:
+        return 0
+    with reach(agent) as tables:
+        if not tables.memories:
+            raise ForeignMemories(ForeignMemories.message)
+        rows = Memory.objects.filter(memory_id__in=wanted, user_id=user_id)
+        owned = set(rows.select_for_update().values_list("memory_id", flat=True))
+        if owned != wanted:
+            raise ForeignMemories(ForeignMemories.message)
+        return rows.delete()[0]
+
+
+# Export and import in the runtime's own field names.
+
+EXPORT_FIELDS = (
+    "memory_id",
+    "memory",
+    "topics",
+    "input",
+    "feedback",
+    "agent_id",
+    "team_id",
+    "user_id",
+    "created_at",
+    "updated_at",
+)
+
+
+def iter_memories_for_export(
+    agent: Agent, user_id: str | None = None, chunk: int = 1000
+) -> Iterator[dict[str, Any]]:
+    """Every memory of an agent (or one user) as runtime-shaped dicts, in memory_id chunks."""
+    after = ""
+    while True:
+        with reach(agent) as tables:
+            if not tables.memories:
+                return
+            rows = Memory.objects.filter(memory_id__gt=after)
+            if user_id is not None:
+                rows = rows.filter(user_id=user_id)
+            batch = list(rows.order_by("memory_id")[:chunk])
+        for memory in batch:
+            yield {name: getattr(memory, name) for name in EXPORT_FIELDS}
+        if len(batch) < chunk:
+            return
+        after = batch[-1].memory_id
+
+
+def upsert_memories(agent: Agent, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
+    """Insert or update validated rows by memory_id; returns (added, updated). One transaction."""
+    added = updated = 0
+    if not rows:
+        return 0, 0
+    with reach(agent) as tables:
+        if not tables.memories:
+            ensure_runtime_tables(tables.schema)
+        existing = {
+            m.memory_id: m
+            for m in Memory.objects.select_for_update().filter(
+                memory_id__in=[row["memory_id"] for row in rows]
+            )
+        }
+        now = int(time.time())
+        fresh = []
+        for row in rows:
+            current = existing.get(row["memory_id"])
+            if current is None:
+                fresh.append(
+                    Memory(
+                        memory_id=row["memory_id"],
+                        memory=row["memory"],
+                        topics=row["topics"] or None,
+                        input=row["input"] or None,
+                        feedback=row.get("feedback") or None,
+                        agent_id=row.get("agent_id") or None,
+                        team_id=row.get("team_id") or None,
+                        user_id=row["user_id"],
+                        created_at=row.get("created_at") or now,
+                        updated_at=row.get("updated_at") or row.get("created_at") or now,
+                    )
+                )
+            elif (current.memory, current.topic_list, current.input or "") != (
+                row["memory"],
+                row["topics"],
+                row["input"] or "",
+            ):
+                Memory.objects.filter(memory_id=current.memory_id).update(
+                    memory=row["memory"],
+                    topics=_topics_value(row["topics"]),
+                    input=row["input"] or None,
+                    updated_at=now,
+                )
+                updated += 1
+        for memory in fresh:
+            if not memory.topics:
+                memory.topics = _topics_value([])
+        Memory.objects.bulk_create(fresh)
+        added = len(fresh)
+    return added, updated
+
+
+def memory_owners(agent: Agent, memory_ids: Sequence[str]) -> dict[str, str | None]:
+    with reach(agent) as tables:
+        if not tables.memories or not memory_ids:
+            return {}
+        return dict(
+            Memory.objects.filter(memory_id__in=list(memory_ids)).values_list(
+                "memory_id", "user_id"
+            )
+        )
+
+
+# Hygiene: the context block, prunes and the sensitive scan read the runtime through these.
+
+
+def memories_for_context(agent: Agent, user_id: str) -> list[str]:
+    """A user's memory texts in the order agno reads them (its query has no ORDER BY, so
+    Postgres returns them in physical order; ctid makes that explicit)."""
+    with reach(agent) as tables:
+        if not tables.memories:
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT memory #>> '{}' FROM agno_memories WHERE user_id = %s ORDER BY ctid",
+                [user_id],
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+
+def memories_by_id(agent: Agent, memory_ids: Sequence[str]) -> dict[str, Memory]:
+    with reach(agent) as tables:
+        if not tables.memories or not memory_ids:
+            return {}
+        return {m.memory_id: m for m in Memory.objects.filter(memory_id__in=list(memory_ids))}
+
+
+def memories_after(agent: Agent, after: str, limit: int) -> list[Memory]:
+    """The next memories in memory_id order: how agent-wide scans walk a big table."""
+    with reach(agent) as tables:
+        if not tables.memories:
+            return []
+        return list(Memory.objects.filter(memory_id__gt=after).order_by("memory_id")[:limit])
+
+
+def user_memories_all(agent: Agent, user_id: str, cap: int = 20_000) -> list[Memory]:
+    with reach(agent) as tables:
+        if not tables.memories:
+            return []
+        return list(Memory.objects.filter(user_id=user_id).order_by("memory_id")[:cap])
+
+
+def delete_memories_by_id(agent: Agent, memory_ids: Sequence[str]) -> list[tuple[str, str]]:
+    """Delete memories of any users by id; returns (memory_id, user_id) of those deleted."""
+    with reach(agent) as tables:
+        if not tables.memories or not memory_ids:
+            return []
+        rows = Memory.objects.filter(memory_id__in=list(memory_ids))
+        deleted = list(rows.values_list("memory_id", "user_id"))
+        rows.delete()
+        return deleted
+
+
+def memories_created_per_day(agent: Agent, days: int = 90) -> list[tuple[int, int]]:
+    """(day as epoch seconds at 00:00 UTC, memories created) for the last `days` days."""
+    since = (int(time.time()) // 86_400 - days + 1) * 86_400
+    with reach(agent) as tables:
+        if not tables.memories:
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT created_at / 86400 * 86400 AS day, count(*) FROM agno_memories "
+                "WHERE created_at >= %s GROUP BY 1 ORDER BY 1",
+                [since],
+            )
+            return list(cursor.fetchall())

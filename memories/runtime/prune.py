@@ -1,0 +1,92 @@
+"""The runtime side of pruning: which memories match, and deleting a fixed batch of them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.db import connection
+
+from agents.models import Agent
+from memories.runtime.access import reach
+
+# (memory_id, user_id, the memory's updated_at or created_at, tokens its line costs)
+Candidate = tuple[str, str | None, int, int]
+
+
+def _candidate_sql(
+    *, user_id: str, topic: str, changed_before: int | None, keep_newest: int | None
+) -> tuple[str, list[Any]]:
+    conditions, params = ["TRUE"], []
+    if user_id:
+        conditions.append("m.user_id = %s")
+        params.append(user_id)
+    if topic:
+        conditions.append("m.topics @> %s::jsonb")
+        params.append(json.dumps([topic]))
+    if changed_before is not None:
+        conditions.append("coalesce(m.updated_at, m.created_at) < %s")
+        params.append(changed_before)
+    source = "agno_memories m"
+    if keep_newest is not None:
+        # Rank every memory of each user, newest first; those past K are candidates.
+        source = (
+            "(SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY "
+            "coalesce(updated_at, created_at) DESC, memory_id DESC) AS rank FROM agno_memories"
+            + (" WHERE user_id = %s" if user_id else "")
+            + ") m"
+        )
+        if user_id:
+            params.insert(0, user_id)
+        conditions.append("m.rank > %s")
+        params.append(keep_newest)
+    sql = (
+        "SELECT m.memory_id, m.user_id, coalesce(m.updated_at, m.created_at), m.memory #>> '{}' "
+        f"FROM {source} WHERE {' AND '.join(conditions)}"
+    )
+    return sql, params
+
+
+def prune_candidates(
+    agent: Agent,
+    *,
+    line_tokens: Callable[[str], int],
+    user_id: str = "",
+    topic: str = "",
+    changed_before: int | None = None,
+    keep_newest: int | None = None,
+) -> list[Candidate]:
+    """Every memory the criteria match, read in one snapshot, with what its line costs
+    (psycopg's client-side cursor holds the result anyway; the text is dropped at once)."""
+    sql, params = _candidate_sql(
+        user_id=user_id, topic=topic, changed_before=changed_before, keep_newest=keep_newest
+    )
+    with reach(agent) as tables:
+        if not tables.memories:
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return [
+                (memory_id, owner, changed, line_tokens(text))
+                for memory_id, owner, changed, text in cursor.fetchall()
+            ]
+
+
+def delete_unchanged(agent: Agent, planned: Sequence[tuple[str, int]]) -> list[tuple[str, str]]:
+    """Delete memories by (memory_id, changed-at seen in the preview); one that changed since
+    is kept. Returns (memory_id, user_id) of those deleted."""
+    if not planned:
+        return []
+    with reach(agent) as tables:
+        if not tables.memories:
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM agno_memories m USING unnest(%s::text[], %s::bigint[]) "
+                "AS b(memory_id, changed_at) WHERE m.memory_id = b.memory_id "
+                "AND coalesce(m.updated_at, m.created_at) = b.changed_at "
+                "RETURNING m.memory_id, m.user_id",
+                [[memory_id for memory_id, _ in planned], [changed for _, changed in planned]],
+            )
+            return cursor.fetchall()

@@ -1,0 +1,201 @@
+"""Who the runtime knows: user_ids in the memory and session tables, with their counts."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import connection
+
+from agents.models import Agent
+from memories.runtime.access import Tables, like_escaped, reach
+
+# Above this many rows (by the planner's estimate) the agents list shows estimated counts.
+EXACT_COUNT_LIMIT = 200_000
+
+
+def user_ids_after(agent: Agent, *, after: str | None, prefix: str, limit: int) -> list[str]:
+    """The next `limit` distinct user_ids of memories and sessions, in user_id order."""
+    params = {"after": after, "prefix": like_escaped(prefix) + "%", "n": limit}
+    with reach(agent) as tables:
+        parts = [
+            f"(SELECT DISTINCT user_id FROM {table} WHERE user_id IS NOT NULL "
+            "AND (%(after)s::text IS NULL OR user_id > %(after)s) "
+            "AND user_id LIKE %(prefix)s ORDER BY user_id LIMIT %(n)s)"
+            for table, present in (
+                ("agno_memories", tables.memories),
+                ("agno_sessions", tables.sessions),
+            )
+            if present
+        ]
+        if not parts:
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT user_id FROM ({' UNION '.join(parts)}) AS keys(user_id) "
+                "ORDER BY 1 LIMIT %(n)s",
+                params,
+            )
+            return [row[0] for row in cursor.fetchall()]
+
+
+@dataclass
+class UserStats:
+    memory_count: int = 0
+    session_count: int = 0
+    last_update: int | None = None
+    memory_chars: int = 0
+
+
+def user_stats(agent: Agent, user_ids: Sequence[str]) -> dict[str, UserStats]:
+    """Memory and session counts for the users on the page only, in one query."""
+    stats = {key: UserStats() for key in user_ids}
+    if not stats:
+        return stats
+    with reach(agent) as tables:
+        if not tables.any:
+            return stats
+        memories = (
+            "SELECT user_id, count(*) AS n, max(coalesce(updated_at, created_at)) AS last, "
+            "sum(char_length(memory #>> '{}')) AS chars FROM agno_memories "
+            "WHERE user_id = ANY(%(keys)s) GROUP BY user_id"
+            if tables.memories
+            else "SELECT NULL::text AS user_id, 0::bigint AS n, NULL::bigint AS last, 0 AS chars"
+        )
+        sessions = (
+            "SELECT user_id, count(*) AS n, max(coalesce(updated_at, created_at)) AS last "
+            "FROM agno_sessions WHERE user_id = ANY(%(keys)s) GROUP BY user_id"
+            if tables.sessions
+            else "SELECT NULL::text AS user_id, 0::bigint AS n, NULL::bigint AS last"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT k.user_id, m.n, m.last, m.chars, s.n, s.last "
+                f"FROM unnest(%(keys)s::text[]) AS k(user_id) LEFT JOIN ({memories}) AS m "
+                f"USING (user_id) LEFT JOIN ({sessions}) AS s USING (user_id)",
+                {"keys": list(stats)},
+            )
+            found = cursor.fetchall()
+    for key, memory_count, memory_last, chars, session_count, session_last in found:
+        stamps = [stamp for stamp in (memory_last, session_last) if stamp is not None]
+        stats[key] = UserStats(
+            memory_count or 0, session_count or 0, max(stamps) if stamps else None, chars or 0
+        )
+    return stats
+
+
+@dataclass(frozen=True)
+class UserSummary:
+    memory_count: int = 0
+    session_count: int = 0
+    last_update: int | None = None
+    tables: Tables | None = None
+
+
+def user_summary(agent: Agent, user_id: str) -> UserSummary:
+    """Counts and last update for one user, in one query (index-only where vacuumed)."""
+    with reach(agent) as tables:
+        if not tables.any:
+            return UserSummary(tables=tables)
+        memories = (
+            "(SELECT count(*) FROM agno_memories WHERE user_id = %(u)s), "
+            "(SELECT max(coalesce(updated_at, created_at)) FROM agno_memories "
+            " WHERE user_id = %(u)s)"
+            if tables.memories
+            else "0, NULL::bigint"
+        )
+        sessions = (
+            "(SELECT count(*) FROM agno_sessions WHERE user_id = %(u)s)" if tables.sessions else "0"
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {memories}, {sessions}", {"u": user_id})
+            memory_count, last_update, session_count = cursor.fetchone()
+    return UserSummary(memory_count, session_count, last_update, tables)
+
+
+# The agents list: how much each agent holds, exact when small, estimated at scale.
+
+
+@dataclass(frozen=True)
+class AgentOverview:
+    tables: Tables
+    memory_count: int = 0
+    user_count: int = 0
+    last_update: int | None = None
+    estimated: bool = False
+
+
+def agent_overview(agent: Agent) -> AgentOverview:
+    with reach(agent) as tables:
+        if not tables.memories:
+            return AgentOverview(tables)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT reltuples::bigint FROM pg_class WHERE oid = 'agno_memories'::regclass"
+            )
+            planner_rows = cursor.fetchone()[0]
+            if planner_rows < EXACT_COUNT_LIMIT:
+                cursor.execute(
+                    "SELECT count(*), count(DISTINCT user_id), "
+                    "max(coalesce(updated_at, created_at)) FROM agno_memories"
+                )
+                memories, users, last = cursor.fetchone()
+                return AgentOverview(tables, memories, users, last)
+            # At scale, the planner's statistics: exact counts would scan a million rows.
+            cursor.execute(
+                "SELECT (SELECT max(updated_at) FROM agno_memories), "
+                "(SELECT n_distinct FROM pg_stats WHERE schemaname = %s "
+                " AND tablename = 'agno_memories' AND attname = 'user_id')",
+                [tables.schema],
+            )
+            last, n_distinct = cursor.fetchone()
+    users = int(n_distinct if n_distinct and n_distinct > 0 else -(n_distinct or 0) * planner_rows)
+    return AgentOverview(tables, planner_rows, users, last, estimated=True)
+
+
+# Forgetting a person: every memory, session and run under one user_id.
+
+
+@dataclass(frozen=True)
+class UserFootprint:
+    memories: int = 0
+    sessions: int = 0
+    runs: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.memories + self.sessions + self.runs
+
+
+def user_footprint(agent: Agent, user_id: str) -> UserFootprint:
+    with reach(agent) as tables:
+        parts = [
+            "(SELECT count(*) FROM agno_memories WHERE user_id = %(u)s)"
+            if tables.memories
+            else "0",
+            "(SELECT count(*) FROM agno_sessions WHERE user_id = %(u)s)"
+            if tables.sessions
+            else "0",
+            "(SELECT count(*) FROM agno_runs WHERE user_id = %(u)s OR session_id IN "
+            "(SELECT session_id FROM agno_sessions WHERE user_id = %(u)s))"
+            if tables.runs and tables.sessions
+            else "0",
+        ]
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT {', '.join(parts)}", {"u": user_id})
+            return UserFootprint(*cursor.fetchone())
+
+
+def erase_user(agent: Agent, user_id: str) -> UserFootprint:
+    """Erase every memory, session and run of `user_id` in one agent, in one transaction."""
+    with reach(agent) as tables:
+        footprint = user_footprint(agent, user_id)
+        with connection.cursor() as cursor:
+            if tables.runs:
+                cursor.execute("DELETE FROM agno_runs WHERE user_id = %s", [user_id])
+            if tables.sessions:
+                # Runs of these sessions written without a user_id go by the foreign key.
+                cursor.execute("DELETE FROM agno_sessions WHERE user_id = %s", [user_id])
+            if tables.memories:
+                cursor.execute("DELETE FROM agno_memories WHERE user_id = %s", [user_id])
+    return footprint

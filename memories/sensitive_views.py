@@ -1,0 +1,79 @@
+"""The sensitive-data finder: flagged memories agent-wide, the scan, and deleting them."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from agents.access import agent_for_user, rw_agent_for_user
+from agents.models import Agent
+from memories import actions, flags, runtime
+from memories.forms import BulkDeleteForm
+from memories.models import SensitiveScan
+from memories.sensitive import KINDS
+from studio.feedback import first_error, flash, toast
+from studio.responses import bad_request
+
+SENSITIVE_PAGE = "memories/sensitive.html"
+
+
+def _flagged_context(agent: Agent, can_write: bool, after: str | None) -> dict:
+    """The flagged list with the scan's progress and the counts per kind."""
+    rows, next_cursor = flags.flagged_page(agent, after)
+    return {
+        "agent": agent,
+        "can_write": can_write,
+        "rows": rows,
+        "next_cursor": next_cursor,
+        "state": SensitiveScan.objects.filter(agent=agent).first(),
+        "kinds": KINDS,
+        "counts": flags.sensitive_counts(agent),
+    }
+
+
+def _flagged(request: HttpRequest, agent: Agent, can_write: bool) -> HttpResponse:
+    """The whole page, or just the flagged list for htmx (the scan's polling included)."""
+    try:
+        context = _flagged_context(agent, can_write, request.GET.get("after") or None)
+    except runtime.InvalidCursor as error:
+        return bad_request(request, error.message)
+    template = f"{SENSITIVE_PAGE}#flagged" if request.htmx else SENSITIVE_PAGE
+    return render(request, template, context)
+
+
+@require_GET
+def sensitive(request: HttpRequest, slug: str) -> HttpResponse:
+    agent, can_write = agent_for_user(request, slug)
+    return _flagged(request, agent, can_write)
+
+
+@require_POST
+def scan_sensitive(request: HttpRequest, slug: str) -> HttpResponse:
+    """Scan the next batch of the agent's memories; the page asks again until it is done."""
+    agent = rw_agent_for_user(request, slug)
+    flags.scan_next_batch(agent)
+    return _flagged(request, agent, True)
+
+
+@require_POST
+def delete_flagged(request: HttpRequest, slug: str) -> HttpResponse:
+    """Delete flagged memories (one by click, or all selected); only flagged ones qualify."""
+    agent = rw_agent_for_user(request, slug)
+    data = request.POST.copy()
+    data.setdefault("user_id", "-")
+    form = BulkDeleteForm(data)
+    if not form.is_valid():
+        return bad_request(request, first_error(form))
+    try:
+        count = actions.delete_flagged_memories(
+            actor=request.user, agent=agent, memory_ids=form.cleaned_data["memory_ids"]
+        )
+    except actions.NotFlagged as error:
+        return bad_request(request, error.message)
+    message = f"{count} flagged memor{'y' if count == 1 else 'ies'} deleted."
+    if not request.htmx:
+        flash(request, message)
+        return redirect("memories:sensitive", slug=agent.slug)
+    context = _flagged_context(agent, True, None)
+    return toast(render(request, f"{SENSITIVE_PAGE}#flagged", context), message)

@@ -1,0 +1,75 @@
+"""A user's sessions, one session's transcript, and deleting a session with its runs."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from agents.access import agent_for_user, rw_agent_for_user
+from memories import actions, runtime
+from memories.views import NO_USER, page_url, user_id_in, user_url
+from studio.feedback import flash, toast
+from studio.responses import bad_request, page_or_partial
+
+
+@require_GET
+def user_sessions(request: HttpRequest, slug: str) -> HttpResponse:
+    agent, can_write = agent_for_user(request, slug)
+    user_id = user_id_in(request.GET)
+    if user_id is None:
+        return bad_request(request, NO_USER)
+    try:
+        page = runtime.user_sessions(agent, user_id, after=request.GET.get("after") or None)
+    except runtime.InvalidCursor as error:
+        return bad_request(request, error.message)
+    context = {
+        "agent": agent,
+        "user_id": user_id,
+        "page": page,
+        "can_write": can_write,
+        "next_url": page_url(
+            "memories:sessions", agent, user_id=user_id, after=page.next_cursor or ""
+        ),
+        "user_url": user_url(agent, user_id),
+    }
+    return page_or_partial(
+        request, "memories/sessions.html", context, {"session-list": "session-list"}
+    )
+
+
+@require_GET
+def transcript(request: HttpRequest, slug: str, session_id: str) -> HttpResponse:
+    agent, can_write = agent_for_user(request, slug)
+    with runtime.reach(agent):
+        session = runtime.get_session(agent, session_id)
+        runs = runtime.session_runs(agent, session_id) if session else []
+    if session is None:
+        message = "No such session in this agent: it may have been deleted."
+        return bad_request(request, message, status=404)
+    context = {
+        "agent": agent,
+        "can_write": can_write,
+        "session": session,
+        "runs": runs,
+        "user_url": user_url(agent, session.user_id) if session.user_id else "",
+    }
+    return render(request, "memories/transcript.html", context)
+
+
+@require_POST
+def delete_session(request: HttpRequest, slug: str, session_id: str) -> HttpResponse:
+    agent = rw_agent_for_user(request, slug)
+    try:
+        user_id, runs = actions.delete_session(
+            actor=request.user, agent=agent, session_id=session_id
+        )
+    except runtime.SessionNotFound as error:
+        return bad_request(request, error.message, status=404)
+    message = f"Session deleted with its {runs} run{'s' if runs != 1 else ''}."
+    if request.htmx:
+        return toast(HttpResponse(""), message)
+    flash(request, message)
+    if user_id:
+        return redirect(page_url("memories:sessions", agent, user_id=user_id))
+    return redirect("agents:memory_tab", slug=agent.slug)

@@ -1,0 +1,84 @@
+"""Moving memories in and out (JSON Lines export, checked import) and agent-wide search."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET, require_http_methods
+
+from agents.access import agent_for_user, rw_agent_for_user
+from memories import actions, runtime, transfer
+from memories.forms import ImportForm, UserSearchForm
+from memories.views import page_url, user_id_in
+from studio.feedback import first_error
+from studio.responses import bad_request, page_or_partial
+
+
+@require_GET
+def export_memories(request: HttpRequest, slug: str) -> HttpResponse:
+    agent, _ = agent_for_user(request, slug)
+    user_id = request.GET.get("user_id") or None
+    if user_id is not None and user_id_in(request.GET) is None:
+        return bad_request(request, "That user_id is too long.")
+    actions.export_started(actor=request.user, agent=agent, user_id=user_id)
+    response = StreamingHttpResponse(
+        transfer.export_lines(agent, user_id), content_type="application/x-ndjson; charset=utf-8"
+    )
+    name = (
+        f"{agent.slug}-memories.jsonl" if user_id is None else f"{agent.slug}-user-memories.jsonl"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+def import_memories(request: HttpRequest, slug: str) -> HttpResponse:
+    agent = rw_agent_for_user(request, slug)
+    form = ImportForm(request.POST or None, request.FILES or None)
+    context: dict[str, Any] = {"agent": agent, "form": form}
+    if request.method == "GET" or not form.is_valid():
+        status = 200 if request.method == "GET" else 422
+        return render(request, "memories/import.html", context, status=status)
+    upload = form.cleaned_data["file"]
+    try:
+        report = actions.import_memories(
+            actor=request.user,
+            agent=agent,
+            data=upload.read(),
+            filename=upload.name,
+            user_id=form.cleaned_data["user_id"] or None,
+            valid_rows_only=form.cleaned_data["valid_rows_only"],
+            dry_run=form.cleaned_data["dry_run"],
+        )
+    except transfer.ImportFileError as error:
+        form.add_error("file", str(error))
+        return render(request, "memories/import.html", context, status=422)
+    context["report"] = report
+    status = 200 if report.written or report.ok else 422
+    return render(request, "memories/import.html", context, status=status)
+
+
+@require_GET
+def search_memories(request: HttpRequest, slug: str) -> HttpResponse:
+    """Search memory text across every user of an agent."""
+    agent, can_write = agent_for_user(request, slug)
+    form = UserSearchForm(request.GET)
+    if not form.is_valid():
+        return bad_request(request, first_error(form))
+    query, after = form.cleaned_data["q"], form.cleaned_data["after"] or None
+    try:
+        page = runtime.search_memories(agent, query, after=after)
+    except runtime.InvalidCursor as error:
+        return bad_request(request, error.message)
+    context = {
+        "agent": agent,
+        "can_write": can_write,
+        "query": query,
+        "page": page,
+        "next_url": page_url("memories:search", agent, q=query, after=page.next_cursor or ""),
+    }
+    return page_or_partial(
+        request, "memories/search.html", context, {"search-results": "search-results"}
+    )

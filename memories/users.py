@@ -1,0 +1,101 @@
+"""An agent's users: registered people (studio) and the user_ids the runtime holds, merged.
+
+The registry lives in the studio's database and the memories in the agent's runtime schema,
+so the two are read apart and merged here, in user_id order, never joined through a
+search path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from agents.models import Agent
+from memories.models import EndUser
+from memories.runtime import access
+from memories.runtime.users import UserStats, user_ids_after, user_stats
+
+# A rough, clearly labelled estimate until a real tokenizer counts them: ~4 characters a token.
+CHARS_PER_TOKEN = 4
+
+
+@dataclass
+class UserRow:
+    user_id: str
+    registered: EndUser | None = None
+    # The registered person this key belongs to under the *other* key kind (email vs id).
+    other_kind_match: EndUser | None = None
+    memory_count: int = 0
+    session_count: int = 0
+    last_update: int | None = None
+    memory_chars: int = 0
+    counted_tokens: int | None = None  # exact, from the token cache (memories.tokens)
+
+    @property
+    def is_unregistered(self) -> bool:
+        return self.registered is None
+
+    @property
+    def approx_tokens(self) -> int:
+        return -(-self.memory_chars // CHARS_PER_TOKEN)
+
+    def take(self, stats: UserStats) -> None:
+        self.memory_count, self.session_count = stats.memory_count, stats.session_count
+        self.last_update, self.memory_chars = stats.last_update, stats.memory_chars
+
+
+def _registered_keys(agent: Agent, *, after: str | None, prefix: str, limit: int) -> list[str]:
+    column = "external_id" if agent.user_id_kind == Agent.UserIdKind.ID else "email"
+    keys = EndUser.objects.exclude(**{column: ""})
+    if after is not None:
+        keys = keys.filter(**{f"{column}__gt": after})
+    if prefix:
+        keys = keys.filter(**{f"{column}__startswith": prefix})
+    return list(keys.order_by(column).values_list(column, flat=True)[:limit])
+
+
+def agent_users(
+    agent: Agent, *, after: str | None = None, prefix: str = "", limit: int = access.PAGE_SIZE
+) -> access.Page[UserRow]:
+    """Registered users and runtime user_ids in user_id order, with per-row counts."""
+    limit = access.page_limit(limit)
+    after_key = access.decode_cursor(after, (str,))[0] if after else None
+    runtime_keys = user_ids_after(agent, after=after_key, prefix=prefix, limit=limit + 1)
+    studio_keys = _registered_keys(agent, after=after_key, prefix=prefix, limit=limit + 1)
+    # The embedded server's C collation orders text as Python compares str.
+    keys = sorted({*runtime_keys, *studio_keys})[: limit + 1]
+    page = access.keyset_page(keys, limit, lambda key: (key,))
+    return access.Page(user_rows(agent, page.items), page.next_cursor)
+
+
+def user_rows(agent: Agent, user_ids: Sequence[str]) -> list[UserRow]:
+    """Rows of the users list for given user_ids, in that order (e.g. the heaviest first)."""
+    rows = [UserRow(key) for key in user_ids]
+    stats = user_stats(agent, user_ids)
+    for row in rows:
+        row.take(stats[row.user_id])
+    _attach_registered_users(rows, by_id=agent.user_id_kind == Agent.UserIdKind.ID)
+    return rows
+
+
+def _attach_registered_users(rows: list[UserRow], *, by_id: bool) -> None:
+    keys = [row.user_id for row in rows]
+    if not keys:
+        return
+    people = list(EndUser.objects.filter(Q(email__in=keys) | Q(external_id__in=keys)))
+    by_email = {person.email: person for person in people}
+    by_external = {person.external_id: person for person in people if person.external_id}
+    expected, other = (by_external, by_email) if by_id else (by_email, by_external)
+    for row in rows:
+        row.registered = expected.get(row.user_id)
+        if row.registered is None:
+            row.other_kind_match = other.get(row.user_id)
+
+
+def registered_user(agent: Agent, user_id: str) -> tuple[EndUser | None, EndUser | None]:
+    """The registered person for a user_id, and, failing that, one matched by the other key."""
+    row = UserRow(user_id)
+    _attach_registered_users([row], by_id=agent.user_id_kind == Agent.UserIdKind.ID)
+    return row.registered, row.other_kind_match

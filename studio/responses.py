@@ -1,0 +1,32 @@
+"""What every view answers with besides its own page: a refusal, or the part htmx asked for."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from studio.feedback import toast
+
+
+def bad_request(request: HttpRequest, message: str, status: int = 400) -> HttpResponse:
+    """A plain-words refusal: a toast for htmx, the error page otherwise. Nothing was changed."""
+    if request.htmx:
+        response = HttpResponse(message, status=status, content_type="text/plain")
+        return toast(response, message, "error")
+    return render(request, "error.html", {"message": message, "status": status}, status=status)
+
+
+def page_or_partial(
+    request: HttpRequest,
+    template: str,
+    context: dict[str, Any],
+    partials: dict[str, str],
+    status: int = 200,
+) -> HttpResponse:
+    """The whole page, or the named partial whose element (by id) an htmx request targets."""
+    target = request.htmx.target if request.htmx else None
+    partial = partials.get(target or "")
+    name = f"{template}#{partial}" if partial else template
+    return render(request, name, context, status=status)
