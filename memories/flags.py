@@ -32,7 +32,7 @@ def store_flags(agent: Agent, memories: list, found: dict[str, list[str]]) -> No
                 agent=agent,
                 memory_id=memory.memory_id,
                 defaults={
-                    "user_id": memory.user_id or "",
+                    "user_id": memory.user_id,
                     "kinds": found[memory.memory_id],
                     "memory_changed_at": memory.last_changed_at,
                 },

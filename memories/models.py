@@ -89,8 +89,9 @@ class AuditEvent(models.Model):
     agent = models.ForeignKey("agents.Agent", null=True, blank=True, on_delete=models.SET_NULL)
     agent_slug = models.CharField(max_length=60, blank=True)
     action = models.CharField(max_length=40, choices=Action.choices)
-    user_id = models.CharField(max_length=512, blank=True)
-    memory_id = models.CharField(max_length=64, blank=True)
+    # Runtime ids are unbounded text: stored whole, whatever their length.
+    user_id = models.TextField(blank=True)
+    memory_id = models.TextField(blank=True)
     details = models.JSONField(default=dict, blank=True)
 
     class Meta:
@@ -109,7 +110,7 @@ class UserTokens(models.Model):
     """
 
     agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE)
-    user_id = models.CharField(max_length=512)
+    user_id = models.TextField()
     tokens = models.PositiveIntegerField()
     memories = models.PositiveIntegerField()
     refreshed_at = models.DateTimeField(auto_now=True)
@@ -128,8 +129,8 @@ class SensitiveFlag(models.Model):
     """A memory that looks like it holds a secret or a personal identifier (never its text)."""
 
     agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE)
-    memory_id = models.CharField(max_length=64)
-    user_id = models.CharField(max_length=512)
+    memory_id = models.TextField()
+    user_id = models.TextField(null=True)  # NULL: the runtime stored the memory without one
     kinds = models.JSONField(default=list)
     memory_changed_at = models.BigIntegerField()  # the memory's sort key when it was scanned
     found_at = models.DateTimeField(auto_now=True)
@@ -155,7 +156,7 @@ class SensitiveScan(models.Model):
     """How far the agent-wide scan got: it walks the memories in memory_id order, in batches."""
 
     agent = models.OneToOneField("agents.Agent", on_delete=models.CASCADE)
-    after_memory_id = models.CharField(max_length=64, blank=True)
+    after_memory_id = models.TextField(blank=True)
     scanned = models.PositiveIntegerField(default=0)
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -189,8 +190,8 @@ class PruneJob(models.Model):
 
 class PruneCandidate(models.Model):
     job = models.ForeignKey(PruneJob, on_delete=models.CASCADE, related_name="candidates")
-    memory_id = models.CharField(max_length=64)
-    user_id = models.CharField(max_length=512)
+    memory_id = models.TextField()
+    user_id = models.TextField(null=True)  # NULL: the runtime stored the memory without one
     # The memory's updated_at at preview time: one that changed since is kept, not deleted.
     memory_changed_at = models.BigIntegerField()
 
@@ -201,18 +202,24 @@ class PruneCandidate(models.Model):
         return self.memory_id
 
 
+def memory_text(value: Any) -> str:
+    """A memory as agno puts it in context: `f"- {memory}"`, so a dict, list or number
+    (all legal in the JSONB column) reads as Python's str() of it, not as JSON."""
+    return value if isinstance(value, str) else str(value)
+
+
 # The runtime's own tables, one set per agent schema. Unmanaged: Django never creates,
 # alters or drops them; memories/runtime.py points the search_path at the agent's schema.
 
 
 class Memory(models.Model):
-    memory_id = models.CharField(primary_key=True, max_length=64)
+    memory_id = models.TextField(primary_key=True)
     memory = models.JSONField()  # JSONB holding a JSON *string*, not text
     feedback = models.TextField(null=True)
     input = models.TextField(null=True)
-    agent_id = models.CharField(max_length=255, null=True)
-    team_id = models.CharField(max_length=255, null=True)
-    user_id = models.CharField(max_length=255, null=True)
+    agent_id = models.TextField(null=True)
+    team_id = models.TextField(null=True)
+    user_id = models.TextField(null=True)
     # A JSON list of strings, JSON null (the runtime's "no topics") or SQL NULL.
     topics = models.JSONField(null=True)
     created_at = models.BigIntegerField()  # epoch seconds, as the runtime writes them
@@ -227,7 +234,7 @@ class Memory(models.Model):
 
     @property
     def text(self) -> str:
-        return self.memory if isinstance(self.memory, str) else str(self.memory)
+        return memory_text(self.memory)
 
     @property
     def topic_list(self) -> list[str]:
@@ -247,12 +254,12 @@ class Memory(models.Model):
 
 
 class RuntimeSession(models.Model):
-    session_id = models.CharField(primary_key=True, max_length=255)
-    session_type = models.CharField(max_length=32)
-    agent_id = models.CharField(max_length=255, null=True)
-    team_id = models.CharField(max_length=255, null=True)
-    workflow_id = models.CharField(max_length=255, null=True)
-    user_id = models.CharField(max_length=255, null=True)
+    session_id = models.TextField(primary_key=True)
+    session_type = models.TextField()
+    agent_id = models.TextField(null=True)
+    team_id = models.TextField(null=True)
+    workflow_id = models.TextField(null=True)
+    user_id = models.TextField(null=True)
     session_data = models.JSONField(null=True)
     agent_data = models.JSONField(null=True)
     team_data = models.JSONField(null=True)
@@ -277,15 +284,15 @@ class RuntimeSession(models.Model):
 
 
 class Run(models.Model):
-    run_id = models.CharField(primary_key=True, max_length=255)
-    session_id = models.CharField(max_length=255)
-    run_type = models.CharField(max_length=32)
-    agent_id = models.CharField(max_length=255, null=True)
-    team_id = models.CharField(max_length=255, null=True)
-    workflow_id = models.CharField(max_length=255, null=True)
-    user_id = models.CharField(max_length=255, null=True)
-    parent_run_id = models.CharField(max_length=255, null=True)
-    status = models.CharField(max_length=32, null=True)
+    run_id = models.TextField(primary_key=True)
+    session_id = models.TextField()
+    run_type = models.TextField()
+    agent_id = models.TextField(null=True)
+    team_id = models.TextField(null=True)
+    workflow_id = models.TextField(null=True)
+    user_id = models.TextField(null=True)
+    parent_run_id = models.TextField(null=True)
+    status = models.TextField(null=True)
     run_index = models.BigIntegerField(null=True)
     run_data = models.JSONField()
     created_at = models.BigIntegerField()

@@ -76,7 +76,7 @@ def preview_prune(
         for start in range(0, len(candidates), INSERT_CHUNK):
             PruneCandidate.objects.bulk_create(
                 PruneCandidate(
-                    job=job, memory_id=memory_id, user_id=owner or "", memory_changed_at=changed
+                    job=job, memory_id=memory_id, user_id=owner, memory_changed_at=changed
                 )
                 for memory_id, owner, changed, _ in candidates[start : start + INSERT_CHUNK]
             )

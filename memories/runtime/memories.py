@@ -16,7 +16,7 @@ from django.db.models import BigIntegerField, BooleanField, Func, JSONField, Tex
 from django.db.models.expressions import RawSQL
 
 from agents.models import Agent
-from memories.models import Memory
+from memories.models import Memory, memory_text
 from memories.runtime.access import (
     PAGE_SIZE,
     ForeignMemories,
@@ -329,10 +329,9 @@ def memories_for_context(agent: Agent, user_id: str) -> list[str]:
             return []
         with connection.cursor() as cursor:
             cursor.execute(
-                "SELECT memory #>> '{}' FROM agno_memories WHERE user_id = %s ORDER BY ctid",
-                [user_id],
+                "SELECT memory FROM agno_memories WHERE user_id = %s ORDER BY ctid", [user_id]
             )
-            return [row[0] for row in cursor.fetchall()]
+            return [memory_text(row[0]) for row in cursor.fetchall()]
 
 
 def memories_by_id(agent: Agent, memory_ids: Sequence[str]) -> dict[str, Memory]:

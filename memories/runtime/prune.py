@@ -9,6 +9,7 @@ from typing import Any
 from django.db import connection
 
 from agents.models import Agent
+from memories.models import memory_text
 from memories.runtime.access import reach
 
 # (memory_id, user_id, the memory's updated_at or created_at, tokens its line costs)
@@ -42,7 +43,7 @@ def _candidate_sql(
         conditions.append("m.rank > %s")
         params.append(keep_newest)
     sql = (
-        "SELECT m.memory_id, m.user_id, coalesce(m.updated_at, m.created_at), m.memory #>> '{}' "
+        "SELECT m.memory_id, m.user_id, coalesce(m.updated_at, m.created_at), m.memory "
         f"FROM {source} WHERE {' AND '.join(conditions)}"
     )
     return sql, params
@@ -68,8 +69,8 @@ def prune_candidates(
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return [
-                (memory_id, owner, changed, line_tokens(text))
-                for memory_id, owner, changed, text in cursor.fetchall()
+                (memory_id, owner, changed, line_tokens(memory_text(memory)))
+                for memory_id, owner, changed, memory in cursor.fetchall()
             ]
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import functools
 import time
 import zoneinfo
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
+
+from memories.stamps import read_stamp
 
 register = template.Library()
 
@@ -49,18 +50,34 @@ def relative(seconds_ago: int) -> str:
 
 @register.simple_tag
 def when(epoch_seconds: int | None, timezone: str = "") -> str:
-    """Relative time, with the exact time (in the user's own zone where known) on hover."""
+    """Relative time, with the exact time (in the user's own zone where known) on hover;
+    odd values (milliseconds, zero, out of range) are shown as stored and flagged."""
     if epoch_seconds is None:
         return mark_safe('<span class="muted">never</span>')  # a constant, no data in it
-    stamp = int(epoch_seconds)
-    moment = datetime.fromtimestamp(stamp, tz=UTC)
+    stamp = read_stamp(int(epoch_seconds))
+    if stamp.moment is None:
+        return format_html(
+            '<span class="badge warning" title="{}">{}</span>', stamp.note, stamp.stored
+        )
     zone = _zone(timezone)
-    exact = f"{moment.astimezone(zone):%Y-%m-%d %H:%M:%S} {zone.key}"
+    try:
+        local = stamp.moment.astimezone(zone)
+    except OverflowError:  # the first or last day of datetime's range, shifted by the zone
+        local, zone = stamp.moment, _zone("")
+    exact = f"{local:%Y-%m-%d %H:%M:%S} {zone.key}"
+    shown = relative(int(time.time()) - int(stamp.moment.timestamp()))
+    if stamp.note:
+        return format_html(
+            '<time datetime="{}" title="{}; stored as {}">{}</time> '
+            '<span class="badge warning">{}</span>',
+            stamp.moment.isoformat(),
+            exact,
+            stamp.stored,
+            shown,
+            stamp.note,
+        )
     return format_html(
-        '<time datetime="{}" title="{}">{}</time>',
-        moment.isoformat(),
-        exact,
-        relative(int(time.time()) - stamp),
+        '<time datetime="{}" title="{}">{}</time>', stamp.moment.isoformat(), exact, shown
     )
 
 

@@ -1,0 +1,143 @@
+"""Rows the runtime wrote that the dashboard never seeded: every page shows them, every
+action handles them. Each row is written with agno's own PostgresDb."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import quote
+
+import pytest
+from agno.db.schemas.memory import UserMemory
+from django.urls import reverse
+
+from memories import flags, runtime, tokens
+from memories.models import AuditEvent, PruneCandidate, SensitiveFlag
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+NOW = int(time.time())
+LONG_ID = "m-" + "x" * 300
+
+
+def user_page(agent, user_id: str) -> str:
+    return reverse("memories:user", args=[agent.slug]) + "?user_id=" + quote(user_id, safe="")
+
+
+def agno_context_block(agent, user_id: str) -> str:
+    """The memory block of the system message agno itself builds (no model call)."""
+    from agno.agent import Agent as AgnoAgent
+    from agno.agent._messages import get_system_message
+    from agno.db.postgres import PostgresDb
+    from agno.models.openai import OpenAIChat
+    from agno.run.base import RunContext
+    from agno.session import AgentSession
+
+    from tests.factories import sqlalchemy_url
+
+    db = PostgresDb(db_url=sqlalchemy_url(), db_schema=agent.db_schema)
+    try:
+        built = AgnoAgent(
+            model=OpenAIChat(id="gpt-4o-mini", api_key="not-used: no call is made"),
+            db=db,
+            add_memories_to_context=True,
+            enable_agentic_memory=True,
+        )
+        run = RunContext(run_id="r", session_id="s", user_id=user_id)
+        system = get_system_message(
+            built, AgentSession(session_id="s", user_id=user_id), run_context=run
+        ).content
+    finally:
+        db.db_engine.dispose()
+    start = system.index("You have access to user info")
+    return system[start : system.index("\n<updating_user_memories>", start)]
+
+
+@pytest.mark.parametrize(
+    ("stamp", "note"),
+    [
+        (NOW * 1000, "stored in milliseconds; the runtime writes seconds"),
+        (10**15 * 9, "not a time the runtime writes"),
+        (0, "stored as 0: the runtime wrote no time"),
+        (-86_400, "stored before 1970"),
+    ],
+)
+def test_odd_times_show_flagged_on_every_page(editor_client, agent, agno_db_for, stamp, note):
+    agno_db_for(agent).upsert_user_memory(
+        UserMemory(memory="Likes tea.", user_id="ann", created_at=stamp, updated_at=stamp)
+    )
+    pages = [
+        reverse("agents:list"),
+        reverse("agents:memory_tab", args=[agent.slug]),
+        user_page(agent, "ann"),
+        reverse("memories:search", args=[agent.slug]) + "?q=tea",
+        reverse("memories:cost", args=[agent.slug]),
+    ]
+    for url in pages:
+        response = editor_client.get(url)
+        assert response.status_code == 200, url
+    html = editor_client.get(user_page(agent, "ann")).content.decode()
+    assert "Likes tea." in html and note in html
+
+
+def test_a_long_memory_id_is_edited_deleted_pruned_and_scanned_whole(
+    editor_client, agent, agno_db_for
+):
+    agno = agno_db_for(agent)
+    agno.upsert_user_memory(
+        UserMemory(memory_id=LONG_ID, memory="My password is Tulip-2024!", user_id="ann")
+    )
+    assert flags.scan_next_batch(agent).scanned == 1
+    assert SensitiveFlag.objects.get(agent=agent).memory_id == LONG_ID
+    preview = editor_client.post(
+        reverse("memories:preview_prune", args=[agent.slug]), {"user_id": "ann"}
+    )
+    assert preview.status_code == 302
+    assert PruneCandidate.objects.get().memory_id == LONG_ID
+    memory = runtime.get_memory(agent, "ann", LONG_ID)
+    edited = editor_client.post(
+        reverse("memories:edit", args=[agent.slug, LONG_ID]),
+        {"user_id": "ann", "text": "Prefers tea.", "topics": "", "version": memory.version},
+        **HTMX,
+    )
+    assert edited.status_code == 200
+    assert agno.get_user_memory(LONG_ID).memory == "Prefers tea."
+    assert AuditEvent.objects.get(action="memory.edited").memory_id == LONG_ID
+    assert not SensitiveFlag.objects.filter(agent=agent).exists()  # the new text is harmless
+    deleted = editor_client.post(
+        reverse("memories:delete", args=[agent.slug, LONG_ID]), {"user_id": "ann"}, **HTMX
+    )
+    assert deleted.status_code == 200 and agno.get_user_memory(LONG_ID) is None
+    assert AuditEvent.objects.get(action="memory.deleted").memory_id == LONG_ID
+
+
+def test_a_memory_without_user_id_is_pruned_and_flagged(editor_client, agent, agno_db_for):
+    agno = agno_db_for(agent)
+    agno.upsert_user_memory(
+        UserMemory(memory="Card 4111 1111 1111 1111", user_id=None, created_at=NOW - 400 * 86_400)
+    )
+    state = flags.scan_next_batch(agent)
+    assert state.finished_at and SensitiveFlag.objects.get(agent=agent).user_id is None
+    preview = editor_client.post(
+        reverse("memories:preview_prune", args=[agent.slug]), {"older_than_days": "365"}
+    )
+    assert preview.status_code == 302
+    assert PruneCandidate.objects.get().user_id is None
+    page = editor_client.get(preview["Location"])
+    assert page.status_code == 200 and "1 memor" in page.content.decode()
+    job_id = PruneCandidate.objects.get().job_id
+    done = editor_client.post(reverse("memories:prune_batch", args=[agent.slug, job_id]))
+    assert done.status_code == 302 and agno.get_user_memories() == []
+    assert not SensitiveFlag.objects.filter(agent=agent).exists()
+
+
+@pytest.mark.parametrize(
+    "value",
+    [{"city": "Berlin", "pets": ["Rex"]}, ["tea", "coffee"], 42, 3.5, True],
+    ids=["dict", "list", "int", "float", "bool"],
+)
+def test_non_string_memories_count_as_agno_puts_them_in_context(agent, agno_db_for, value):
+    agno = agno_db_for(agent)
+    agno.upsert_user_memory(UserMemory(memory="Plain text first.", user_id="ann"))
+    agno.upsert_user_memory(UserMemory(memory=value, user_id="ann"))
+    ours, counted = tokens.context_block(agent, "ann")
+    assert ours == agno_context_block(agent, "ann")
+    assert f"\n- {value}" in ours and counted > 0
