@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: run test lint format check load-run benchmark db-stop clean
+.PHONY: run test screenshots lint format check load-run benchmark db-stop clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed-test /usr/bin/chromium
 	$(BIN)/python -m pytest
+
+# The browser tests save their screenshots under test-results/; this refreshes the docs' ones.
+screenshots: $(VENV)/.installed-test /usr/bin/chromium
+	SCREENSHOTS_DIR=docs/screenshots $(BIN)/python -m pytest tests/test_browser.py
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check .

@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "csp",
     "agents",
     "memories",
+    "studio.devtools",
 ]
 
 MIDDLEWARE = [

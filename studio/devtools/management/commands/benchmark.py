@@ -6,7 +6,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from memories.benchmark import benchmark, write_json
+from studio.devtools.benchmark import benchmark, write_json
 
 
 class Command(BaseCommand):

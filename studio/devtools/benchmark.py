@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import platform
 import resource
-import secrets
 import statistics
 import time
 import tracemalloc
@@ -37,6 +36,7 @@ from memories.runtime import encode_cursor
 from memories.runtime.indexes import drop_runtime_indexes, ensure_runtime_indexes
 from memories.runtime.schema import ensure_runtime_tables
 from studio.database_urls import psycopg_connect, sqlalchemy_url
+from studio.devtools.scratch import scratch_login, scratch_schema
 
 HEAVY_USER = "heavy@example.com"
 HEAVY_MEMORIES = 10_000
@@ -254,7 +254,7 @@ def run_phase(agent: Agent, staff: User, repeat: int, label: str) -> list[Figure
 
     # Django admin's changelist, superuser, search_path at the session level for its queries.
     admin_client = Client()
-    admin_client.force_login(User.objects.get(username="bench-admin"))
+    admin_client.force_login(staff)
     with override_settings(ROOT_URLCONF=__name__), connection.cursor() as cursor:
         cursor.execute("SELECT set_config('search_path', %s, false)", [f'"{schema}", public'])
         try:
@@ -405,18 +405,6 @@ def report_table(figures: list[Figure], label: str) -> list[str]:
 def benchmark(
     *, memories: int, users: int, sessions: int, repeat: int, with_baseline: bool, out: Any
 ) -> dict:
-    suffix = secrets.token_hex(4)
-    schema = f"bench_{suffix}"
-    agent = Agent.objects.create(
-        name=f"Benchmark {suffix}",
-        slug=f"bench-{suffix}",
-        db_schema=schema,
-        agno_settings=MemorySettings(session_storage=True, user_memories=True).to_json(),
-    )
-    staff = User.objects.create_superuser(f"bench-{suffix}", password=secrets.token_urlsafe(16))
-    admin_user, _ = User.objects.get_or_create(
-        username="bench-admin", defaults={"is_staff": True, "is_superuser": True}
-    )
     results: dict[str, Any] = {
         "machine": {
             "python": platform.python_version(),
@@ -431,49 +419,57 @@ def benchmark(
         },
         "repeat": repeat,
     }
-    try:
-        out.write(
-            f"Building {memories:,} memories, {users:,} users, {sessions:,} sessions in {schema}…\n"
+    # One superuser for our pages and Django admin's: it and the schema go away afterwards.
+    with scratch_login("bench-admin", superuser=True) as staff, scratch_schema("bench") as schema:
+        agent = Agent.objects.create(
+            name=f"Benchmark {schema}",
+            slug=schema.replace("_", "-"),
+            db_schema=schema,
+            agno_settings=MemorySettings(session_storage=True, user_memories=True).to_json(),
         )
-        results["build_seconds"] = {
-            k: round(v, 1) for k, v in build_schema(schema, memories, users, sessions).items()
-        }
-        out.write(
-            f"Built in {sum(results['build_seconds'].values()):.1f} s: {results['build_seconds']}\n"
-        )
-        phases = []
-        if with_baseline:
-            phases.append(("runtime's indexes only", False))
-        phases.append(("with runtime_indexes", True))
-        for label, indexed in phases:
-            if indexed:
-                started = time.perf_counter()
-                ensure_runtime_indexes(schema)
-                with connection.cursor() as cursor:
-                    cursor.execute(f'ANALYZE "{schema}".agno_memories, "{schema}".agno_sessions')
-                results["index_build_seconds"] = round(time.perf_counter() - started, 1)
-            figures = run_phase(agent, staff, repeat, label)
-            for line in report_table(figures, label):
-                out.write(line + "\n")
-            results[label] = [
-                {
-                    "name": f.name,
-                    "group": f.group,
-                    "p50_ms": round(f.p50, 2),
-                    "p95_ms": round(f.p95, 2),
-                    "queries": f.queries,
-                    "sql_ms": None if f.sql_ms is None else round(f.sql_ms, 2),
-                }
-                for f in figures
-            ]
-        results["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
-    finally:
-        drop_runtime_indexes(schema)
-        with connection.cursor() as cursor:
-            cursor.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-        agent.delete()
-        staff.delete()
-        admin_user.delete()
+        try:
+            out.write(
+                f"Building {memories:,} memories, {users:,} users, {sessions:,} sessions in {schema}…\n"
+            )
+            results["build_seconds"] = {
+                k: round(v, 1) for k, v in build_schema(schema, memories, users, sessions).items()
+            }
+            out.write(
+                f"Built in {sum(results['build_seconds'].values()):.1f} s: {results['build_seconds']}\n"
+            )
+            phases = []
+            if with_baseline:
+                phases.append(("runtime's indexes only", False))
+            phases.append(("with runtime_indexes", True))
+            for label, indexed in phases:
+                if indexed:
+                    started = time.perf_counter()
+                    ensure_runtime_indexes(schema)
+                    with connection.cursor() as cursor:
+                        cursor.execute(
+                            f'ANALYZE "{schema}".agno_memories, "{schema}".agno_sessions'
+                        )
+                    results["index_build_seconds"] = round(time.perf_counter() - started, 1)
+                figures = run_phase(agent, staff, repeat, label)
+                for line in report_table(figures, label):
+                    out.write(line + "\n")
+                results[label] = [
+                    {
+                        "name": f.name,
+                        "group": f.group,
+                        "p50_ms": round(f.p50, 2),
+                        "p95_ms": round(f.p95, 2),
+                        "queries": f.queries,
+                        "sql_ms": None if f.sql_ms is None else round(f.sql_ms, 2),
+                    }
+                    for f in figures
+                ]
+            results["peak_rss_mb"] = round(
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+            )
+        finally:
+            drop_runtime_indexes(schema)
+            agent.delete()
     return results
 
 

@@ -5,7 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError
 
-from memories.load_run import load_run
+from studio.devtools.load_run import load_run
 
 
 class Command(BaseCommand):

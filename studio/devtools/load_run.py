@@ -3,7 +3,7 @@
 50 operator clients list, add, edit and delete memories through the real dashboard served by
 gunicorn on 127.0.0.1, while an agno PostgresDb writer upserts memories for the same users.
 Every acknowledged write is checked afterwards. It stops by itself (time and request caps)
-and cleans up its scratch agent, schema and login.
+and removes its scratch agent, schema, login and registered people: only what it created.
 """
 
 from __future__ import annotations
@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.models import Group, User
 from django.db import connection
 
 from agents.memory_settings import MemorySettings
@@ -34,6 +33,7 @@ from memories import runtime
 from memories.models import EndUser, Memory
 from memories.runtime.schema import ensure_runtime_tables
 from studio.database_urls import sqlalchemy_url
+from studio.devtools.scratch import scratch_login, scratch_schema
 
 MEMORY_ID = re.compile(r'data-memory-id="([^"]+)"')
 VERSION = re.compile(r'name="version" value="([^"]+)"')
@@ -241,20 +241,80 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def load_run(*, clients: int, seconds: int, workers: int, max_requests: int, out: Any) -> dict:
-    suffix = secrets.token_hex(4)
     password = secrets.token_urlsafe(16)
-    users = [f"load-user-{n}@example.com" for n in range(20)]
-    agent = Agent.objects.create(
-        name=f"Load run {suffix}",
-        slug=f"load-{suffix}",
-        db_schema=f"load_{suffix}",
-        agno_settings=MemorySettings(session_storage=True, user_memories=True).to_json(),
-    )
-    for user_id in users:  # registered, so every list page has someone to show from the start
-        EndUser.objects.get_or_create(email=user_id)
-    operator = User.objects.create_user(f"load-{suffix}", password=password, is_staff=True)
-    operator.groups.add(Group.objects.get(name="Editor"))
-    ensure_runtime_tables(agent.db_schema)
+    # Login, schema, agent and people all get fresh names: the run removes only what it made.
+    with (
+        scratch_login("load", password=password, role="Editor") as operator,
+        scratch_schema("load") as schema,
+    ):
+        suffix = schema.removeprefix("load_")
+        users = [f"load-user-{n}-{suffix}@example.com" for n in range(20)]
+        agent = Agent.objects.create(
+            name=f"Load run {suffix}",
+            slug=f"load-{suffix}",
+            db_schema=schema,
+            agno_settings=MemorySettings(session_storage=True, user_memories=True).to_json(),
+        )
+        registered: list[int] = []
+        try:
+            for user_id in users:  # registered, so every list page has someone to show at once
+                registered.append(EndUser.objects.create(email=user_id).pk)
+            ensure_runtime_tables(schema)
+            ledger, writer, elapsed, lost = _serve_and_load(
+                agent,
+                operator.username,
+                password,
+                users,
+                clients=clients,
+                seconds=seconds,
+                workers=workers,
+                max_requests=max_requests,
+            )
+        finally:
+            agent.delete()
+            EndUser.objects.filter(pk__in=registered).delete()
+    all_latencies = [s for values in ledger.latencies.values() for s in values]
+    report = {
+        "clients": clients,
+        "seconds": round(elapsed, 1),
+        "gunicorn_workers": workers,
+        "requests": len(all_latencies),
+        "requests_per_second": round(len(all_latencies) / elapsed, 1) if elapsed else 0,
+        "status_counts": dict(sorted(ledger.statuses.items())),
+        "server_errors_5xx": sum(n for status, n in ledger.statuses.items() if status >= 500),
+        "p50_ms": round(percentile(all_latencies, 0.50) * 1000, 1),
+        "p95_ms": round(percentile(all_latencies, 0.95) * 1000, 1),
+        "by_action": {
+            action: {
+                "requests": len(values),
+                "p50_ms": round(percentile(values, 0.5) * 1000, 1),
+                "p95_ms": round(percentile(values, 0.95) * 1000, 1),
+                "mean_ms": round(statistics.fmean(values) * 1000, 1),
+            }
+            for action, values in sorted(ledger.latencies.items())
+        },
+        "acknowledged_writes_checked": len(ledger.expected_text) + len(ledger.deleted),
+        "agno_upserts": writer.upserts,
+        "agno_failures": len(writer.failures),
+        "lost_updates": len(lost),
+        "lost_examples": lost[:5],
+        "client_errors": ledger.errors[:5],
+    }
+    return report
+
+
+def _serve_and_load(
+    agent: Agent,
+    username: str,
+    password: str,
+    users: list[str],
+    *,
+    clients: int,
+    seconds: int,
+    workers: int,
+    max_requests: int,
+) -> tuple[Ledger, AgnoWriter, float, list[str]]:
+    """Gunicorn on loopback, the operators and agno's writer until the deadline; then the check."""
     port = _free_port()
     env = {
         **os.environ,
@@ -298,7 +358,7 @@ def load_run(*, clients: int, seconds: int, workers: int, max_requests: int, out
             Operator(
                 f"http://{HOST}:{port}",
                 agent,
-                operator.username,
+                username,
                 password,
                 users,
                 ledger,
@@ -324,39 +384,7 @@ def load_run(*, clients: int, seconds: int, workers: int, max_requests: int, out
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
-        with connection.cursor() as cursor:
-            cursor.execute(f'DROP SCHEMA IF EXISTS "{agent.db_schema}" CASCADE')
-        agent.delete()
-        operator.delete()
-        EndUser.objects.filter(email__in=users).delete()
-    all_latencies = [s for values in ledger.latencies.values() for s in values]
-    report = {
-        "clients": clients,
-        "seconds": round(elapsed, 1),
-        "gunicorn_workers": workers,
-        "requests": len(all_latencies),
-        "requests_per_second": round(len(all_latencies) / elapsed, 1) if elapsed else 0,
-        "status_counts": dict(sorted(ledger.statuses.items())),
-        "server_errors_5xx": sum(n for status, n in ledger.statuses.items() if status >= 500),
-        "p50_ms": round(percentile(all_latencies, 0.50) * 1000, 1),
-        "p95_ms": round(percentile(all_latencies, 0.95) * 1000, 1),
-        "by_action": {
-            action: {
-                "requests": len(values),
-                "p50_ms": round(percentile(values, 0.5) * 1000, 1),
-                "p95_ms": round(percentile(values, 0.95) * 1000, 1),
-                "mean_ms": round(statistics.fmean(values) * 1000, 1),
-            }
-            for action, values in sorted(ledger.latencies.items())
-        },
-        "acknowledged_writes_checked": len(ledger.expected_text) + len(ledger.deleted),
-        "agno_upserts": writer.upserts,
-        "agno_failures": len(writer.failures),
-        "lost_updates": len(lost),
-        "lost_examples": lost[:5],
-        "client_errors": ledger.errors[:5],
-    }
-    return report
+    return ledger, writer, elapsed, lost
 
 
 def _wait_for(url: str, server: subprocess.Popen) -> None:

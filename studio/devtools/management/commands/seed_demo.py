@@ -4,7 +4,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from memories.demo import seed
+from studio.devtools.demo import seed
 
 
 class Command(BaseCommand):
