@@ -87,16 +87,16 @@ def cost_overview(agent: Agent) -> CostOverview:
         )
         label = f"{low:,}+" if high is None else f"{low:,}–{high - 1:,}"
         histogram.append((label, bucket.count()))
-    budget = agent.token_budget
     return CostOverview(
         users_counted=users,
         total_tokens=tokens,
         average_tokens=tokens / users if users else 0.0,
-        heaviest=list(rows.order_by("-tokens", "user_id")[:10]),
+        # The agent rides along so each row's is_over_budget reads no further rows.
+        heaviest=list(rows.select_related("agent").order_by("-tokens", "user_id")[:10]),
         histogram=histogram,
         per_day=_every_day(runtime.memories_created_per_day(agent), days=90),
         oldest_count=rows.order_by("refreshed_at").values_list("refreshed_at", flat=True).first(),
-        over_budget=rows.filter(tokens__gt=budget).count() if budget else 0,
+        over_budget=rows.filter(agent.over_budget_tokens()).count(),
     )
 
 

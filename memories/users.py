@@ -8,7 +8,7 @@ search path.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db.models import Q
 
@@ -32,10 +32,15 @@ class UserRow:
     last_update: int | None = None
     memory_chars: int = 0
     counted_tokens: int | None = None  # exact, from the token cache (memories.tokens)
+    agent: Agent | None = field(default=None, repr=False)  # whose budget the row is judged by
 
     @property
     def is_unregistered(self) -> bool:
         return self.registered is None
+
+    @property
+    def is_over_budget(self) -> bool:
+        return self.agent is not None and self.agent.is_over_budget(self.counted_tokens)
 
     @property
     def approx_tokens(self) -> int:
@@ -72,7 +77,7 @@ def agent_users(
 
 def user_rows(agent: Agent, user_ids: Sequence[str]) -> list[UserRow]:
     """Rows of the users list for given user_ids, in that order (e.g. the heaviest first)."""
-    rows = [UserRow(key) for key in user_ids]
+    rows = [UserRow(key, agent=agent) for key in user_ids]
     stats = user_stats(agent, user_ids)
     for row in rows:
         row.take(stats[row.user_id])

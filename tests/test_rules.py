@@ -6,7 +6,11 @@ import pytest
 from django.urls import reverse
 
 from agents.memory_settings import MemorySettings
+from agents.models import Agent
+from memories import cost, tokens
+from memories.models import UserTokens
 from memories.runtime.memories import insert_memory
+from memories.users import UserRow, user_rows
 
 
 @pytest.mark.parametrize(
@@ -36,3 +40,57 @@ def test_every_page_shows_the_same_mode_label(editor_client, make_agent):
     assert '<span class="mode mode-agentic">Agentic</span>' in html["list"]
     assert '<span class="mode mode-agentic">Agentic</span>' in html["tab"]
     assert '<span class="stat-value">Agentic</span>' in html["user"]
+
+
+@pytest.mark.parametrize(
+    ("budget", "counted", "over"),
+    [(100, 101, True), (100, 100, False), (100, 0, False), (100, None, False), (0, 10**9, False)],
+)
+def test_over_budget_means_more_tokens_than_a_budget_that_is_set(budget, counted, over):
+    assert Agent(token_budget=budget).is_over_budget(counted) is over
+    assert (
+        UserRow("ann", counted_tokens=counted, agent=Agent(token_budget=budget)).is_over_budget
+        is over
+    )
+
+
+@pytest.mark.parametrize("budget", [0, 100])
+def test_the_over_budget_filter_agrees_with_the_rule(make_agent, budget):
+    agent = make_agent(token_budget=budget)
+    for user_id, counted in (("light", 50), ("even", 100), ("heavy", 101)):
+        UserTokens.objects.create(agent=agent, user_id=user_id, tokens=counted, memories=1)
+    rows = UserTokens.objects.filter(agent=agent)
+    over = set(rows.filter(agent.over_budget_tokens()).values_list("user_id", flat=True))
+    assert over == {row.user_id for row in rows if row.is_over_budget}
+    assert over == ({"heavy"} if budget else set())
+    assert cost.cost_overview(agent).over_budget == len(over)
+    assert [row.user_id for row in tokens.heaviest_users(agent, over_budget=True).items] == sorted(
+        over
+    )
+
+
+def test_a_row_without_its_agent_is_never_over_budget():
+    assert not UserRow("ann", counted_tokens=10**9).is_over_budget
+
+
+def test_pages_flag_exactly_the_users_over_budget(editor_client, agent):
+    insert_memory(agent, "heavy", text="A long memory. " * 20, topics=[])
+    insert_memory(agent, "light", text="Short.", topics=[])
+    tokens.recount_user(agent, "heavy")
+    agent.token_budget = tokens.recount_user(agent, "light")  # light is at the budget, not over
+    agent.save()
+    rows = user_rows(agent, ["heavy", "light"])
+    tokens.attach_counted_tokens(agent, rows)
+    assert [row.is_over_budget for row in rows] == [True, False]
+    tab = editor_client.get(reverse("agents:memory_tab", args=[agent.slug])).content.decode()
+    assert tab.count(">Over budget</a>") == 1
+    assert tab.index(">heavy<") < tab.index(">Over budget</a>") < tab.index(">light<")
+    panel = editor_client.get(reverse("memories:cost", args=[agent.slug])).content.decode()
+    assert panel.count("Over budget</span>") == 1
+    assert panel.index(">heavy<") < panel.index("Over budget</span>") < panel.index(">light<")
+    context_url = reverse("memories:context", args=[agent.slug])
+    heavy = editor_client.get(context_url, {"user_id": "heavy"}).content.decode()
+    light = editor_client.get(context_url, {"user_id": "light"}).content.decode()
+    budget = f"the budget is {agent.token_budget}"
+    assert "Over budget" in heavy and budget in heavy
+    assert "Over budget" not in light and budget in light
