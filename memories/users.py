@@ -43,6 +43,12 @@ class UserRow:
         return self.agent is not None and self.agent.is_over_budget(self.counted_tokens)
 
     @property
+    def wrong_key(self) -> str:
+        if self.agent is None or self.other_kind_match is None:
+            return ""
+        return wrong_key_message(self.agent, self.other_kind_match)
+
+    @property
     def approx_tokens(self) -> int:
         return -(-self.memory_chars // CHARS_PER_TOKEN)
 
@@ -104,3 +110,16 @@ def registered_user(agent: Agent, user_id: str) -> tuple[EndUser | None, EndUser
     row = UserRow(user_id)
     _attach_registered_users([row], by_id=agent.user_id_kind == Agent.UserIdKind.ID)
     return row.registered, row.other_kind_match
+
+
+def wrong_key_message(agent: Agent, person: EndUser) -> str:
+    """Why a user_id that is a registered person's other key (their email where the agent
+    keys by id, or the reverse) reaches nobody: the same words on every page."""
+    by_id = agent.user_id_kind == Agent.UserIdKind.ID
+    found, expected = ("email", "id") if by_id else ("id", "email")
+    right_key = (person.external_id if by_id else person.email) or "none set"
+    return (
+        f"This user_id is the {found} of {person.full_name or person.email}, but {agent.name} "
+        f"keys memories by {expected} ({right_key}). "
+        "The running agent will not load these memories for that person."
+    )

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import pytest
 from django.urls import reverse
+from django.utils.html import escape
 
 from agents.memory_settings import MemorySettings
 from agents.models import Agent
 from memories import cost, tokens
-from memories.models import UserTokens
+from memories.models import EndUser, UserTokens
 from memories.runtime.memories import insert_memory
-from memories.users import UserRow, user_rows
+from memories.users import UserRow, agent_users, user_rows, wrong_key_message
+from tests.factories import make_person
 
 
 @pytest.mark.parametrize(
@@ -94,3 +96,50 @@ def test_pages_flag_exactly_the_users_over_budget(editor_client, agent):
     budget = f"the budget is {agent.token_budget}"
     assert "Over budget" in heavy and budget in heavy
     assert "Over budget" not in light and budget in light
+
+
+@pytest.mark.parametrize(
+    ("kind", "person", "sentence"),
+    [
+        (
+            "id",
+            EndUser(email="dana@example.com", external_id="u_9", first_name="Dana"),
+            "This user_id is the email of Dana, but Support keys memories by id (u_9).",
+        ),
+        (
+            "id",
+            EndUser(email="dana@example.com"),
+            "This user_id is the email of dana@example.com, but Support keys memories by id "
+            "(none set).",
+        ),
+        (
+            "email",
+            EndUser(email="dana@example.com", external_id="u_9", last_name="Lee"),
+            "This user_id is the id of Lee, but Support keys memories by email (dana@example.com).",
+        ),
+    ],
+)
+def test_the_wrong_key_sentence_names_the_key_the_agent_expects(kind, person, sentence):
+    message = wrong_key_message(Agent(name="Support", user_id_kind=kind), person)
+    assert message == f"{sentence} The running agent will not load these memories for that person."
+
+
+@pytest.mark.parametrize(("kind", "user_id"), [("email", "u_9"), ("id", "dana@example.com")])
+def test_both_pages_show_the_same_wrong_key_sentence(editor_client, make_agent, kind, user_id):
+    agent = make_agent(name="Support", user_id_kind=kind)
+    person = make_person("dana@example.com", external_id="u_9", first_name="Dana")
+    insert_memory(agent, user_id, text="Prefers tea.", topics=[])
+    sentence = escape(wrong_key_message(agent, person))
+    (row,) = agent_users(agent, prefix=user_id).items
+    assert row.wrong_key == wrong_key_message(agent, person)
+    tab = editor_client.get(reverse("agents:memory_tab", args=[agent.slug]), {"q": user_id})
+    page = editor_client.get(reverse("memories:user", args=[agent.slug]), {"user_id": user_id})
+    assert tab.status_code == 200 and page.status_code == 200
+    assert sentence in tab.content.decode() and sentence in page.content.decode()
+
+
+def test_a_registered_user_id_has_no_wrong_key_sentence(make_agent):
+    agent = make_agent(user_id_kind="email")
+    make_person("dana@example.com", external_id="u_9")
+    rows = {row.user_id: row for row in agent_users(agent).items}
+    assert rows["dana@example.com"].wrong_key == ""
