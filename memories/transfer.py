@@ -16,7 +16,14 @@ from typing import Any
 
 from agents.models import Agent
 from memories import runtime
-from memories.forms import MAX_MEMORY_CHARS, MAX_TOPIC_CHARS, MAX_TOPICS, MAX_USER_ID_CHARS
+from memories.forms import (
+    CSV_SUFFIX,
+    JSON_LINES_SUFFIXES,
+    MAX_MEMORY_CHARS,
+    MAX_TOPIC_CHARS,
+    MAX_TOPICS,
+    MAX_USER_ID_CHARS,
+)
 
 MAX_IMPORT_ROWS = 50_000
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
@@ -55,7 +62,7 @@ def parse_rows(data: bytes, filename: str) -> Iterator[tuple[int, Any]]:
     except UnicodeDecodeError as error:
         raise ImportFileError("The file is not UTF-8 text.") from error
     name = filename.lower()
-    if name.endswith(".csv"):
+    if name.endswith(CSV_SUFFIX):
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames or "memory" not in reader.fieldnames:
             raise ImportFileError(
@@ -63,7 +70,7 @@ def parse_rows(data: bytes, filename: str) -> Iterator[tuple[int, Any]]:
             )
         for number, row in enumerate(reader, start=2):
             yield number, row
-    elif name.endswith((".jsonl", ".ndjson", ".json")):
+    elif name.endswith(JSON_LINES_SUFFIXES):
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue

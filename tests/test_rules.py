@@ -6,9 +6,15 @@ import pytest
 from django.urls import reverse
 from django.utils.html import escape
 
-from agents.memory_settings import MemorySettings
+from agents.memory_settings import (
+    COMPRESSION_THRESHOLD_RANGE,
+    MAX_TOOL_CALLS_RANGE,
+    NUM_HISTORY_RUNS_RANGE,
+    MemorySettings,
+)
 from agents.models import Agent
 from memories import cost, tokens
+from memories.forms import MAX_MEMORY_CHARS, MAX_TOPIC_CHARS, MAX_TOPICS, MemoryForm
 from memories.models import EndUser, UserTokens
 from memories.runtime.memories import insert_memory
 from memories.users import UserRow, agent_users, user_rows, wrong_key_message
@@ -143,3 +149,48 @@ def test_a_registered_user_id_has_no_wrong_key_sentence(make_agent):
     make_person("dana@example.com", external_id="u_9")
     rows = {row.user_id: row for row in agent_users(agent).items}
     assert rows["dana@example.com"].wrong_key == ""
+
+
+def test_the_topics_hint_and_its_errors_come_from_the_limits():
+    hint = MemoryForm().fields["topics"].help_text
+    assert hint == (
+        f"Topics are separated by commas; each is at most {MAX_TOPIC_CHARS} letters, "
+        f"{MAX_TOPICS} at most."
+    )
+    too_long = MemoryForm({"text": "ok", "topics": "y" * (MAX_TOPIC_CHARS + 1)})
+    too_many = MemoryForm(
+        {"text": "ok", "topics": ", ".join(f"t{n}" for n in range(MAX_TOPICS + 1))}
+    )
+    assert f"each is at most {MAX_TOPIC_CHARS} letters" in too_long.errors["topics"][0]
+    assert f"At most {MAX_TOPICS} topics" in too_many.errors["topics"][0]
+
+
+def test_the_memory_forms_carry_their_limits_to_the_page(editor_client, agent):
+    insert_memory(agent, "ann", text="Likes tea.", topics=["drinks"])
+    page = editor_client.get(reverse("memories:user", args=[agent.slug]), {"user_id": "ann"})
+    html = page.content.decode()
+    assert html.count(f'maxlength="{MAX_MEMORY_CHARS}"') == 1  # the add form's text
+    assert MemoryForm().fields["topics"].help_text in html
+    memory_id = html.split('data-memory-id="')[1].split('"')[0]
+    edit = editor_client.get(
+        reverse("memories:edit", args=[agent.slug, memory_id]),
+        {"user_id": "ann"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    assert f'maxlength="{MAX_MEMORY_CHARS}"' in edit and "Likes tea.</textarea>" in edit
+
+
+def test_the_settings_inputs_carry_the_ranges_the_rules_allow(editor_client, agent):
+    html = editor_client.get(reverse("agents:memory_tab", args=[agent.slug])).content.decode()
+    for name, (low, high) in (
+        ("num_history_runs", NUM_HISTORY_RUNS_RANGE),
+        ("max_tool_calls_from_history", MAX_TOOL_CALLS_RANGE),
+        ("compress_tool_results_threshold", COMPRESSION_THRESHOLD_RANGE),
+    ):
+        tag = html.split(f'name="{name}"')[1].split(">")[0]
+        assert f'min="{low}" max="{high}"' in tag
+
+
+def test_the_import_form_accepts_the_files_an_import_reads(editor_client, agent):
+    html = editor_client.get(reverse("memories:import", args=[agent.slug])).content.decode()
+    assert 'accept=".jsonl,.ndjson,.json,.csv"' in html
