@@ -27,6 +27,7 @@ from memories.forms import (
 
 MAX_IMPORT_ROWS = 50_000
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
+REJECTED_SHOWN = 200  # rejected rows the import page lists; the rest are a count
 # Derived ids for rows that come without one: stable, so a re-import finds the same memory.
 IMPORT_NAMESPACE = uuid.UUID("0b8f8a7e-3f0e-4f43-9a55-6c1a3c4de2f1")
 
@@ -47,6 +48,14 @@ class ImportReport:
     @property
     def ok(self) -> bool:
         return not self.rejected
+
+    @property
+    def rejected_shown(self) -> list[tuple[int, str]]:
+        return self.rejected[:REJECTED_SHOWN]
+
+    @property
+    def rejected_more(self) -> int:
+        return max(0, len(self.rejected) - REJECTED_SHOWN)
 
 
 class ImportFileError(ValueError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -13,7 +14,7 @@ from agents.memory_settings import (
     MemorySettings,
 )
 from agents.models import Agent
-from memories import cost, tokens
+from memories import cost, pruning, tokens, transfer
 from memories.forms import MAX_MEMORY_CHARS, MAX_TOPIC_CHARS, MAX_TOPICS, MemoryForm
 from memories.models import EndUser, UserTokens
 from memories.runtime.memories import insert_memory
@@ -194,3 +195,38 @@ def test_the_settings_inputs_carry_the_ranges_the_rules_allow(editor_client, age
 def test_the_import_form_accepts_the_files_an_import_reads(editor_client, agent):
     html = editor_client.get(reverse("memories:import", args=[agent.slug])).content.decode()
     assert 'accept=".jsonl,.ndjson,.json,.csv"' in html
+
+
+def test_a_prune_preview_names_the_most_affected_users_and_counts_the_rest(editor_client, agent):
+    for n in range(pruning.AFFECTED_USERS_SHOWN + 3):
+        insert_memory(agent, f"user{n:02d}", text="x", topics=[])
+    job = pruning.preview_prune(agent, pruning.PruneCriteria(keep_newest=0), None)
+    affected = pruning.prune_affected_users(job)
+    assert len(affected.most) == pruning.AFFECTED_USERS_SHOWN and affected.more == 3
+    assert pruning.prune_affected_users(job, limit=30).more == 0
+    html = editor_client.get(
+        reverse("memories:prune_job", args=[agent.slug, job.pk])
+    ).content.decode()
+    assert "… and 3 more users." in html
+
+
+def test_an_import_lists_the_first_rejected_rows_and_counts_the_rest(editor_client, agent):
+    report = transfer.ImportReport(
+        rejected=[(n, "bad") for n in range(transfer.REJECTED_SHOWN + 5)]
+    )
+    assert len(report.rejected_shown) == transfer.REJECTED_SHOWN and report.rejected_more == 5
+    assert transfer.ImportReport(rejected=[(1, "bad")]).rejected_more == 0
+    data = b"not json\n" * (transfer.REJECTED_SHOWN + 5)
+    response = editor_client.post(
+        reverse("memories:import", args=[agent.slug]),
+        {"file": SimpleUploadedFile("bad.jsonl", data)},
+    )
+    html = response.content.decode()
+    assert html.count("<li>Line ") == transfer.REJECTED_SHOWN and "… and 5 more." in html
+
+
+def test_the_per_day_chart_spans_the_days_its_title_says(editor_client, agent):
+    overview = cost.cost_overview(agent)
+    assert len(overview.per_day) == cost.PER_DAY_DAYS == overview.per_day_days
+    html = editor_client.get(reverse("memories:cost", args=[agent.slug])).content.decode()
+    assert f"Memories created per day (last {cost.PER_DAY_DAYS} days)" in html
