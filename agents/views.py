@@ -11,6 +11,7 @@ from agents.agno_bridge import agent_options, unsupported_settings
 from agents.forms import MemorySettingsForm
 from agents.models import Agent
 from memories import actions, runtime, tokens, users
+from memories.context_cost import ENCODING_NAME
 from memories.forms import UserSearchForm
 from studio.feedback import first_error, flash, toast
 
@@ -38,7 +39,15 @@ def _users_context(request: HttpRequest, agent: Agent) -> dict:
             tokens.attach_counted_tokens(agent, page.items)
     except runtime.InvalidCursor as error:
         return {"search": search, "users": runtime.Page([]), "users_error": error.message}
-    return {"search": search, "users": page, "query": data["q"], "sort": data["sort"]}
+    return {
+        "search": search,
+        "users": page,
+        "query": data["q"],
+        "sort": data["sort"],
+        # How the Tokens column counts, as memories.tokens and memories.users do.
+        "encoding": ENCODING_NAME,
+        "chars_per_token": users.CHARS_PER_TOKEN,
+    }
 
 
 @require_GET

@@ -15,10 +15,11 @@ from agents.memory_settings import (
 )
 from agents.models import Agent
 from memories import cost, pruning, tokens, transfer
+from memories.context_cost import ENCODING_NAME
 from memories.forms import MAX_MEMORY_CHARS, MAX_TOPIC_CHARS, MAX_TOPICS, MemoryForm
 from memories.models import EndUser, UserTokens
 from memories.runtime.memories import insert_memory
-from memories.users import UserRow, agent_users, user_rows, wrong_key_message
+from memories.users import CHARS_PER_TOKEN, UserRow, agent_users, user_rows, wrong_key_message
 from tests.factories import make_person
 
 
@@ -230,3 +231,12 @@ def test_the_per_day_chart_spans_the_days_its_title_says(editor_client, agent):
     assert len(overview.per_day) == cost.PER_DAY_DAYS == overview.per_day_days
     html = editor_client.get(reverse("memories:cost", args=[agent.slug])).content.decode()
     assert f"Memories created per day (last {cost.PER_DAY_DAYS} days)" in html
+
+
+def test_the_users_list_explains_its_counts_with_the_counting_rules(editor_client, agent):
+    insert_memory(agent, "ann", text="x" * 41, topics=[])
+    (row,) = agent_users(agent).items
+    assert row.approx_tokens == -(-41 // CHARS_PER_TOKEN)
+    html = editor_client.get(reverse("agents:memory_tab", args=[agent.slug])).content.decode()
+    assert f"Estimate: characters ÷ {CHARS_PER_TOKEN}, not counted yet" in html
+    assert f"(tiktoken {ENCODING_NAME})" in html
