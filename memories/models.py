@@ -167,6 +167,10 @@ class SensitiveScan(models.Model):
     def __str__(self) -> str:
         return f"{self.agent_id}: {self.scanned} scanned"
 
+    @property
+    def is_running(self) -> bool:
+        return self.finished_at is None
+
 
 class PruneJob(models.Model):
     """A previewed prune: the exact memories it will delete, deleted later in batches."""

@@ -14,10 +14,10 @@ from agents.memory_settings import (
     MemorySettings,
 )
 from agents.models import Agent
-from memories import cost, pruning, tokens, transfer
+from memories import cost, flags, pruning, tokens, transfer
 from memories.context_cost import ENCODING_NAME
 from memories.forms import MAX_MEMORY_CHARS, MAX_TOPIC_CHARS, MAX_TOPICS, MemoryForm
-from memories.models import EndUser, UserTokens
+from memories.models import EndUser, SensitiveScan, UserTokens
 from memories.runtime.memories import insert_memory
 from memories.users import CHARS_PER_TOKEN, UserRow, agent_users, user_rows, wrong_key_message
 from tests.factories import make_person
@@ -240,3 +240,18 @@ def test_the_users_list_explains_its_counts_with_the_counting_rules(editor_clien
     html = editor_client.get(reverse("agents:memory_tab", args=[agent.slug])).content.decode()
     assert f"Estimate: characters ÷ {CHARS_PER_TOKEN}, not counted yet" in html
     assert f"(tiktoken {ENCODING_NAME})" in html
+
+
+def test_a_scan_runs_until_it_finishes(editor_client, agent):
+    insert_memory(agent, "ann", text="Prefers tea.", topics=[])
+    insert_memory(agent, "bob", text="Prefers coffee.", topics=[])
+    url = reverse("memories:sensitive", args=[agent.slug])
+    state = flags.scan_next_batch(agent, batch=1)
+    assert state.is_running
+    running = editor_client.get(url).content.decode()
+    assert "so far" in running and "Scanning… continue" in running and "load delay" in running
+    while state.is_running:
+        state = flags.scan_next_batch(agent, batch=1)
+    assert SensitiveScan.objects.get(agent=agent).is_running is False
+    done = editor_client.get(url).content.decode()
+    assert "Scanned all 2 memories" in done and "load delay" not in done
