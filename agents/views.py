@@ -21,7 +21,8 @@ def agent_list(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("agents.view_agent"):
         raise PermissionDenied("You need the Viewer or Editor role to see agents.")
     rows = [(agent, runtime.agent_overview(agent)) for agent in Agent.objects.all()]
-    return render(request, "agents/list.html", {"rows": rows})
+    estimated = any(overview.estimated for _, overview in rows)
+    return render(request, "agents/list.html", {"rows": rows, "estimated": estimated})
 
 
 def _users_context(request: HttpRequest, agent: Agent) -> dict:

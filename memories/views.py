@@ -334,6 +334,7 @@ def _confirm_bulk(request: HttpRequest, agent: Agent, user_id: str, ids: list[st
         "user_id": user_id,
         "memories": chosen,
         "ids": ids,
+        "some_not_theirs": len(chosen) != len(ids),
         "back_url": user_url(agent, user_id),
     }
     return render(request, "memories/confirm_bulk.html", context)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -14,7 +16,7 @@ from agents.memory_settings import (
     MemorySettings,
 )
 from agents.models import Agent
-from memories import cost, flags, pruning, tokens, transfer
+from memories import cost, flags, pruning, runtime, tokens, transfer
 from memories.context_cost import ENCODING_NAME
 from memories.forms import MAX_MEMORY_CHARS, MAX_TOPIC_CHARS, MAX_TOPICS, MemoryForm
 from memories.models import EndUser, SensitiveScan, UserTokens
@@ -255,3 +257,31 @@ def test_a_scan_runs_until_it_finishes(editor_client, agent):
     assert SensitiveScan.objects.get(agent=agent).is_running is False
     done = editor_client.get(url).content.decode()
     assert "Scanned all 2 memories" in done and "load delay" not in done
+
+
+def test_the_bulk_confirmation_warns_when_a_memory_is_not_the_users(editor_client, agent):
+    ann, _ = insert_memory(agent, "ann", text="Prefers tea.", topics=[])
+    bob, _ = insert_memory(agent, "bob", text="Prefers coffee.", topics=[])
+    url = reverse("memories:bulk_delete", args=[agent.slug])
+    mine = editor_client.post(url, {"user_id": "ann", "memory_ids": [ann.memory_id]})
+    mixed = editor_client.post(
+        url, {"user_id": "ann", "memory_ids": [ann.memory_id, bob.memory_id]}
+    )
+    assert "not this user" not in mine.content.decode()
+    assert "Some selected memories are not this user" in mixed.content.decode()
+    assert len(runtime.memories_by_id(agent, [ann.memory_id, bob.memory_id])) == 2  # nothing gone
+
+
+def test_the_agents_list_notes_estimates_when_any_agent_is_estimated(
+    editor_client, make_agent, monkeypatch
+):
+    make_agent(name="Alpha")
+    make_agent(name="Zed")
+    exact = runtime.agent_overview
+    monkeypatch.setattr(
+        runtime,
+        "agent_overview",
+        lambda agent: replace(exact(agent), estimated=agent.name == "Zed"),
+    )
+    html = editor_client.get(reverse("agents:list")).content.decode()
+    assert "≈ counts come from Postgres' statistics" in html
