@@ -285,3 +285,10 @@ def test_the_agents_list_notes_estimates_when_any_agent_is_estimated(
     )
     html = editor_client.get(reverse("agents:list")).content.decode()
     assert "≈ counts come from Postgres' statistics" in html
+
+
+def test_the_error_page_titles_its_status(editor_client, agent):
+    missing = editor_client.get(reverse("memories:user", args=[agent.slug]), {"user_id": "nobody"})
+    broken = editor_client.get(reverse("memories:user", args=[agent.slug]))
+    assert missing.status_code == 404 and "<h1>Not found</h1>" in missing.content.decode()
+    assert broken.status_code == 400 and "<h1>That did not work</h1>" in broken.content.decode()
