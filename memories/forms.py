@@ -150,7 +150,11 @@ class UserSearchForm(forms.Form):
     after = forms.CharField(required=False, max_length=2000)
     sort = forms.ChoiceField(
         required=False,
-        choices=[("", "user_id"), ("tokens", "Most tokens"), ("over", "Over budget")],
+        choices=[
+            ("", "By user_id"),
+            ("tokens", "Most memory tokens"),
+            ("over", "Over the token budget"),
+        ],
     )
 
 

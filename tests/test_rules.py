@@ -18,7 +18,13 @@ from agents.memory_settings import (
 from agents.models import Agent
 from memories import cost, flags, pruning, runtime, tokens, transfer
 from memories.context_cost import ENCODING_NAME
-from memories.forms import MAX_MEMORY_CHARS, MAX_TOPIC_CHARS, MAX_TOPICS, MemoryForm
+from memories.forms import (
+    MAX_MEMORY_CHARS,
+    MAX_TOPIC_CHARS,
+    MAX_TOPICS,
+    MemoryForm,
+    UserSearchForm,
+)
 from memories.models import EndUser, SensitiveScan, UserTokens
 from memories.runtime.memories import insert_memory
 from memories.users import CHARS_PER_TOKEN, UserRow, agent_users, user_rows, wrong_key_message
@@ -292,3 +298,11 @@ def test_the_error_page_titles_its_status(editor_client, agent):
     broken = editor_client.get(reverse("memories:user", args=[agent.slug]))
     assert missing.status_code == 404 and "<h1>Not found</h1>" in missing.content.decode()
     assert broken.status_code == 400 and "<h1>That did not work</h1>" in broken.content.decode()
+
+
+def test_the_users_list_offers_the_orders_its_form_accepts(editor_client, agent):
+    url = reverse("agents:memory_tab", args=[agent.slug])
+    html = editor_client.get(url, {"sort": "over"}).content.decode()
+    for value, label in UserSearchForm().fields["sort"].choices:
+        selected = " selected" if value == "over" else " "
+        assert f'<option value="{value}"{selected}>{label}</option>' in html
