@@ -14,6 +14,8 @@ from typing import Any
 NUM_HISTORY_RUNS_RANGE = (1, 50)
 MAX_TOOL_CALLS_RANGE = (0, 100)
 COMPRESSION_THRESHOLD_RANGE = (0, 100)
+# What the dashboard calls each memory mode, wherever it shows one.
+MODE_LABELS = {"agentic": "Agentic", "manual": "Manual", "off": "Off"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,10 @@ class MemorySettings:
         if self.user_memories:
             return "manual"
         return "off"
+
+    @property
+    def mode_label(self) -> str:
+        return MODE_LABELS[self.mode]
 
     @property
     def memories_enabled(self) -> bool:

@@ -121,6 +121,15 @@ class Agent(models.Model):
         digest = hashlib.sha256(token.encode()).hexdigest()
         return hmac.compare_digest(digest, self.bridge_token_hash)
 
+    def is_over_budget(self, tokens: int | None) -> bool:
+        """Whether a memory block of `tokens` exceeds the budget per user. Without a budget (0)
+        nobody is over it, and a user not counted yet (None) is not judged."""
+        return bool(self.token_budget) and tokens is not None and tokens > self.token_budget
+
+    def over_budget_tokens(self) -> Q:
+        """is_over_budget as a filter on UserTokens rows, for counts and lists of many users."""
+        return Q(tokens__gt=self.token_budget) if self.token_budget else Q(pk__in=[])
+
     @property
     def memory_settings(self) -> MemorySettings:
         return MemorySettings.from_json(self.agno_settings)

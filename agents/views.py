@@ -11,6 +11,7 @@ from agents.agno_bridge import agent_options, unsupported_settings
 from agents.forms import MemorySettingsForm
 from agents.models import Agent
 from memories import actions, runtime, tokens, users
+from memories.context_cost import ENCODING_NAME
 from memories.forms import UserSearchForm
 from studio.feedback import first_error, flash, toast
 
@@ -20,7 +21,8 @@ def agent_list(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("agents.view_agent"):
         raise PermissionDenied("You need the Viewer or Editor role to see agents.")
     rows = [(agent, runtime.agent_overview(agent)) for agent in Agent.objects.all()]
-    return render(request, "agents/list.html", {"rows": rows})
+    estimated = any(overview.estimated for _, overview in rows)
+    return render(request, "agents/list.html", {"rows": rows, "estimated": estimated})
 
 
 def _users_context(request: HttpRequest, agent: Agent) -> dict:
@@ -38,7 +40,15 @@ def _users_context(request: HttpRequest, agent: Agent) -> dict:
             tokens.attach_counted_tokens(agent, page.items)
     except runtime.InvalidCursor as error:
         return {"search": search, "users": runtime.Page([]), "users_error": error.message}
-    return {"search": search, "users": page, "query": data["q"], "sort": data["sort"]}
+    return {
+        "search": search,
+        "users": page,
+        "query": data["q"],
+        "sort": data["sort"],
+        # How the Tokens column counts, as memories.tokens and memories.users do.
+        "encoding": ENCODING_NAME,
+        "chars_per_token": users.CHARS_PER_TOKEN,
+    }
 
 
 @require_GET

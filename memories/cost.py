@@ -13,6 +13,7 @@ from memories import runtime
 from memories.models import UserTokens
 
 HISTOGRAM_BUCKETS = (0, 100, 250, 500, 1_000, 2_500, 5_000, 10_000, 50_000)
+PER_DAY_DAYS = 90  # the span of the memories-per-day chart
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class CostOverview:
     per_day: list[tuple[int, int]]
     oldest_count: Any
     over_budget: int
+    per_day_days: int = PER_DAY_DAYS
 
 
 def cost_overview(agent: Agent) -> CostOverview:
@@ -87,16 +89,18 @@ def cost_overview(agent: Agent) -> CostOverview:
         )
         label = f"{low:,}+" if high is None else f"{low:,}–{high - 1:,}"
         histogram.append((label, bucket.count()))
-    budget = agent.token_budget
     return CostOverview(
         users_counted=users,
         total_tokens=tokens,
         average_tokens=tokens / users if users else 0.0,
-        heaviest=list(rows.order_by("-tokens", "user_id")[:10]),
+        # The agent rides along so each row's is_over_budget reads no further rows.
+        heaviest=list(rows.select_related("agent").order_by("-tokens", "user_id")[:10]),
         histogram=histogram,
-        per_day=_every_day(runtime.memories_created_per_day(agent), days=90),
+        per_day=_every_day(
+            runtime.memories_created_per_day(agent, days=PER_DAY_DAYS), days=PER_DAY_DAYS
+        ),
         oldest_count=rows.order_by("refreshed_at").values_list("refreshed_at", flat=True).first(),
-        over_budget=rows.filter(tokens__gt=budget).count() if budget else 0,
+        over_budget=rows.filter(agent.over_budget_tokens()).count(),
     )
 
 

@@ -32,6 +32,7 @@ def context_cost(request: HttpRequest, slug: str) -> HttpResponse:
         "tokens": counted,
         "encoding": ENCODING_NAME,
         "budget": agent.token_budget,
+        "over_budget": agent.is_over_budget(counted),
     }
     return render(request, f"{COST_PAGE}#context-panel", context)
 

@@ -13,6 +13,10 @@ MAX_TOPICS = 20
 MAX_TOPIC_CHARS = 64
 MAX_USER_ID_CHARS = 512
 MAX_BULK = 500
+# What an import reads: JSON Lines under any of these names, or CSV with a header row.
+JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")
+CSV_SUFFIX = ".csv"
+TOPICS_RULE = f"Topics are separated by commas; each is at most {MAX_TOPIC_CHARS} letters"
 
 
 class TopicsField(forms.CharField):
@@ -21,10 +25,8 @@ class TopicsField(forms.CharField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
         kwargs.setdefault("max_length", MAX_TOPICS * (MAX_TOPIC_CHARS + 2))
-        kwargs.setdefault(
-            "error_messages",
-            {"max_length": "Topics are separated by commas; each is at most 64 letters."},
-        )
+        kwargs.setdefault("help_text", f"{TOPICS_RULE}, {MAX_TOPICS} at most.")
+        kwargs.setdefault("error_messages", {"max_length": f"{TOPICS_RULE}."})
         super().__init__(**kwargs)
 
     def to_python(self, value: Any) -> list[str]:
@@ -46,8 +48,7 @@ class TopicsField(forms.CharField):
         too_long = [t for t in value if len(t) > MAX_TOPIC_CHARS]
         if too_long:
             raise ValidationError(
-                "Topics are separated by commas; each is at most 64 letters "
-                f"(“{too_long[0][:20]}…” is {len(too_long[0])}).",
+                f"{TOPICS_RULE} (“{too_long[0][:20]}…” is {len(too_long[0])}).",
                 code="too_long",
             )
 
@@ -55,11 +56,12 @@ class TopicsField(forms.CharField):
         return  # the list is checked in validate(); CharField's validators expect a string
 
 
-def _memory_text_field() -> forms.CharField:
+def _memory_text_field(**attrs: Any) -> forms.CharField:
+    # max_length also becomes the textarea's maxlength, so the page and the check agree.
     return forms.CharField(
         max_length=MAX_MEMORY_CHARS,
         strip=True,
-        widget=forms.Textarea(attrs={"rows": 2}),
+        widget=forms.Textarea(attrs=attrs),
         error_messages={
             "required": "Write the memory's text; it cannot be empty.",
             "max_length": f"A memory is at most {MAX_MEMORY_CHARS:,} characters "
@@ -74,14 +76,18 @@ def _reject_null_bytes(value: str) -> str:
 
 
 class MemoryForm(forms.Form):
-    text = _memory_text_field()
+    text = _memory_text_field(rows=2, placeholder="Prefers concise answers.")
     topics = TopicsField()
     input = forms.CharField(
         required=False,
         max_length=MAX_MEMORY_CHARS,
         widget=forms.Textarea(attrs={"rows": 2}),
-        error_messages={"max_length": "The input is at most 10,000 characters."},
+        error_messages={"max_length": f"The input is at most {MAX_MEMORY_CHARS:,} characters."},
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", False)  # labels wrap their fields; no id to collide
+        super().__init__(*args, **kwargs)
 
     def clean_text(self) -> str:
         return _reject_null_bytes(self.cleaned_data["text"])
@@ -91,13 +97,18 @@ class MemoryForm(forms.Form):
 
 
 class EditMemoryForm(forms.Form):
-    text = _memory_text_field()
+    text = _memory_text_field(rows=3, autofocus=True)
     topics = TopicsField()
     version = forms.CharField(
         max_length=64,
         widget=forms.HiddenInput,
         error_messages={"required": "The form lost track of the memory's version; reload."},
     )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # Several rows can be in edit at once: ids would repeat, and labels wrap their fields.
+        kwargs.setdefault("auto_id", False)
+        super().__init__(*args, **kwargs)
 
     def clean_text(self) -> str:
         return _reject_null_bytes(self.cleaned_data["text"])
@@ -139,7 +150,11 @@ class UserSearchForm(forms.Form):
     after = forms.CharField(required=False, max_length=2000)
     sort = forms.ChoiceField(
         required=False,
-        choices=[("", "user_id"), ("tokens", "Most tokens"), ("over", "Over budget")],
+        choices=[
+            ("", "By user_id"),
+            ("tokens", "Most memory tokens"),
+            ("over", "Over the token budget"),
+        ],
     )
 
 
@@ -224,7 +239,10 @@ class ForgetUserForm(forms.Form):
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(error_messages={"required": "Choose a .jsonl or .csv file to import."})
+    file = forms.FileField(
+        widget=forms.FileInput(attrs={"accept": ",".join((*JSON_LINES_SUFFIXES, CSV_SUFFIX))}),
+        error_messages={"required": "Choose a .jsonl or .csv file to import."},
+    )
     user_id = UserIdField(required=False, help_text="Optional: every row is for this user.")
     valid_rows_only = forms.BooleanField(
         required=False, label="Import the valid rows even if some are rejected"

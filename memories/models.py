@@ -124,6 +124,10 @@ class UserTokens(models.Model):
     def __str__(self) -> str:
         return f"{self.user_id}: {self.tokens} tokens"
 
+    @property
+    def is_over_budget(self) -> bool:
+        return self.agent.is_over_budget(self.tokens)
+
 
 class SensitiveFlag(models.Model):
     """A memory that looks like it holds a secret or a personal identifier (never its text)."""
@@ -163,6 +167,10 @@ class SensitiveScan(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agent_id}: {self.scanned} scanned"
+
+    @property
+    def is_running(self) -> bool:
+        return self.finished_at is None
 
 
 class PruneJob(models.Model):

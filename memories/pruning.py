@@ -21,6 +21,7 @@ from memories.runtime.prune import prune_candidates
 
 PRUNE_BATCH = 2_000
 INSERT_CHUNK = 5_000
+AFFECTED_USERS_SHOWN = 20  # the preview names this many users; the rest are a count
 
 
 @dataclass(frozen=True)
@@ -83,9 +84,16 @@ def preview_prune(
     return job
 
 
-def prune_affected_users(job: PruneJob, limit: int = 20) -> list[tuple[str, int]]:
-    """The users a previewed prune touches most: (user_id, memories going)."""
+@dataclass(frozen=True)
+class AffectedUsers:
+    most: list[tuple[str, int]]  # (user_id, memories going), most first
+    more: int  # users the prune touches beyond those named
+
+
+def prune_affected_users(job: PruneJob, limit: int = AFFECTED_USERS_SHOWN) -> AffectedUsers:
+    """The users a previewed prune touches most, and how many more it touches."""
     rows = (
         job.candidates.values("user_id").annotate(n=Count("id")).order_by("-n", "user_id")[:limit]
     )
-    return [(row["user_id"], row["n"]) for row in rows]
+    most = [(row["user_id"], row["n"]) for row in rows]
+    return AffectedUsers(most, max(0, job.users - len(most)))

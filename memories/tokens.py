@@ -82,7 +82,7 @@ def heaviest_users(
     """Users by counted tokens, most first (keyset on tokens and user_id)."""
     rows = UserTokens.objects.filter(agent=agent)
     if over_budget:
-        rows = rows.filter(tokens__gt=agent.token_budget) if agent.token_budget else rows.none()
+        rows = rows.filter(agent.over_budget_tokens())
     if after:
         tokens, user_id = runtime.decode_cursor(after, (int, str))
         rows = rows.filter(tokens__lt=tokens) | rows.filter(tokens=tokens, user_id__gt=user_id)

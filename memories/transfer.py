@@ -16,10 +16,18 @@ from typing import Any
 
 from agents.models import Agent
 from memories import runtime
-from memories.forms import MAX_MEMORY_CHARS, MAX_TOPIC_CHARS, MAX_TOPICS, MAX_USER_ID_CHARS
+from memories.forms import (
+    CSV_SUFFIX,
+    JSON_LINES_SUFFIXES,
+    MAX_MEMORY_CHARS,
+    MAX_TOPIC_CHARS,
+    MAX_TOPICS,
+    MAX_USER_ID_CHARS,
+)
 
 MAX_IMPORT_ROWS = 50_000
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
+REJECTED_SHOWN = 200  # rejected rows the import page lists; the rest are a count
 # Derived ids for rows that come without one: stable, so a re-import finds the same memory.
 IMPORT_NAMESPACE = uuid.UUID("0b8f8a7e-3f0e-4f43-9a55-6c1a3c4de2f1")
 
@@ -41,6 +49,14 @@ class ImportReport:
     def ok(self) -> bool:
         return not self.rejected
 
+    @property
+    def rejected_shown(self) -> list[tuple[int, str]]:
+        return self.rejected[:REJECTED_SHOWN]
+
+    @property
+    def rejected_more(self) -> int:
+        return max(0, len(self.rejected) - REJECTED_SHOWN)
+
 
 class ImportFileError(ValueError):
     """The file as a whole cannot be read; no row was looked at."""
@@ -55,7 +71,7 @@ def parse_rows(data: bytes, filename: str) -> Iterator[tuple[int, Any]]:
     except UnicodeDecodeError as error:
         raise ImportFileError("The file is not UTF-8 text.") from error
     name = filename.lower()
-    if name.endswith(".csv"):
+    if name.endswith(CSV_SUFFIX):
         reader = csv.DictReader(io.StringIO(text))
         if not reader.fieldnames or "memory" not in reader.fieldnames:
             raise ImportFileError(
@@ -63,7 +79,7 @@ def parse_rows(data: bytes, filename: str) -> Iterator[tuple[int, Any]]:
             )
         for number, row in enumerate(reader, start=2):
             yield number, row
-    elif name.endswith((".jsonl", ".ndjson", ".json")):
+    elif name.endswith(JSON_LINES_SUFFIXES):
         for number, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue

@@ -8,7 +8,7 @@ search path.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.db.models import Q
 
@@ -32,10 +32,21 @@ class UserRow:
     last_update: int | None = None
     memory_chars: int = 0
     counted_tokens: int | None = None  # exact, from the token cache (memories.tokens)
+    agent: Agent | None = field(default=None, repr=False)  # whose budget the row is judged by
 
     @property
     def is_unregistered(self) -> bool:
         return self.registered is None
+
+    @property
+    def is_over_budget(self) -> bool:
+        return self.agent is not None and self.agent.is_over_budget(self.counted_tokens)
+
+    @property
+    def wrong_key(self) -> str:
+        if self.agent is None or self.other_kind_match is None:
+            return ""
+        return wrong_key_message(self.agent, self.other_kind_match)
 
     @property
     def approx_tokens(self) -> int:
@@ -72,7 +83,7 @@ def agent_users(
 
 def user_rows(agent: Agent, user_ids: Sequence[str]) -> list[UserRow]:
     """Rows of the users list for given user_ids, in that order (e.g. the heaviest first)."""
-    rows = [UserRow(key) for key in user_ids]
+    rows = [UserRow(key, agent=agent) for key in user_ids]
     stats = user_stats(agent, user_ids)
     for row in rows:
         row.take(stats[row.user_id])
@@ -99,3 +110,16 @@ def registered_user(agent: Agent, user_id: str) -> tuple[EndUser | None, EndUser
     row = UserRow(user_id)
     _attach_registered_users([row], by_id=agent.user_id_kind == Agent.UserIdKind.ID)
     return row.registered, row.other_kind_match
+
+
+def wrong_key_message(agent: Agent, person: EndUser) -> str:
+    """Why a user_id that is a registered person's other key (their email where the agent
+    keys by id, or the reverse) reaches nobody: the same words on every page."""
+    by_id = agent.user_id_kind == Agent.UserIdKind.ID
+    found, expected = ("email", "id") if by_id else ("id", "email")
+    right_key = (person.external_id if by_id else person.email) or "none set"
+    return (
+        f"This user_id is the {found} of {person.full_name or person.email}, but {agent.name} "
+        f"keys memories by {expected} ({right_key}). "
+        "The running agent will not load these memories for that person."
+    )

@@ -16,7 +16,7 @@ from memories import actions, flags, runtime
 from memories.forms import BulkDeleteForm, EditMemoryForm, MemoryFilterForm, MemoryForm, UserForm
 from memories.models import Memory
 from memories.sensitive import KINDS
-from memories.users import registered_user
+from memories.users import registered_user, wrong_key_message
 from studio.feedback import first_error, flash, toast
 from studio.responses import bad_request, page_or_partial
 
@@ -46,6 +46,7 @@ def _person_context(agent: Agent, user_id: str) -> dict[str, Any]:
     return {
         "person": registered,
         "other_kind_person": other_kind,
+        "wrong_key": wrong_key_message(agent, other_kind) if other_kind else "",
         "timezone": person.timezone if person else "",
         # Built once per page: rows append the memory_id rather than reversing URLs each.
         "memory_base": reverse("memories:row", args=[agent.slug, "-"])[:-2],
@@ -333,6 +334,7 @@ def _confirm_bulk(request: HttpRequest, agent: Agent, user_id: str, ids: list[st
         "user_id": user_id,
         "memories": chosen,
         "ids": ids,
+        "some_not_theirs": len(chosen) != len(ids),
         "back_url": user_url(agent, user_id),
     }
     return render(request, "memories/confirm_bulk.html", context)

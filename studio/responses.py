@@ -9,13 +9,17 @@ from django.shortcuts import render
 
 from studio.feedback import toast
 
+ERROR_TITLES = {404: "Not found", 403: "Not allowed", 503: "Database unavailable"}
+
 
 def bad_request(request: HttpRequest, message: str, status: int = 400) -> HttpResponse:
     """A plain-words refusal: a toast for htmx, the error page otherwise. Nothing was changed."""
     if request.htmx:
         response = HttpResponse(message, status=status, content_type="text/plain")
         return toast(response, message, "error")
-    return render(request, "error.html", {"message": message, "status": status}, status=status)
+    title = ERROR_TITLES.get(status, "That did not work")
+    context = {"message": message, "status": status, "title": title}
+    return render(request, "error.html", context, status=status)
 
 
 def page_or_partial(
