@@ -1,20 +1,31 @@
-"""Small builders for tests: people with roles, agents on throwaway schemas, agno handles."""
+"""Small builders for tests: people with roles, agents on throwaway schemas, agno handles,
+memories written as the runtime writes them; and the few readers many test files share."""
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
+from collections.abc import Callable, Iterable
 from typing import Any
+from urllib.parse import quote
 
 from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
+from django.db.models import JSONField, Value
+from django.urls import reverse
 
 from agents.memory_settings import MemorySettings
 from agents.models import Agent
 from agents.roles import install_roles
-from memories.models import EndUser
+from memories import runtime
+from memories.models import EndUser, Memory
+from memories.runtime.memories import insert_memory
+from memories.runtime.schema import ensure_runtime_tables
 from studio import database_urls
 
 PASSWORD = "correct-horse-battery-staple"
+HTMX = {"HTTP_HX_REQUEST": "true"}
 
 
 def make_staff(username: str, role: str) -> User:
@@ -47,3 +58,79 @@ def make_person(email: str, **fields: Any) -> EndUser:
 def sqlalchemy_url() -> str:
     """The test database as agno's PostgresDb reaches it (same server, same database)."""
     return database_urls.sqlalchemy_url(connection.settings_dict)
+
+
+def make_memory(
+    agent: Agent,
+    user_id: str,
+    text: str = "Prefers concise answers.",
+    topics: Iterable[str] = (),
+    *,
+    input_text: str = "",
+) -> Memory:
+    """One memory written as the runtime would; an agent that never ran gets its tables."""
+    return insert_memory(agent, user_id, text=text, topics=list(topics), input_text=input_text)[0]
+
+
+def make_memories(
+    agent: Agent,
+    user_id: str,
+    count: int = 3,
+    *,
+    text: str = "Fact {n} of {user_id}.",
+    days_old: int = 0,
+    **fields: Any,
+) -> list[Memory]:
+    """`count` memories of one user in a single INSERT, the newest first (n = 0).
+
+    `text` is formatted with the row's number `n` and the `user_id`; any other Memory field
+    is a value for every row or a function of `n` (`created_at=lambda n: 1_000 + n`). By
+    default memories are `days_old` days old, one second apart, with the runtime's JSON null
+    for no topics.
+    """
+    now = int(time.time()) - days_old * 86_400
+    columns: dict[str, Any | Callable[[int], Any]] = {
+        "memory_id": lambda n: str(uuid.uuid4()),
+        "memory": lambda n: text.format(n=n, user_id=user_id),
+        "topics": None,
+        "created_at": lambda n: now - n,
+        "updated_at": lambda n: now - n,
+        **fields,
+        "user_id": user_id,
+    }
+    memories = [
+        Memory(**{name: value(n) if callable(value) else value for name, value in columns.items()})
+        for n in range(count)
+    ]
+    without_topics = [memory for memory in memories if memory.topics is None]
+    for memory in without_topics:
+        memory.topics = Value(None, output_field=JSONField())  # JSON null, as agno writes it
+    with runtime.reach(agent) as tables:
+        if not tables.memories:
+            ensure_runtime_tables(tables.schema)
+        Memory.objects.bulk_create(memories)
+    for memory in without_topics:
+        memory.topics = None
+    return memories
+
+
+def memory_texts(agent: Agent, user_id: str) -> list[str]:
+    """A user's memory texts as stored now, sorted: what a test checks after a write."""
+    return sorted(m.text for m in runtime.user_memories(agent, user_id, limit=200).items)
+
+
+def user_page(agent: Agent, user_id: str, **params: Any) -> str:
+    """The user page's URL, every parameter quoted whole (user_ids hold "/", "%", spaces)."""
+    query = {"user_id": user_id, **params}
+    return (
+        reverse("memories:user", args=[agent.slug])
+        + "?"
+        + "&".join(f"{k}={quote(str(v), safe='')}" for k, v in query.items())
+    )
+
+
+def table_row(html: str, text: str) -> str:
+    """The one table row of a page that holds `text`: assert on that row, not the page."""
+    rows = [row for row in re.findall(r"<tr\b.*?</tr>", html, re.S) if text in row]
+    assert len(rows) == 1, f"{len(rows)} table rows hold {text!r}"
+    return rows[0]

@@ -1,25 +1,34 @@
 from __future__ import annotations
 
+import re
+
 from django.urls import reverse
 
 from agents.memory_settings import MemorySettings
+from memories import runtime
 from memories.runtime.memories import insert_memory
+from tests.factories import table_row
 
 
 def test_it_lists_agents_with_mode_and_counts(editor_client, make_agent):
     support = make_agent(
         name="Support", settings=MemorySettings(session_storage=True, agentic_memory=True)
     )
-    make_agent(name="Fresh", settings=MemorySettings())
+    fresh = make_agent(name="Fresh", settings=MemorySettings())
     insert_memory(support, "ann@example.com", text="Prefers tea.", topics=[])
     insert_memory(support, "bob@example.com", text="Prefers coffee.", topics=[])
     response = editor_client.get(reverse("agents:list"))
     assert response.status_code == 200
     html = response.content.decode()
-    assert "Support" in html and "Agentic" in html
-    assert "the agent has not run" in html
-    row = html[html.index("Support") :]
-    assert ">2</td>" in row  # users and memories
+    support_row = table_row(html, ">Support</a>")
+    assert '<span class="mode mode-agentic">Agentic</span>' in support_row
+    # Users, then memories: both cells of Support's own row.
+    assert re.findall(r'<td class="num">([^<]*)</td>', support_row) == ["2", "2"]
+    fresh_row = table_row(html, ">Fresh</a>")
+    assert '<span class="mode mode-off">Off</span>' in fresh_row
+    assert "the agent has not run" in fresh_row
+    with runtime.reach(fresh) as tables:
+        assert not tables.any  # listing an agent that never ran creates nothing for it
 
 
 def test_it_redirects_anonymous_people_to_login(client):

@@ -39,7 +39,8 @@ def test_events_never_hold_a_memorys_text_even_after_edit_and_delete(editor_clie
         stored = " ".join(str(getattr(event, f.attname)) for f in AuditEvent._meta.fields)
         assert "4111" not in stored and "Tulip" not in stored and "secret-topic" not in stored
     page = editor_client.get(reverse("memories:audit")).content.decode()
-    assert "Deleted a memory" in page and "Tulip" not in page
+    # The action filter lists every label: the event's own cell is what shows it happened.
+    assert "<td>Deleted a memory</td>" in page and "Tulip" not in page
 
 
 def test_the_audit_log_filters_and_pages(editor_client, agent):
@@ -65,6 +66,6 @@ def test_the_audit_log_filters_and_pages(editor_client, agent):
         and ">u54<" not in older
     )
     by_actor = editor_client.get(url, {"actor": "sam"}).content.decode()
-    assert "Changed memory settings" in by_actor and ">u1<" not in by_actor
+    assert "<td>Changed memory settings</td>" in by_actor and ">u1<" not in by_actor
     assert editor_client.get(url, {"after": "bogus"}).status_code == 400
     assert editor_client.get(url, {"action": "memory.exploded"}).status_code == 400

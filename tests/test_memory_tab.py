@@ -13,7 +13,7 @@ from memories import runtime
 from memories.models import AuditEvent
 from memories.runtime.memories import insert_memory
 from memories.users import agent_users
-from tests.factories import make_person
+from tests.factories import make_person, table_row
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -152,9 +152,16 @@ def test_users_are_the_union_of_registered_and_runtime_ids(editor_client, agent)
     assert rows["dana@example.com"].memory_count == 0
     # This agent keys by email, so Dana's id reaches nobody: named as the wrong key.
     assert rows["u_9"].other_kind_match.email == "dana@example.com"
-    html = editor_client.get(reverse("agents:memory_tab", args=[agent.slug])).content.decode()
-    assert "Unregistered" in html and "Wrong key" in html
+    response = editor_client.get(reverse("agents:memory_tab", args=[agent.slug]))
+    assert response.status_code == 200
+    html = response.content.decode()
+    # The explanation under the table names both badges on every page: look at the rows.
     assert "will not reach the person you expect" in html
+    unregistered = '<span class="badge warning" title="No registered user has this email or id">'
+    assert unregistered in table_row(html, ">ann.lee@example.com</a>")
+    assert ">Wrong key</span>" in table_row(html, ">u_9</a>")
+    assert "Unregistered" not in table_row(html, ">ann@example.com</a>")
+    assert "Wrong key" not in table_row(html, ">ann.lee@example.com</a>")
 
 
 def test_users_search_by_prefix_returns_the_partial_for_htmx(editor_client, agent):
