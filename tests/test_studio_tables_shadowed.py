@@ -5,7 +5,7 @@ it would read whatever table of that name the schema holds. Here the agent's sch
 look-alike of every studio table (same columns, copies of the real rows with decoy values,
 expired sessions, no permissions), and every page and write must still read and write the
 real tables in `public`: the decoys never show, the real values do, the look-alikes stay as
-they were.
+they were. The look-alikes go with the agent's schema when make_agent drops it.
 """
 
 from __future__ import annotations
