@@ -74,8 +74,9 @@ def make_agent(db) -> Iterator:
 
 
 @pytest.fixture
-def agno_db_for():
-    """agno's own PostgresDb on an agent's schema, in the test database."""
+def agno_db_for(transactional_db):
+    """agno's own PostgresDb on an agent's schema, in the test database. Transactional:
+    agno writes on its own connection, and the schema is dropped after the test."""
     from agno.db.postgres import PostgresDb
 
     handles = []

@@ -6,6 +6,7 @@ studio-side upkeep of a write (audit, token counts, flags) is the job of memorie
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -331,7 +332,7 @@ def memories_for_context(agent: Agent, user_id: str) -> list[str]:
             cursor.execute(
                 "SELECT memory FROM agno_memories WHERE user_id = %s ORDER BY ctid", [user_id]
             )
-            return [memory_text(row[0]) for row in cursor.fetchall()]
+            return [memory_text(json.loads(row[0])) for row in cursor.fetchall()]
 
 
 def memories_by_id(agent: Agent, memory_ids: Sequence[str]) -> dict[str, Memory]:

@@ -68,8 +68,9 @@ def prune_candidates(
             return []
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
+            # Django's connection reads jsonb as text; agno's context holds str() of the value.
             return [
-                (memory_id, owner, changed, line_tokens(memory_text(memory)))
+                (memory_id, owner, changed, line_tokens(memory_text(json.loads(memory))))
                 for memory_id, owner, changed, memory in cursor.fetchall()
             ]
 
