@@ -182,6 +182,7 @@ def import_memories(
                 "rejected": len(report.rejected),
             },
         )
+        flags.rescan_ids(agent, [row["memory_id"] for row in report.accepted])
     tokens.recount_users(agent, {row["user_id"] for row in report.accepted})
     return report
 

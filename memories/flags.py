@@ -118,3 +118,10 @@ def rescan(agent: Agent, memory: Memory) -> None:
 
 def drop_flags(agent: Agent, memory_ids: Sequence[str]) -> None:
     SensitiveFlag.objects.filter(agent=agent, memory_id__in=list(memory_ids)).delete()
+
+
+def rescan_ids(agent: Agent, memory_ids: Sequence[str], chunk: int = SCAN_BATCH) -> None:
+    """After an import: the written memories are scanned now, as an added one is."""
+    for start in range(0, len(memory_ids), chunk):
+        memories = list(runtime.memories_by_id(agent, memory_ids[start : start + chunk]).values())
+        store_flags(agent, memories, scan_texts((m.memory_id, m.text) for m in memories))

@@ -6,6 +6,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from memories.models import EndUser
+from memories.pruning import PruneCriteria
 from memories.runtime import MEMORY_SORTS
 
 MAX_MEMORY_CHARS = 10_000
@@ -293,3 +294,8 @@ class PruneForm(forms.Form):
                 "Choose at least one criterion: an age, a number to keep, a topic or a user."
             )
         return data
+
+    def criteria(self) -> PruneCriteria:
+        """The criteria a valid form names (page and command alike)."""
+        chosen = {k: v for k, v in self.cleaned_data.items() if v not in ("", None)}
+        return PruneCriteria(**chosen)

@@ -31,9 +31,7 @@ def preview_prune(request: HttpRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         context = {"agent": agent, "form": form, "can_write": True}
         return render(request, PRUNE_PAGE, context, status=422)
-    criteria = pruning.PruneCriteria(
-        **{k: v for k, v in form.cleaned_data.items() if v not in ("", None)}
-    )
+    criteria = form.criteria()
     job = pruning.preview_prune(agent, criteria, request.user)
     return redirect("memories:prune_job", slug=agent.slug, job_id=job.pk)
 

@@ -176,7 +176,7 @@ def _add_form_invalid(
         response["HX-Reswap"] = "outerHTML"
         return toast(response, "Nothing was added: " + first_error(form), "error")
     context = _list_context(agent, True, user_id, {})
-    context.update(add_form=form, page=runtime.Page([]), show_add=True)
+    context.update(add_form=form, show_add=True)
     return render(request, USER_PAGE, context, status=422)
 
 
@@ -296,6 +296,7 @@ def delete_memory(request: HttpRequest, slug: str, memory_id: str) -> HttpRespon
         "agent": agent,
         "user_id": user_id,
         "summary": runtime.user_summary(agent, user_id),
+        **_person_context(agent, user_id),
     }
     return toast(render(request, f"{USER_PAGE}#memory-deleted", context), "Memory deleted.")
 

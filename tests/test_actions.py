@@ -385,11 +385,6 @@ def import_into(agent: Agent, tmp_path) -> None:
     call_command("import_memories", str(tmp_path / "crm.jsonl"), "--agent", agent.slug)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="memories.actions.import_memories never rescans flags: a flagged memory whose text "
-    "an import replaces keeps its stale password flag (edit_memory rescans; import does not)",
-)
 def test_an_import_that_rewrites_a_flagged_memory_drops_its_flag(make_agent, agno_db_for, tmp_path):
     agent = make_agent()
     starting_state(agent, agno_db_for(agent))
@@ -400,11 +395,6 @@ def test_an_import_that_rewrites_a_flagged_memory_drops_its_flag(make_agent, agn
     assert not SensitiveFlag.objects.filter(agent=agent, memory_id="m-ann-2").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="memories.actions.import_memories never scans what it adds: an imported memory "
-    "holding a password gets no SensitiveFlag (add_memory flags the same text at once)",
-)
 def test_an_imported_memory_holding_a_secret_is_flagged(make_agent, agno_db_for, tmp_path):
     agent = make_agent()
     starting_state(agent, agno_db_for(agent))
@@ -414,12 +404,6 @@ def test_an_imported_memory_holding_a_secret_is_flagged(make_agent, agno_db_for,
     ) == [["password"]]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="prune_memories (Command.handle) takes any integer: --older-than-days -1 or "
-    "--keep-newest -1 matches every memory and deletes them all, where the page's PruneForm "
-    "refuses the same criteria (min_value 1 and 0)",
-)
 @pytest.mark.parametrize(
     ("field", "option"),
     [("older_than_days", "--older-than-days"), ("keep_newest", "--keep-newest")],

@@ -126,10 +126,6 @@ def test_bad_input_is_refused_with_a_clear_message_and_nothing_is_written(
     assert not AuditEvent.objects.filter(action="memory.added").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="memories/views.py:178 _add_form_invalid swaps in an empty page for a plain form",
-)
 def test_a_refused_plain_add_keeps_the_users_memories_on_the_page(editor_client, agent):
     make_memory(agent, "ann", "Existing.")
     response = editor_client.post(reverse("memories:add", args=[agent.slug]), {"user_id": "ann"})

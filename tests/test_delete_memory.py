@@ -36,10 +36,6 @@ def test_delete_by_click_removes_the_row_and_updates_the_count(editor_client, ag
     assert runtime.get_memory(agent, "ann", keep.memory_id).text == "Keep."
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="memories/views.py:294 delete_memory renders the summary without the user's zone",
-)
 def test_the_summary_after_a_delete_keeps_the_users_time_zone(editor_client, agent):
     make_person("ann@example.com", timezone="Asia/Tokyo")
     gone = make_memory(agent, "ann@example.com", "Gone.")

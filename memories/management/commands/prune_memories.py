@@ -6,6 +6,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from agents.models import Agent
 from memories import actions, pruning
+from memories.forms import PruneForm
+from studio.feedback import first_error
 
 
 class Command(BaseCommand):
@@ -27,16 +29,16 @@ class Command(BaseCommand):
         agent = Agent.objects.filter(slug=options["agent"]).first()
         if agent is None:
             raise CommandError(f"There is no agent “{options['agent']}”.")
-        criteria = pruning.PruneCriteria(
-            older_than_days=options["older_than_days"],
-            keep_newest=options["keep_newest"],
-            topic=options["topic"],
-            user_id=options["user_id"],
+        # The page's form decides what criteria are valid, so both refuse the same input.
+        form = PruneForm(
+            {
+                name: "" if options[name] is None else options[name]
+                for name in ("older_than_days", "keep_newest", "topic", "user_id")
+            }
         )
-        if criteria.is_empty():
-            raise CommandError(
-                "Give at least one of --older-than-days, --keep-newest, --topic, --user-id."
-            )
+        if not form.is_valid():
+            raise CommandError(first_error(form))
+        criteria = form.criteria()
         if not 1 <= options["batch_size"] <= 50_000:
             raise CommandError("--batch-size is from 1 to 50,000.")
         job = pruning.preview_prune(agent, criteria, None)
