@@ -12,7 +12,9 @@ from memories.runtime import MEMORY_SORTS
 MAX_MEMORY_CHARS = 10_000
 MAX_TOPICS = 20
 MAX_TOPIC_CHARS = 64
-MAX_USER_ID_CHARS = 512
+# Far beyond what the runtime can store (its btree index on user_id holds ~2,700 bytes),
+# so it only ever stops something typed, never an id already stored.
+MAX_USER_ID_CHARS = 10_000
 MAX_BULK = 500
 # What an import reads: JSON Lines under any of these names, or CSV with a header row.
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")
@@ -71,7 +73,7 @@ def _memory_text_field(**attrs: Any) -> forms.CharField:
     )
 
 
-def _reject_null_bytes(value: str) -> str:
+def _strip_null_bytes(value: str) -> str:
     # Postgres text cannot hold NUL; the runtime strips them too.
     return value.replace("\x00", "")
 
@@ -91,10 +93,10 @@ class MemoryForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     def clean_text(self) -> str:
-        return _reject_null_bytes(self.cleaned_data["text"])
+        return _strip_null_bytes(self.cleaned_data["text"])
 
     def clean_input(self) -> str:
-        return _reject_null_bytes(self.cleaned_data["input"])
+        return _strip_null_bytes(self.cleaned_data["input"])
 
 
 class EditMemoryForm(forms.Form):
@@ -112,13 +114,14 @@ class EditMemoryForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     def clean_text(self) -> str:
-        return _reject_null_bytes(self.cleaned_data["text"])
+        return _strip_null_bytes(self.cleaned_data["text"])
 
 
 class UserIdField(forms.CharField):
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("max_length", MAX_USER_ID_CHARS)
         kwargs.setdefault("strip", False)  # " ann" and "ann" are different runtime user_ids
+        kwargs.setdefault("validators", [_storable])
         kwargs.setdefault(
             "error_messages",
             {
@@ -127,6 +130,38 @@ class UserIdField(forms.CharField):
             },
         )
         super().__init__(**kwargs)
+
+
+def _storable(value: str) -> None:
+    # Postgres text cannot hold NUL, and a lone surrogate cannot be encoded for it.
+    if "\x00" in value:
+        raise ValidationError("An id cannot contain the character U+0000.", code="null")
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        raise ValidationError("An id cannot contain a lone surrogate.", code="surrogate") from None
+
+
+class RuntimeIdField(forms.CharField):
+    """A memory_id or session_id as the runtime stored it: any length, any characters."""
+
+    default_validators = [_storable]
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("strip", False)
+        super().__init__(**kwargs)
+
+
+class MemoryIdForm(forms.Form):
+    memory_id = RuntimeIdField(
+        error_messages={"required": "Say which memory: the link is missing its memory_id."}
+    )
+
+
+class SessionIdForm(forms.Form):
+    session_id = RuntimeIdField(
+        error_messages={"required": "Say which session: the link is missing its session_id."}
+    )
 
 
 class UserForm(forms.Form):

@@ -8,9 +8,18 @@ from django.views.decorators.http import require_GET, require_POST
 
 from agents.access import agent_for_user, rw_agent_for_user
 from memories import actions, runtime
+from memories.forms import SessionIdForm
 from memories.views import NO_USER, page_url, user_id_in, user_url
 from studio.feedback import flash, toast
 from studio.responses import bad_request, page_or_partial
+
+NO_SESSION = "Say which session: the link is missing its session_id."
+
+
+def session_id_in(request: HttpRequest) -> str | None:
+    """The session a URL names, in its query string (forms post to that URL)."""
+    form = SessionIdForm(request.GET)
+    return form.cleaned_data["session_id"] if form.is_valid() else None
 
 
 @require_GET
@@ -39,8 +48,11 @@ def user_sessions(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 @require_GET
-def transcript(request: HttpRequest, slug: str, session_id: str) -> HttpResponse:
+def transcript(request: HttpRequest, slug: str) -> HttpResponse:
     agent, can_write = agent_for_user(request, slug)
+    session_id = session_id_in(request)
+    if session_id is None:
+        return bad_request(request, NO_SESSION)
     with runtime.reach(agent):
         session = runtime.get_session(agent, session_id)
         runs = runtime.session_runs(agent, session_id) if session else []
@@ -58,8 +70,11 @@ def transcript(request: HttpRequest, slug: str, session_id: str) -> HttpResponse
 
 
 @require_POST
-def delete_session(request: HttpRequest, slug: str, session_id: str) -> HttpResponse:
+def delete_session(request: HttpRequest, slug: str) -> HttpResponse:
     agent = rw_agent_for_user(request, slug)
+    session_id = session_id_in(request)
+    if session_id is None:
+        return bad_request(request, NO_SESSION)
     try:
         user_id, runs = actions.delete_session(
             actor=request.user, agent=agent, session_id=session_id

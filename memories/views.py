@@ -13,7 +13,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from agents.access import agent_for_user, rw_agent_for_user
 from agents.models import Agent
 from memories import actions, flags, runtime
-from memories.forms import BulkDeleteForm, EditMemoryForm, MemoryFilterForm, MemoryForm, UserForm
+from memories.forms import (
+    BulkDeleteForm,
+    EditMemoryForm,
+    MemoryFilterForm,
+    MemoryForm,
+    MemoryIdForm,
+    UserForm,
+)
 from memories.models import Memory
 from memories.sensitive import KINDS
 from memories.users import registered_user, wrong_key_message
@@ -22,6 +29,7 @@ from studio.responses import bad_request, page_or_partial
 
 USER_PAGE = "memories/user.html"
 NO_USER = "Say which user: the link is missing its user_id."
+NO_MEMORY = "Say which memory: the link is missing its memory_id."
 
 
 def page_url(name: str, agent: Agent, **params: str) -> str:
@@ -39,6 +47,12 @@ def user_id_in(data: Any) -> str | None:
     return form.cleaned_data["user_id"] if form.is_valid() else None
 
 
+def memory_id_in(request: HttpRequest) -> str | None:
+    """The memory a row URL names, in its query string (forms post to that URL)."""
+    form = MemoryIdForm(request.GET)
+    return form.cleaned_data["memory_id"] if form.is_valid() else None
+
+
 def _person_context(agent: Agent, user_id: str) -> dict[str, Any]:
     """Who the user_id belongs to, from the studio's registry (outside the runtime's path)."""
     registered, other_kind = registered_user(agent, user_id)
@@ -49,7 +63,7 @@ def _person_context(agent: Agent, user_id: str) -> dict[str, Any]:
         "wrong_key": wrong_key_message(agent, other_kind) if other_kind else "",
         "timezone": person.timezone if person else "",
         # Built once per page: rows append the memory_id rather than reversing URLs each.
-        "memory_base": reverse("memories:row", args=[agent.slug, "-"])[:-2],
+        "memory_base": reverse("memories:row", args=[agent.slug]),
         "user_query": urlencode({"user_id": user_id}),
     }
 
@@ -191,12 +205,15 @@ def _row_context(agent: Agent, user_id: str, memory: Memory, can_write: bool) ->
 
 
 @require_GET
-def memory_row(request: HttpRequest, slug: str, memory_id: str) -> HttpResponse:
+def memory_row(request: HttpRequest, slug: str) -> HttpResponse:
     """One row as shown in the list: what Cancel puts back after an inline edit."""
     agent, can_write = agent_for_user(request, slug)
     user_id = user_id_in(request.GET)
     if user_id is None:
         return bad_request(request, NO_USER)
+    memory_id = memory_id_in(request)
+    if memory_id is None:
+        return bad_request(request, NO_MEMORY)
     if not request.htmx:
         return redirect(user_url(agent, user_id))
     try:
@@ -224,12 +241,15 @@ def _render_edit(request: HttpRequest, context: dict, status: int = 200) -> Http
 
 
 @require_http_methods(["GET", "POST"])
-def edit_memory(request: HttpRequest, slug: str, memory_id: str) -> HttpResponse:
+def edit_memory(request: HttpRequest, slug: str) -> HttpResponse:
     """GET: the inline edit form. POST: save it, unless the memory changed meanwhile."""
     agent = rw_agent_for_user(request, slug)
     user_id = user_id_in(request.POST if request.method == "POST" else request.GET)
     if user_id is None:
         return bad_request(request, NO_USER)
+    memory_id = memory_id_in(request)
+    if memory_id is None:
+        return bad_request(request, NO_MEMORY)
     if request.method == "GET":
         return _edit_form_response(request, agent, user_id, memory_id)
     form = EditMemoryForm(request.POST)
@@ -280,11 +300,14 @@ def _edit_form_response(
 
 
 @require_POST
-def delete_memory(request: HttpRequest, slug: str, memory_id: str) -> HttpResponse:
+def delete_memory(request: HttpRequest, slug: str) -> HttpResponse:
     agent = rw_agent_for_user(request, slug)
     user_id = user_id_in(request.POST)
     if user_id is None:
         return bad_request(request, "Say which user: the form is missing its user_id.")
+    memory_id = memory_id_in(request)
+    if memory_id is None:
+        return bad_request(request, NO_MEMORY)
     try:
         actions.delete_memory(actor=request.user, agent=agent, user_id=user_id, memory_id=memory_id)
     except runtime.MemoryNotFound as error:

@@ -8,7 +8,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
@@ -134,3 +134,14 @@ def table_row(html: str, text: str) -> str:
     rows = [row for row in re.findall(r"<tr\b.*?</tr>", html, re.S) if text in row]
     assert len(rows) == 1, f"{len(rows)} table rows hold {text!r}"
     return rows[0]
+
+
+def memory_url(agent: Agent, memory_id: str, action: str = "row", **params: str) -> str:
+    """A memory's row, edit or delete URL: ids travel in the query string."""
+    query = urlencode({"memory_id": memory_id, **params})
+    return f"{reverse(f'memories:{action}', args=[agent.slug])}?{query}"
+
+
+def session_url(agent: Agent, session_id: str, action: str = "transcript") -> str:
+    query = urlencode({"session_id": session_id})
+    return f"{reverse(f'memories:{action}', args=[agent.slug])}?{query}"

@@ -9,6 +9,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from memories import runtime
 from memories.runtime.memories import insert_memory
+from tests.factories import memory_url
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -82,10 +83,10 @@ def write_requests(agent, memory) -> list[tuple[str, dict]]:
         ),
         (reverse("memories:add", args=[agent.slug]), {"user_id": "ann", "text": "Injected."}),
         (
-            reverse("memories:edit", args=[agent.slug, memory.memory_id]),
+            memory_url(agent, memory.memory_id, "edit"),
             {"user_id": "ann", "text": "Changed.", "version": memory.version},
         ),
-        (reverse("memories:delete", args=[agent.slug, memory.memory_id]), {"user_id": "ann"}),
+        (memory_url(agent, memory.memory_id, "delete"), {"user_id": "ann"}),
         (
             reverse("memories:bulk_delete", args=[agent.slug]),
             {"user_id": "ann", "memory_ids": [memory.memory_id], "confirmed": "1"},
@@ -114,7 +115,7 @@ def test_the_csrf_token_from_the_page_is_accepted(csrf_client, agent):
     token = str(page.context["csrf_token"])
     assert f'hx-headers=\'{{"X-CSRFToken": "{token}"}}\'' in page.content.decode()
     response = csrf_client.post(
-        reverse("memories:delete", args=[agent.slug, memory.memory_id]),
+        memory_url(agent, memory.memory_id, "delete"),
         {"user_id": "ann"},
         HTTP_X_CSRFTOKEN=token,
         **HTMX,
@@ -130,9 +131,7 @@ def test_a_viewers_writes_are_refused_and_change_nothing(viewer_client, agent, h
         response = viewer_client.post(url, data, **(HTMX if htmx else {}))
         assert response.status_code == 403, url
     assert_nothing_changed(agent, memory)
-    edit_form = viewer_client.get(
-        reverse("memories:edit", args=[agent.slug, memory.memory_id]), {"user_id": "ann"}
-    )
+    edit_form = viewer_client.get(memory_url(agent, memory.memory_id, "edit", user_id="ann"))
     assert edit_form.status_code == 403
 
 

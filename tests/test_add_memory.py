@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from memories import runtime
 from memories.models import AuditEvent, UserTokens
-from tests.factories import HTMX, make_memory, make_person, memory_texts, user_page
+from tests.factories import HTMX, make_memory, make_person, memory_texts, memory_url, user_page
 
 ODD_USER_IDS = ["a/b", "50%", "x y", "ü@example.com", "a+b&c=d?#", " padded "]
 
@@ -34,7 +34,7 @@ def test_any_user_id_survives_the_round_trip(editor_client, agent, user_id):
     assert "Round trip." in editor_client.get(link).content.decode()
     memory = runtime.user_memories(agent, user_id).items[0]
     edited = editor_client.post(
-        reverse("memories:edit", args=[agent.slug, memory.memory_id]),
+        memory_url(agent, memory.memory_id, "edit"),
         {
             "user_id": user_id,
             "text": "Edited.",

@@ -4,6 +4,7 @@ from django.urls import reverse
 
 from memories import runtime
 from memories.models import AuditEvent
+from tests.factories import memory_url
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 SECRET = "Her card is 4111 1111 1111 1111 and password Tulip-2024!"
@@ -17,7 +18,7 @@ def test_events_never_hold_a_memorys_text_even_after_edit_and_delete(editor_clie
     assert add.status_code == 302
     memory = runtime.user_memories(agent, "ann").items[0]
     editor_client.post(
-        reverse("memories:edit", args=[agent.slug, memory.memory_id]),
+        memory_url(agent, memory.memory_id, "edit"),
         {
             "user_id": "ann",
             "text": SECRET + " edited",
@@ -25,9 +26,7 @@ def test_events_never_hold_a_memorys_text_even_after_edit_and_delete(editor_clie
             "version": memory.version,
         },
     )
-    editor_client.post(
-        reverse("memories:delete", args=[agent.slug, memory.memory_id]), {"user_id": "ann"}
-    )
+    editor_client.post(memory_url(agent, memory.memory_id, "delete"), {"user_id": "ann"})
     events = list(AuditEvent.objects.order_by("id"))
     assert [e.action for e in events] == [
         "runtime.tables_created",

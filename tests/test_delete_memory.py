@@ -7,17 +7,16 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.urls import reverse
 
 from memories import runtime
 from memories.models import AuditEvent, UserTokens
-from tests.factories import HTMX, make_memory, make_person, memory_texts, user_page
+from tests.factories import HTMX, make_memory, make_person, memory_texts, memory_url, user_page
 
 
 def test_delete_by_click_removes_the_row_and_updates_the_count(editor_client, agent):
     keep = make_memory(agent, "ann", "Keep.")
     gone = make_memory(agent, "ann", "Secret password hunter2.")
-    url = reverse("memories:delete", args=[agent.slug, gone.memory_id])
+    url = memory_url(agent, gone.memory_id, "delete")
     response = editor_client.post(url, {"user_id": "ann"}, **HTMX)
     assert response.status_code == 200
     html = response.content.decode()
@@ -41,7 +40,7 @@ def test_the_summary_after_a_delete_keeps_the_users_time_zone(editor_client, age
     gone = make_memory(agent, "ann@example.com", "Gone.")
     kept = make_memory(agent, "ann@example.com", "Kept.")
     response = editor_client.post(
-        reverse("memories:delete", args=[agent.slug, gone.memory_id]),
+        memory_url(agent, gone.memory_id, "delete"),
         {"user_id": "ann@example.com"},
         **HTMX,
     )
@@ -54,9 +53,7 @@ def test_the_summary_after_a_delete_keeps_the_users_time_zone(editor_client, age
 
 def test_a_viewer_cannot_delete_a_memory(viewer_client, agent):
     memory = make_memory(agent, "ann", "Stays.")
-    response = viewer_client.post(
-        reverse("memories:delete", args=[agent.slug, memory.memory_id]), {"user_id": "ann"}
-    )
+    response = viewer_client.post(memory_url(agent, memory.memory_id, "delete"), {"user_id": "ann"})
     assert response.status_code == 403
     assert memory_texts(agent, "ann") == ["Stays."]
     assert not AuditEvent.objects.exists()
@@ -65,7 +62,7 @@ def test_a_viewer_cannot_delete_a_memory(viewer_client, agent):
 def test_deleting_needs_the_csrf_token(csrf_client, agent):
     memory = make_memory(agent, "ann", "Stays.")
     response = csrf_client.post(
-        reverse("memories:delete", args=[agent.slug, memory.memory_id]), {"user_id": "ann"}, **HTMX
+        memory_url(agent, memory.memory_id, "delete"), {"user_id": "ann"}, **HTMX
     )
     assert response.status_code == 403
     assert memory_texts(agent, "ann") == ["Stays."]
@@ -75,9 +72,7 @@ def test_deleting_needs_the_csrf_token(csrf_client, agent):
 def test_a_plain_delete_redirects_back_to_the_users_page(editor_client, agent):
     memory = make_memory(agent, "a/b", "Gone.")
     make_memory(agent, "a/b", "Stays.")
-    response = editor_client.post(
-        reverse("memories:delete", args=[agent.slug, memory.memory_id]), {"user_id": "a/b"}
-    )
+    response = editor_client.post(memory_url(agent, memory.memory_id, "delete"), {"user_id": "a/b"})
     assert response.status_code == 302 and response["Location"] == user_page(agent, "a/b")
     assert memory_texts(agent, "a/b") == ["Stays."]
     assert AuditEvent.objects.get(action="memory.deleted").memory_id == memory.memory_id
@@ -95,9 +90,7 @@ def test_a_memory_deleted_in_the_dashboard_is_gone_for_agno(agent, agno_db_for, 
     agno = agno_db_for(agent)
     kept = agno.upsert_user_memory(UserMemory(memory="Keep.", user_id="ann"))
     gone = agno.upsert_user_memory(UserMemory(memory="Card 4111 1111 1111 1111.", user_id="ann"))
-    response = client.post(
-        reverse("memories:delete", args=[agent.slug, gone.memory_id]), {"user_id": "ann"}, **HTMX
-    )
+    response = client.post(memory_url(agent, gone.memory_id, "delete"), {"user_id": "ann"}, **HTMX)
     assert response.status_code == 200
     assert '<span class="stat-value">1</span><span class="stat-label">memories</span>' in (
         response.content.decode()

@@ -5,26 +5,22 @@ from __future__ import annotations
 
 import json
 
-from django.urls import reverse
-
 from memories import actions, runtime
 from memories.models import AuditEvent
-from tests.factories import HTMX, make_memory, memory_texts, user_page
+from tests.factories import HTMX, make_memory, memory_texts, memory_url, user_page
 
 
 def test_inline_edit_returns_the_form_then_the_saved_row(editor_client, agent):
     memory = make_memory(agent, "ann", "Likes tea.", ["drinks"])
-    edit_url = reverse("memories:edit", args=[agent.slug, memory.memory_id])
-    opened = editor_client.get(edit_url, {"user_id": "ann"}, **HTMX)
+    edit_url = memory_url(agent, memory.memory_id, "edit")
+    opened = editor_client.get(edit_url + "&user_id=ann", **HTMX)
     assert opened.status_code == 200
     form = opened.content.decode()
     assert form.lstrip().startswith('<tr class="memory-row editing"')
     assert "Likes tea.</textarea>" in form and 'value="drinks"' in form
     assert f'name="version" value="{memory.version}"' in form
     assert "Esc cancels" in form
-    cancel = editor_client.get(
-        reverse("memories:row", args=[agent.slug, memory.memory_id]), {"user_id": "ann"}, **HTMX
-    )
+    cancel = editor_client.get(memory_url(agent, memory.memory_id, user_id="ann"), **HTMX)
     assert cancel.status_code == 200
     assert cancel.content.decode().lstrip().startswith('<tr class="memory-row" data-memory-id=')
     assert "Likes tea." in cancel.content.decode() and "<textarea" not in cancel.content.decode()
@@ -54,9 +50,7 @@ def test_inline_edit_returns_the_form_then_the_saved_row(editor_client, agent):
 
 def test_without_javascript_edit_is_a_page_of_its_own(editor_client, agent):
     memory = make_memory(agent, "ann", "Likes tea.")
-    page = editor_client.get(
-        reverse("memories:edit", args=[agent.slug, memory.memory_id]), {"user_id": "ann"}
-    )
+    page = editor_client.get(memory_url(agent, memory.memory_id, "edit", user_id="ann"))
     assert page.status_code == 200
     html = page.content.decode()
     assert "<html" in html and "<h1>Edit memory</h1>" in html
@@ -83,7 +77,7 @@ def test_a_stale_edit_is_refused_and_the_current_text_shown(editor_client, agent
         version=shown_version,
     )
     response = editor_client.post(
-        reverse("memories:edit", args=[agent.slug, memory.memory_id]),
+        memory_url(agent, memory.memory_id, "edit"),
         {"user_id": "ann", "text": "Likes green tea.", "topics": "", "version": shown_version},
         **HTMX,
     )
@@ -96,7 +90,7 @@ def test_a_stale_edit_is_refused_and_the_current_text_shown(editor_client, agent
     assert f'name="version" value="{current.version}"' in html  # saving again is possible
     assert texts_and_edits(agent) == (["Likes coffee now."], 1)
     plain = editor_client.post(
-        reverse("memories:edit", args=[agent.slug, memory.memory_id]),
+        memory_url(agent, memory.memory_id, "edit"),
         {"user_id": "ann", "text": "Again.", "topics": "", "version": shown_version},
     )
     assert plain.status_code == 409
@@ -107,7 +101,7 @@ def test_a_stale_edit_is_refused_and_the_current_text_shown(editor_client, agent
 def test_editing_another_users_memory_is_404(editor_client, agent):
     memory = make_memory(agent, "bob", "Bob's.")
     response = editor_client.post(
-        reverse("memories:edit", args=[agent.slug, memory.memory_id]),
+        memory_url(agent, memory.memory_id, "edit"),
         {"user_id": "ann", "text": "Hijacked.", "version": memory.version},
     )
     assert response.status_code == 404
@@ -118,8 +112,6 @@ def test_editing_another_users_memory_is_404(editor_client, agent):
 
 def test_cancel_without_htmx_goes_to_the_users_page(editor_client, agent):
     memory = make_memory(agent, "a/b", "Stays.")
-    row = editor_client.get(
-        reverse("memories:row", args=[agent.slug, memory.memory_id]), {"user_id": "a/b"}
-    )
+    row = editor_client.get(memory_url(agent, memory.memory_id, user_id="a/b"))
     assert row.status_code == 302 and row["Location"] == user_page(agent, "a/b")
     assert memory_texts(agent, "a/b") == ["Stays."]

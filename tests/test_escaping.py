@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from html.parser import HTMLParser
+from urllib.parse import urlencode
 
 import pytest
 from django.urls import reverse
@@ -12,7 +13,7 @@ from django.utils.html import escape
 from memories import runtime
 from memories.models import AuditEvent, Run, RuntimeSession
 from memories.runtime.memories import insert_memory
-from tests.factories import make_person
+from tests.factories import make_person, memory_url, session_url
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 PAYLOADS = [
@@ -144,7 +145,7 @@ def test_every_page_and_partial_keeps_untrusted_text_inert(editor_client, make_a
     )
     tab = reverse("agents:memory_tab", args=[agent.slug])
     user = reverse("memories:user", args=[agent.slug])
-    edit = reverse("memories:edit", args=[agent.slug, memory.memory_id])
+    edit = memory_url(agent, memory.memory_id, "edit")
     pages = {
         "agents list": editor_client.get(reverse("agents:list")),
         "memory tab": editor_client.get(tab),
@@ -154,11 +155,10 @@ def test_every_page_and_partial_keeps_untrusted_text_inert(editor_client, make_a
         "memory list partial": editor_client.get(
             user, {"user_id": user_id, "q": payload}, HTTP_HX_TARGET="memory-list", **HTMX
         ),
-        "edit row": editor_client.get(edit, {"user_id": user_id}, **HTMX),
-        "edit page": editor_client.get(edit, {"user_id": user_id}),
+        "edit row": editor_client.get(edit + "&" + urlencode({"user_id": user_id}), **HTMX),
+        "edit page": editor_client.get(edit + "&" + urlencode({"user_id": user_id})),
         "row": editor_client.get(
-            reverse("memories:row", args=[agent.slug, memory.memory_id]),
-            {"user_id": user_id},
+            memory_url(agent, memory.memory_id, user_id=user_id),
             **HTMX,
         ),
         "stale edit": editor_client.post(
@@ -176,7 +176,7 @@ def test_every_page_and_partial_keeps_untrusted_text_inert(editor_client, make_a
         "sessions": editor_client.get(
             reverse("memories:sessions", args=[agent.slug]), {"user_id": user_id}
         ),
-        "transcript": editor_client.get(reverse("memories:transcript", args=[agent.slug, "s-1"])),
+        "transcript": editor_client.get(session_url(agent, "s-1")),
         "audit log": editor_client.get(reverse("memories:audit"), {"user_id": payload}),
     }
     for where, response in pages.items():

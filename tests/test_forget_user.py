@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.urls import reverse
 
 from memories.models import AuditEvent
+from tests.factories import session_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -110,15 +111,10 @@ def test_deleting_a_session_takes_its_runs(editor_client, agent, agno_db_for):
     agno = agno_db_for(agent)
     seed(agno, "ann", memories=1, sessions=2)
     response = editor_client.post(
-        reverse("memories:delete_session", args=[agent.slug, "ann-s0"]), HTTP_HX_REQUEST="true"
+        session_url(agent, "ann-s0", "delete_session"), HTTP_HX_REQUEST="true"
     )
     assert response.status_code == 200 and "1 run" in response["HX-Trigger"]
     assert [s.session_id for s in agno.get_sessions(user_id="ann")] == ["ann-s1"]
     assert [r.run_id for r in agno.get_runs(user_id="ann")] == ["ann-s1-r"]
     assert len(agno.get_user_memories(user_id="ann")) == 1  # memories are another layer
-    assert (
-        editor_client.post(
-            reverse("memories:delete_session", args=[agent.slug, "ann-s0"])
-        ).status_code
-        == 404
-    )
+    assert editor_client.post(session_url(agent, "ann-s0", "delete_session")).status_code == 404

@@ -28,7 +28,7 @@ from memories.forms import (
 from memories.models import EndUser, SensitiveScan, UserTokens
 from memories.runtime.memories import insert_memory
 from memories.users import CHARS_PER_TOKEN, UserRow, agent_users, user_rows, wrong_key_message
-from tests.factories import make_person
+from tests.factories import make_person, memory_url
 
 
 @pytest.mark.parametrize(
@@ -183,8 +183,7 @@ def test_the_memory_forms_carry_their_limits_to_the_page(editor_client, agent):
     assert MemoryForm().fields["topics"].help_text in html
     memory_id = html.split('data-memory-id="')[1].split('"')[0]
     edit = editor_client.get(
-        reverse("memories:edit", args=[agent.slug, memory_id]),
-        {"user_id": "ann"},
+        memory_url(agent, memory_id, "edit", user_id="ann"),
         HTTP_HX_REQUEST="true",
     ).content.decode()
     assert f'maxlength="{MAX_MEMORY_CHARS}"' in edit and "Likes tea.</textarea>" in edit

@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from memories import flags, runtime, tokens
 from memories.models import AuditEvent, PruneCandidate, SensitiveFlag
+from tests.factories import memory_url, session_url
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 NOW = int(time.time())
@@ -94,7 +95,7 @@ def test_a_long_memory_id_is_edited_deleted_pruned_and_scanned_whole(
     assert PruneCandidate.objects.get().memory_id == LONG_ID
     memory = runtime.get_memory(agent, "ann", LONG_ID)
     edited = editor_client.post(
-        reverse("memories:edit", args=[agent.slug, LONG_ID]),
+        memory_url(agent, LONG_ID, "edit"),
         {"user_id": "ann", "text": "Prefers tea.", "topics": "", "version": memory.version},
         **HTMX,
     )
@@ -102,9 +103,7 @@ def test_a_long_memory_id_is_edited_deleted_pruned_and_scanned_whole(
     assert agno.get_user_memory(LONG_ID).memory == "Prefers tea."
     assert AuditEvent.objects.get(action="memory.edited").memory_id == LONG_ID
     assert not SensitiveFlag.objects.filter(agent=agent).exists()  # the new text is harmless
-    deleted = editor_client.post(
-        reverse("memories:delete", args=[agent.slug, LONG_ID]), {"user_id": "ann"}, **HTMX
-    )
+    deleted = editor_client.post(memory_url(agent, LONG_ID, "delete"), {"user_id": "ann"}, **HTMX)
     assert deleted.status_code == 200 and agno.get_user_memory(LONG_ID) is None
     assert AuditEvent.objects.get(action="memory.deleted").memory_id == LONG_ID
 
@@ -141,3 +140,42 @@ def test_non_string_memories_count_as_agno_puts_them_in_context(agent, agno_db_f
     ours, counted = tokens.context_block(agent, "ann")
     assert ours == agno_context_block(agent, "ann")
     assert f"\n- {value}" in ours and counted > 0
+
+
+@pytest.mark.parametrize("memory_id", ["a/b", "../x", "50% off", "ключ/💡", ".", "x?y#z&w=1"])
+def test_any_memory_id_travels_through_edit_and_delete(
+    editor_client, agent, agno_db_for, memory_id
+):
+    agno = agno_db_for(agent)
+    agno.upsert_user_memory(UserMemory(memory_id=memory_id, memory="Likes tea.", user_id="ann"))
+    page = editor_client.get(user_page(agent, "ann")).content.decode()
+    edit_href = memory_url(agent, memory_id, "edit", user_id="ann")
+    opened = editor_client.get(edit_href, **HTMX)
+    assert opened.status_code == 200 and "Likes tea." in opened.content.decode()
+    assert f"memory_id={quote(memory_id, safe='')}" in page  # the row links carry the id whole
+    version = runtime.get_memory(agent, "ann", memory_id).version
+    saved = editor_client.post(
+        memory_url(agent, memory_id, "edit"),
+        {"user_id": "ann", "text": "Likes green tea.", "topics": "", "version": version},
+        **HTMX,
+    )
+    assert saved.status_code == 200 and agno.get_user_memory(memory_id).memory == "Likes green tea."
+    deleted = editor_client.post(memory_url(agent, memory_id, "delete"), {"user_id": "ann"}, **HTMX)
+    assert deleted.status_code == 200 and agno.get_user_memory(memory_id) is None
+
+
+def test_a_session_id_with_a_slash_lists_opens_and_deletes(editor_client, agent, agno_db_for):
+    from agno.session import AgentSession
+
+    agno = agno_db_for(agent)
+    agno.upsert_session(
+        AgentSession(session_id="team/a b%/1", agent_id="a", user_id="ann", created_at=NOW)
+    )
+    listed = editor_client.get(reverse("memories:sessions", args=[agent.slug]) + "?user_id=ann")
+    assert listed.status_code == 200
+    assert quote("team/a b%/1", safe="") in listed.content.decode()
+    opened = editor_client.get(session_url(agent, "team/a b%/1"))
+    assert opened.status_code == 200 and "team/a b%/1" in opened.content.decode()
+    deleted = editor_client.post(session_url(agent, "team/a b%/1", "delete_session"), **HTMX)
+    assert deleted.status_code == 200
+    assert agno.get_session("team/a b%/1") is None

@@ -11,6 +11,8 @@ from agno.session import AgentSession
 from agno.session.summary import SessionSummary
 from django.urls import reverse
 
+from tests.factories import session_url
+
 pytestmark = pytest.mark.django_db(transaction=True)
 HTMX = {"HTTP_HX_REQUEST": "true"}
 
@@ -72,12 +74,9 @@ def test_the_transcript_shows_each_runs_messages(editor_client, agent, agno_db_f
         [("When is renewal?", "In <b>November</b>.")],
         int(time.time()),
     )
-    response = editor_client.get(reverse("memories:transcript", args=[agent.slug, "s-1"]))
+    response = editor_client.get(session_url(agent, "s-1"))
     html = response.content.decode()
     assert response.status_code == 200
     assert "When is renewal?" in html
     assert "In &lt;b&gt;November&lt;/b&gt;." in html  # model output is text, never markup
-    assert (
-        editor_client.get(reverse("memories:transcript", args=[agent.slug, "nope"])).status_code
-        == 404
-    )
+    assert editor_client.get(session_url(agent, "nope")).status_code == 404

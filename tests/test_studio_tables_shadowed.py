@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from agno.db.schemas.memory import UserMemory
@@ -194,7 +195,19 @@ def tokens_of(agent: Agent, user_id: str) -> int:
 Page = Callable[[Client, World], HttpResponse]
 
 
-def url(name: str, world: World, *args: Any) -> str:
+ID_IN_QUERY = {
+    "memories:row": "memory_id",
+    "memories:edit": "memory_id",
+    "memories:delete": "memory_id",
+    "memories:transcript": "session_id",
+    "memories:delete_session": "session_id",
+}
+
+
+def url(name: str, world: World, *args: Any, **params: str) -> str:
+    if name in ID_IN_QUERY:  # runtime ids travel in the query string
+        query = urlencode({ID_IN_QUERY[name]: args[0], **params})
+        return f"{reverse(name, args=[world.agent.slug])}?{query}"
     return reverse(name, args=[world.agent.slug, *args])
 
 
@@ -244,13 +257,13 @@ PAGES: dict[str, tuple[Page, Callable[[World], list[str]]]] = {
     ),
     "memory row partial": (
         lambda c, w: c.get(
-            url("memories:row", w, w.ids["Prefers concise answers."]), {"user_id": ANN}, **HTMX
+            url("memories:row", w, w.ids["Prefers concise answers."], user_id=ANN), **HTMX
         ),
         lambda w: ["Prefers concise answers."],
     ),
     "edit form": (
         lambda c, w: c.get(
-            url("memories:edit", w, w.ids["Prefers concise answers."]), {"user_id": ANN}, **HTMX
+            url("memories:edit", w, w.ids["Prefers concise answers."], user_id=ANN), **HTMX
         ),
         lambda w: ["Prefers concise answers.</textarea>"],
     ),

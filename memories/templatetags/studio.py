@@ -82,10 +82,11 @@ def when(epoch_seconds: int | None, timezone: str = "") -> str:
 
 
 @register.simple_tag(takes_context=True)
-def memory_url(context: template.Context, memory: Any, action: str) -> str:
-    """A row's edit or delete URL from the page's base: no reverse() per row and action."""
-    memory_id = quote(memory.memory_id, safe="")
-    return f"{context['memory_base']}{memory_id}/{action}/?{context['user_query']}"
+def memory_url(context: template.Context, memory: Any, action: str = "") -> str:
+    """A row's URL ("": the row itself, "edit", "delete") from the page's base, with no
+    reverse() per row. Ids travel in the query string: "/", "%" or "." in one is safe there."""
+    path = f"{context['memory_base']}{action}/" if action else context["memory_base"]
+    return f"{path}?{context['user_query']}&memory_id={quote(memory.memory_id, safe='')}"
 
 
 @register.filter
