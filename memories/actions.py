@@ -31,6 +31,7 @@ from memories.runtime import memories as runtime_memories
 from memories.runtime import prune as runtime_prune
 from memories.runtime import sessions as runtime_sessions
 from memories.runtime import users as runtime_users
+from memories.runtime.access import reach
 from memories.runtime.users import UserFootprint
 
 Actor = AbstractBaseUser | AnonymousUser | None
@@ -55,9 +56,11 @@ def add_memory(
     *, actor: Actor, agent: Agent, user_id: str, text: str, topics: list[str], input_text: str = ""
 ) -> Added:
     with transaction.atomic():
-        memory, created_tables = runtime_memories.insert_memory(
-            agent, user_id, text=text, topics=topics, input_text=input_text
-        )
+        with reach(agent):  # one schema switch: the write and the user's new context
+            memory, created_tables = runtime_memories.insert_memory(
+                agent, user_id, text=text, topics=topics, input_text=input_text
+            )
+            context = runtime_memories.memories_for_context(agent, user_id)
         if created_tables:
             audit.record(actor, agent, AuditEvent.Action.TABLES_CREATED)
         audit.record(
@@ -69,7 +72,7 @@ def add_memory(
             details={"topics": len(topics), "characters": len(text)},
         )
         flags.rescan(agent, memory)
-    tokens.recount_user(agent, user_id)
+        tokens.store_count(agent, user_id, context)
     return Added(memory, created_tables)
 
 
@@ -85,9 +88,11 @@ def edit_memory(
 ) -> Memory:
     """Change text and topics; raises StaleMemory if it changed since `version` was read."""
     with transaction.atomic():
-        memory = runtime_memories.update_memory(
-            agent, user_id, memory_id, text=text, topics=topics, version=version
-        )
+        with reach(agent):  # one schema switch: the write and the user's new context
+            memory = runtime_memories.update_memory(
+                agent, user_id, memory_id, text=text, topics=topics, version=version
+            )
+            context = runtime_memories.memories_for_context(agent, user_id)
         audit.record(
             actor,
             agent,
@@ -97,24 +102,28 @@ def edit_memory(
             details={"topics": len(topics)},
         )
         flags.rescan(agent, memory)
-    tokens.recount_user(agent, user_id)
+        tokens.store_count(agent, user_id, context)
     return memory
 
 
 def delete_memory(*, actor: Actor, agent: Agent, user_id: str, memory_id: str) -> None:
     with transaction.atomic():
-        runtime_memories.delete_memory(agent, user_id, memory_id)
+        with reach(agent):
+            runtime_memories.delete_memory(agent, user_id, memory_id)
+            context = runtime_memories.memories_for_context(agent, user_id)
         audit.record(
             actor, agent, AuditEvent.Action.MEMORY_DELETED, user_id=user_id, memory_id=memory_id
         )
         flags.drop_flags(agent, [memory_id])
-    tokens.recount_user(agent, user_id)
+        tokens.store_count(agent, user_id, context)
 
 
 def delete_memories(*, actor: Actor, agent: Agent, user_id: str, memory_ids: Sequence[str]) -> int:
     """All of `memory_ids` or none: every id must be this user's memory in this agent."""
     with transaction.atomic():
-        count = runtime_memories.delete_user_memories(agent, user_id, memory_ids)
+        with reach(agent):
+            count = runtime_memories.delete_user_memories(agent, user_id, memory_ids)
+            context = runtime_memories.memories_for_context(agent, user_id)
         audit.record(
             actor,
             agent,
@@ -123,7 +132,7 @@ def delete_memories(*, actor: Actor, agent: Agent, user_id: str, memory_ids: Seq
             details={"count": count, "memory_ids": list(memory_ids)},
         )
         flags.drop_flags(agent, memory_ids)
-    tokens.recount_user(agent, user_id)
+        tokens.store_count(agent, user_id, context)
     return count
 
 

@@ -19,7 +19,11 @@ RECOUNT_NOW_LIMIT = 50
 def context_block(agent: Agent, user_id: str) -> tuple[str, int]:
     """The exact block agno puts in every system message for this user, and its tokens;
     refreshes the user's cached figure on the way."""
-    texts = runtime.memories_for_context(agent, user_id)
+    return store_count(agent, user_id, runtime.memories_for_context(agent, user_id))
+
+
+def store_count(agent: Agent, user_id: str, texts: list[str]) -> tuple[str, int]:
+    """Count the block built from `texts` (read by the caller, in agno's order) and cache it."""
     block = memory_block(texts)
     tokens = count_tokens(block)
     _store_tokens(agent, user_id, tokens if texts else 0, len(texts))

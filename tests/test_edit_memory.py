@@ -5,8 +5,12 @@ from __future__ import annotations
 
 import json
 
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
 from memories import actions, runtime
-from memories.models import AuditEvent
+from memories.models import AuditEvent, UserTokens
 from tests.factories import HTMX, make_memory, memory_texts, memory_url, user_page
 
 
@@ -115,3 +119,19 @@ def test_cancel_without_htmx_goes_to_the_users_page(editor_client, agent):
     row = editor_client.get(memory_url(agent, memory.memory_id, user_id="a/b"))
     assert row.status_code == 302 and row["Location"] == user_page(agent, "a/b")
     assert memory_texts(agent, "a/b") == ["Stays."]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_inline_edit_switches_to_the_agents_schema_once(editor_client, agent):
+    memory = make_memory(agent, "ann", "Likes tea.")
+    with CaptureQueriesContext(connection) as queries:
+        saved = editor_client.post(
+            memory_url(agent, memory.memory_id, "edit"),
+            {"user_id": "ann", "text": "Likes green tea.", "topics": "", "version": memory.version},
+            **HTMX,
+        )
+    assert saved.status_code == 200
+    into_agent = f"set_config('search_path', '\"{agent.db_schema}\"'"
+    switches = [q["sql"] for q in queries.captured_queries if into_agent in q["sql"]]
+    assert len(switches) == 1  # the row is read, written and the context recounted in one go
+    assert UserTokens.objects.get(agent=agent, user_id="ann").memories == 1
