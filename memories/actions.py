@@ -7,7 +7,7 @@ is the person (or None for a command, recorded as "system"). Failures are the ru
 named exceptions (`MemoryNotFound`, `StaleMemory`, `ForeignMemories`, `SessionNotFound`),
 which views turn into 404, 409 or 400.
 
-Runtime writes happen inside `runtime.reach`; studio upkeep runs after it, outside the
+Runtime writes happen inside `runtime.in_agent_schema`; studio upkeep runs after it, outside the
 agent's search path.
 """
 
@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from agents.memory_settings import MemorySettings, apply_changes
 from agents.models import Agent
-from memories import audit, flags, tokens, transfer
+from memories import audit, flags, import_export, tokens
 from memories.cost import CostInputs
 from memories.models import AuditEvent, EndUser, Memory, PruneCandidate, PruneJob, SensitiveFlag
 from memories.pruning import PRUNE_BATCH, PruneCriteria
@@ -31,7 +31,7 @@ from memories.runtime import memories as runtime_memories
 from memories.runtime import prune as runtime_prune
 from memories.runtime import sessions as runtime_sessions
 from memories.runtime import users as runtime_users
-from memories.runtime.access import reach
+from memories.runtime.access import in_agent_schema
 from memories.runtime.users import UserFootprint
 
 Actor = AbstractBaseUser | AnonymousUser | None
@@ -56,7 +56,7 @@ def add_memory(
     *, actor: Actor, agent: Agent, user_id: str, text: str, topics: list[str], input_text: str = ""
 ) -> Added:
     with transaction.atomic():
-        with reach(agent):  # one schema switch: the write and the user's new context
+        with in_agent_schema(agent):  # one schema switch: the write and the user's new context
             memory, created_tables = runtime_memories.insert_memory(
                 agent, user_id, text=text, topics=topics, input_text=input_text
             )
@@ -88,7 +88,7 @@ def edit_memory(
 ) -> Memory:
     """Change text and topics; raises StaleMemory if it changed since `version` was read."""
     with transaction.atomic():
-        with reach(agent):  # one schema switch: the write and the user's new context
+        with in_agent_schema(agent):  # one schema switch: the write and the user's new context
             memory = runtime_memories.update_memory(
                 agent, user_id, memory_id, text=text, topics=topics, version=version
             )
@@ -108,7 +108,7 @@ def edit_memory(
 
 def delete_memory(*, actor: Actor, agent: Agent, user_id: str, memory_id: str) -> None:
     with transaction.atomic():
-        with reach(agent):
+        with in_agent_schema(agent):
             runtime_memories.delete_memory(agent, user_id, memory_id)
             context = runtime_memories.memories_for_context(agent, user_id)
         audit.record(
@@ -121,7 +121,7 @@ def delete_memory(*, actor: Actor, agent: Agent, user_id: str, memory_id: str) -
 def delete_memories(*, actor: Actor, agent: Agent, user_id: str, memory_ids: Sequence[str]) -> int:
     """All of `memory_ids` or none: every id must be this user's memory in this agent."""
     with transaction.atomic():
-        with reach(agent):
+        with in_agent_schema(agent):
             count = runtime_memories.delete_user_memories(agent, user_id, memory_ids)
             context = runtime_memories.memories_for_context(agent, user_id)
         audit.record(
@@ -171,10 +171,10 @@ def import_memories(
     user_id: str | None = None,
     valid_rows_only: bool = False,
     dry_run: bool = False,
-) -> transfer.ImportReport:
+) -> import_export.ImportReport:
     """Validate every row, then write all, the valid ones (if chosen) or nothing.
-    Raises transfer.ImportFileError when the file as a whole cannot be read."""
-    report = transfer.check_import(agent, data, filename, user_id=user_id)
+    Raises import_export.ImportFileError when the file as a whole cannot be read."""
+    report = import_export.check_import(agent, data, filename, user_id=user_id)
     if dry_run or (report.rejected and not valid_rows_only):
         return report
     with transaction.atomic():

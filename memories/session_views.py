@@ -53,7 +53,7 @@ def transcript(request: HttpRequest, slug: str) -> HttpResponse:
     session_id = session_id_in(request)
     if session_id is None:
         return bad_request(request, NO_SESSION)
-    with runtime.reach(agent):
+    with runtime.in_agent_schema(agent):
         session = runtime.get_session(agent, session_id)
         runs = runtime.session_runs(agent, session_id) if session else []
     if session is None:

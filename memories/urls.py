@@ -2,11 +2,11 @@ from django.urls import path
 
 from memories import (
     cost_views,
+    import_export_views,
     people_views,
     prune_views,
     sensitive_views,
     session_views,
-    transfer_views,
     views,
 )
 
@@ -29,9 +29,9 @@ urlpatterns = [
         session_views.delete_session,
         name="delete_session",
     ),
-    path("agents/<slug:slug>/memories/", transfer_views.search_memories, name="search"),
-    path("agents/<slug:slug>/export.jsonl", transfer_views.export_memories, name="export"),
-    path("agents/<slug:slug>/import/", transfer_views.import_memories, name="import"),
+    path("agents/<slug:slug>/memories/", import_export_views.search_memories, name="search"),
+    path("agents/<slug:slug>/export.jsonl", import_export_views.export_memories, name="export"),
+    path("agents/<slug:slug>/import/", import_export_views.import_memories, name="import"),
     path("agents/<slug:slug>/user/context/", cost_views.context_cost, name="context"),
     path("agents/<slug:slug>/cost/", cost_views.cost_panel, name="cost"),
     path("agents/<slug:slug>/cost/save/", cost_views.save_cost_inputs, name="save_cost"),

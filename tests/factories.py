@@ -105,7 +105,7 @@ def make_memories(
     without_topics = [memory for memory in memories if memory.topics is None]
     for memory in without_topics:
         memory.topics = Value(None, output_field=JSONField())  # JSON null, as agno writes it
-    with runtime.reach(agent) as tables:
+    with runtime.in_agent_schema(agent) as tables:
         if not tables.memories:
             ensure_runtime_tables(tables.schema)
         Memory.objects.bulk_create(memories)

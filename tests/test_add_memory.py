@@ -81,7 +81,7 @@ def test_adding_the_first_memory_of_an_agent_that_never_ran_creates_its_tables(
     make_person("new@example.com")
     page = editor_client.get(user_page(agent, "new@example.com")).content.decode()
     assert "has not run yet" in page
-    with runtime.reach(agent) as tables:
+    with runtime.in_agent_schema(agent) as tables:
         assert not tables.any
     response = editor_client.post(
         reverse("memories:add", args=[agent.slug]),
@@ -91,7 +91,7 @@ def test_adding_the_first_memory_of_an_agent_that_never_ran_creates_its_tables(
     assert response["Location"] == user_page(agent, "new@example.com")
     followed = editor_client.get(response["Location"]).content.decode()
     assert "Memory added. The agent&#x27;s runtime tables were created for it." in followed
-    with runtime.reach(agent) as tables:
+    with runtime.in_agent_schema(agent) as tables:
         assert tables.memories and tables.sessions and tables.runs
     assert memory_texts(agent, "new@example.com") == ["Seeded."]
     assert AuditEvent.objects.filter(action="runtime.tables_created").count() == 1

@@ -27,7 +27,7 @@ def test_it_lists_agents_with_mode_and_counts(editor_client, make_agent):
     fresh_row = table_row(html, ">Fresh</a>")
     assert '<span class="mode mode-off">Off</span>' in fresh_row
     assert "the agent has not run" in fresh_row
-    with runtime.reach(fresh) as tables:
+    with runtime.in_agent_schema(fresh) as tables:
         assert not tables.any  # listing an agent that never ran creates nothing for it
 
 

@@ -110,7 +110,7 @@ def test_every_page_and_partial_keeps_untrusted_text_inert(editor_client, make_a
     )
     insert_memory(agent, payload, text=f"Keyed by {payload}", topics=[])
     now = int(time.time())
-    with runtime.reach(agent):
+    with runtime.in_agent_schema(agent):
         RuntimeSession.objects.create(
             session_id="s-1",
             session_type="agent",

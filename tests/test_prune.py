@@ -70,7 +70,7 @@ def test_keep_newest_and_topic_choose_what_goes(agent):
 
 def test_a_memory_changed_after_the_preview_is_kept(agent):
     memory = make_memory(agent, "ann", "Old.")
-    with runtime.reach(agent):
+    with runtime.in_agent_schema(agent):
         Memory.objects.filter(memory_id=memory.memory_id).update(updated_at=1, created_at=1)
     job = pruning.preview_prune(agent, pruning.PruneCriteria(older_than_days=30), None)
     assert job.planned == 1

@@ -16,7 +16,7 @@ from agents.memory_settings import (
     MemorySettings,
 )
 from agents.models import Agent
-from memories import cost, flags, pruning, runtime, tokens, transfer
+from memories import cost, flags, import_export, pruning, runtime, tokens
 from memories.context_cost import ENCODING_NAME
 from memories.forms import (
     MAX_MEMORY_CHARS,
@@ -219,18 +219,18 @@ def test_a_prune_preview_names_the_most_affected_users_and_counts_the_rest(edito
 
 
 def test_an_import_lists_the_first_rejected_rows_and_counts_the_rest(editor_client, agent):
-    report = transfer.ImportReport(
-        rejected=[(n, "bad") for n in range(transfer.REJECTED_SHOWN + 5)]
+    report = import_export.ImportReport(
+        rejected=[(n, "bad") for n in range(import_export.REJECTED_SHOWN + 5)]
     )
-    assert len(report.rejected_shown) == transfer.REJECTED_SHOWN and report.rejected_more == 5
-    assert transfer.ImportReport(rejected=[(1, "bad")]).rejected_more == 0
-    data = b"not json\n" * (transfer.REJECTED_SHOWN + 5)
+    assert len(report.rejected_shown) == import_export.REJECTED_SHOWN and report.rejected_more == 5
+    assert import_export.ImportReport(rejected=[(1, "bad")]).rejected_more == 0
+    data = b"not json\n" * (import_export.REJECTED_SHOWN + 5)
     response = editor_client.post(
         reverse("memories:import", args=[agent.slug]),
         {"file": SimpleUploadedFile("bad.jsonl", data)},
     )
     html = response.content.decode()
-    assert html.count("<li>Line ") == transfer.REJECTED_SHOWN and "… and 5 more." in html
+    assert html.count("<li>Line ") == import_export.REJECTED_SHOWN and "… and 5 more." in html
 
 
 def test_the_per_day_chart_spans_the_days_its_title_says(editor_client, agent):

@@ -21,14 +21,14 @@ def _search_path() -> str:
 def test_reach_puts_the_callers_search_path_back(agent):
     with transaction.atomic():
         before = _search_path()
-        with runtime.reach(agent) as tables:
+        with runtime.in_agent_schema(agent) as tables:
             assert _search_path() == f'"{agent.db_schema}"'
             assert not tables.any
         assert _search_path() == before
 
 
 def test_reach_refuses_a_schema_name_with_sql_in_it():
-    with pytest.raises(ValidationError), runtime.reach('x"; DROP SCHEMA public; --'):
+    with pytest.raises(ValidationError), runtime.in_agent_schema('x"; DROP SCHEMA public; --'):
         pass
 
 
@@ -50,7 +50,7 @@ def test_malformed_cursors_are_refused(agent, cursor):
 def test_keyset_pages_cover_every_memory_once_in_order(agent):
     for n in range(7):
         memory, _ = insert_memory(agent, "ann", text=f"Fact {n}", topics=["a"] if n % 2 else [])
-        with runtime.reach(agent):
+        with runtime.in_agent_schema(agent):
             Memory.objects.filter(memory_id=memory.memory_id).update(updated_at=1000 + n // 2)
     for sort in runtime.MEMORY_SORTS:
         seen, after = [], None

@@ -1,4 +1,5 @@
-"""Searching memory text across every user of an agent (memories.transfer_views.search_memories)."""
+"""Searching memory text across every user of an agent
+(memories.import_export_views.search_memories)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Studio tables are never looked up through an agent's search path.
 
-`runtime.reach` makes the agent's schema the whole search path, so a studio query made inside
-it would read whatever table of that name the schema holds. Here the agent's schema gets a
+`runtime.in_agent_schema` makes the agent's schema the whole search path, so a studio query
+made inside it would read whatever table of that name the schema holds. Here the agent's
+schema gets a
 look-alike of every studio table (same columns, copies of the real rows with decoy values,
 expired sessions, no permissions), and every page and write must still read and write the
 real tables in `public`: the decoys never show, the real values do, the look-alikes stay as
@@ -355,8 +356,9 @@ def test_every_page_reads_the_real_studio_tables(page, editor_client, world):
 
 @pytest.fixture(params=["autocommit", "atomic requests"])
 def request_mode(request, monkeypatch) -> str:
-    """Views run as deployed (autocommit: each `reach` its own transaction) or wrapped in the
-    request's transaction (ATOMIC_REQUESTS: each `reach` nested, its path put back after)."""
+    """Views run as deployed (autocommit: each `in_agent_schema` its own transaction) or
+    wrapped in the request's transaction (ATOMIC_REQUESTS: each `in_agent_schema` nested, its
+    path put back after)."""
     if request.param == "atomic requests":
         assert connections.settings["default"] is connection.settings_dict
         monkeypatch.setitem(connection.settings_dict, "ATOMIC_REQUESTS", True)

@@ -98,7 +98,7 @@ def test_an_unknown_user_is_404(editor_client, agent):
     assert "No memories, sessions or registration for user_id “nobody”" in (
         response.content.decode()
     )
-    with runtime.reach(agent) as tables:
+    with runtime.in_agent_schema(agent) as tables:
         assert not tables.any  # looking created nothing in the runtime's schema
 
 
@@ -114,7 +114,7 @@ def test_a_link_without_a_user_id_is_400(editor_client, agent):
     response = editor_client.get(reverse("memories:user", args=[agent.slug]))
     assert response.status_code == 400
     assert "the link is missing its user_id" in response.content.decode()
-    with runtime.reach(agent) as tables:
+    with runtime.in_agent_schema(agent) as tables:
         assert not tables.any
 
 

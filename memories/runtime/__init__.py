@@ -23,8 +23,8 @@ from memories.runtime.access import (
     Tables,
     decode_cursor,
     encode_cursor,
+    in_agent_schema,
     keyset_page,
-    reach,
 )
 from memories.runtime.memories import (
     MEMORY_SORTS,
@@ -78,7 +78,7 @@ __all__ = [
     "memories_for_context",
     "memory_owners",
     "memory_topics",
-    "reach",
+    "in_agent_schema",
     "search_memories",
     "session_runs",
     "user_footprint",

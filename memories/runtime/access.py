@@ -1,10 +1,10 @@
 """How the runtime package reaches an agent's schema, pages through it, and reports trouble.
 
-Each agent keeps its runtime tables in its own Postgres schema. `reach(agent)` opens a
+Each agent keeps its runtime tables in its own Postgres schema. `in_agent_schema(agent)` opens a
 transaction and sets the search_path to that schema alone with set_config(..., true), so the
 unmanaged models serve every agent, nothing leaks to the next request on a pooled connection,
-and no studio table can be resolved through an agent's schema: a studio query inside `reach`
-fails loudly instead of reading a look-alike table the runtime's owner created.
+and no studio table can be resolved through an agent's schema: a studio query inside
+`in_agent_schema` fails loudly instead of reading a look-alike table the runtime's owner created.
 """
 
 from __future__ import annotations
@@ -85,7 +85,7 @@ def schema_of(agent: Agent | str) -> str:
 
 
 @contextmanager
-def reach(agent: Agent | str) -> Iterator[Tables]:
+def in_agent_schema(agent: Agent | str) -> Iterator[Tables]:
     """Run the block in one transaction with the agent's schema as the whole search_path."""
     schema = schema_of(agent)
     quoted = quoted_schema(schema)

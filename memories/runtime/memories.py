@@ -25,10 +25,10 @@ from memories.runtime.access import (
     Page,
     StaleMemory,
     decode_cursor,
+    in_agent_schema,
     keyset_page,
     like_escaped,
     page_limit,
-    reach,
 )
 from memories.runtime.schema import ensure_runtime_tables
 
@@ -68,7 +68,7 @@ def user_memories(
     if sort not in MEMORY_SORTS:
         sort = "-updated"
     limit = page_limit(limit)
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.memories:
             return Page([])
         rows = _filtered_memories(Memory.objects.filter(user_id=user_id), search, topic)
@@ -115,7 +115,7 @@ def search_memories(
 ) -> Page[Memory]:
     """Memories of every user of an agent whose text holds `search`, newest first."""
     limit = page_limit(limit)
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.memories or not search:
             return Page([])
         rows = _filtered_memories(Memory.objects.all(), search, "")
@@ -124,7 +124,7 @@ def search_memories(
 
 def memory_topics(agent: Agent, user_id: str) -> list[str]:
     """The topics in use across a user's memories (a scan of them all: loaded on demand)."""
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.memories:
             return []
         with connection.cursor() as cursor:
@@ -137,7 +137,7 @@ def memory_topics(agent: Agent, user_id: str) -> list[str]:
 
 
 def get_memory(agent: Agent, user_id: str, memory_id: str) -> Memory:
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         memory = (
             Memory.objects.filter(memory_id=memory_id, user_id=user_id).first()
             if tables.memories
@@ -153,7 +153,7 @@ def insert_memory(
 ) -> tuple[Memory, bool]:
     """Insert a memory as the runtime would (uuid4 id, epoch seconds); True if tables were new."""
     created_tables = False
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.memories:
             created_tables = ensure_runtime_tables(tables.schema)
         now = int(time.time())
@@ -175,7 +175,7 @@ def update_memory(
     agent: Agent, user_id: str, memory_id: str, *, text: str, topics: list[str], version: str
 ) -> Memory:
     """Change text and topics, refusing if the memory changed since `version` was read."""
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         memory = (
             Memory.objects.select_for_update().filter(memory_id=memory_id, user_id=user_id).first()
             if tables.memories
@@ -194,7 +194,7 @@ def update_memory(
 
 
 def delete_memory(agent: Agent, user_id: str, memory_id: str) -> None:
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         deleted = (
             Memory.objects.filter(memory_id=memory_id, user_id=user_id).delete()[0]
             if tables.memories
@@ -209,7 +209,7 @@ def delete_user_memories(agent: Agent, user_id: str, memory_ids: Sequence[str]) 
     wanted = set(memory_ids)
     if not wanted:
         return 0
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.memories:
             raise ForeignMemories(ForeignMemories.message)
         rows = Memory.objects.filter(memory_id__in=wanted, user_id=user_id)
@@ -241,7 +241,7 @@ def iter_memories_for_export(
     """Every memory of an agent (or one user) as runtime-shaped dicts, in memory_id chunks."""
     after = ""
     while True:
-        with reach(agent) as tables:
+        with in_agent_schema(agent) as tables:
             if not tables.memories:
                 return
             rows = Memory.objects.filter(memory_id__gt=after)
@@ -260,7 +260,7 @@ def upsert_memories(agent: Agent, rows: Sequence[dict[str, Any]]) -> tuple[int, 
     added = updated = 0
     if not rows:
         return 0, 0
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.memories:
             ensure_runtime_tables(tables.schema)
         existing = {
@@ -309,7 +309,7 @@ def upsert_memories(agent: Agent, rows: Sequence[dict[str, Any]]) -> tuple[int, 
 
 
 def memory_owners(agent: Agent, memory_ids: Sequence[str]) -> dict[str, str | None]:
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.memories or not memory_ids:
             return {}
         return dict(
@@ -325,7 +325,7 @@ def memory_owners(agent: Agent, memory_ids: Sequence[str]) -> dict[str, str | No
 def memories_for_context(agent: Agent, user_id: str) -> list[str]:
     """A user's memory texts in the order agno reads them (its query has no ORDER BY, so
     Postgres returns them in physical order; ctid makes that explicit)."""
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.memories:
             return []
         with connection.cursor() as cursor:
@@ -336,7 +336,7 @@ def memories_for_context(agent: Agent, user_id: str) -> list[str]:
 
 
 def memories_by_id(agent: Agent, memory_ids: Sequence[str]) -> dict[str, Memory]:
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.memories or not memory_ids:
             return {}
         return {m.memory_id: m for m in Memory.objects.filter(memory_id__in=list(memory_ids))}
@@ -344,14 +344,14 @@ def memories_by_id(agent: Agent, memory_ids: Sequence[str]) -> dict[str, Memory]
 
 def memories_after(agent: Agent, after: str, limit: int) -> list[Memory]:
     """The next memories in memory_id order: how agent-wide scans walk a big table."""
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.memories:
             return []
         return list(Memory.objects.filter(memory_id__gt=after).order_by("memory_id")[:limit])
 
 
 def user_memories_all(agent: Agent, user_id: str, cap: int = 20_000) -> list[Memory]:
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.memories:
             return []
         return list(Memory.objects.filter(user_id=user_id).order_by("memory_id")[:cap])
@@ -359,7 +359,7 @@ def user_memories_all(agent: Agent, user_id: str, cap: int = 20_000) -> list[Mem
 
 def delete_memories_by_id(agent: Agent, memory_ids: Sequence[str]) -> list[tuple[str, str]]:
     """Delete memories of any users by id; returns (memory_id, user_id) of those deleted."""
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.memories or not memory_ids:
             return []
         rows = Memory.objects.filter(memory_id__in=list(memory_ids))
@@ -371,7 +371,7 @@ def delete_memories_by_id(agent: Agent, memory_ids: Sequence[str]) -> list[tuple
 def memories_created_per_day(agent: Agent, days: int = 90) -> list[tuple[int, int]]:
     """(day as epoch seconds at 00:00 UTC, memories created) for the last `days` days."""
     since = (int(time.time()) // 86_400 - days + 1) * 86_400
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.memories:
             return []
         with connection.cursor() as cursor:

@@ -10,7 +10,7 @@ from django.db import connection
 
 from agents.models import Agent
 from memories.models import memory_text
-from memories.runtime.access import reach
+from memories.runtime.access import in_agent_schema
 
 # (memory_id, user_id, the memory's updated_at or created_at, tokens its line costs)
 Candidate = tuple[str, str | None, int, int]
@@ -63,7 +63,7 @@ def prune_candidates(
     sql, params = _candidate_sql(
         user_id=user_id, topic=topic, changed_before=changed_before, keep_newest=keep_newest
     )
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.memories:
             return []
         with connection.cursor() as cursor:
@@ -80,7 +80,7 @@ def delete_unchanged(agent: Agent, planned: Sequence[tuple[str, int]]) -> list[t
     is kept. Returns (memory_id, user_id) of those deleted."""
     if not planned:
         return []
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.memories:
             return []
         with connection.cursor() as cursor:

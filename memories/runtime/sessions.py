@@ -15,9 +15,9 @@ from memories.runtime.access import (
     Page,
     SessionNotFound,
     decode_cursor,
+    in_agent_schema,
     keyset_page,
     page_limit,
-    reach,
 )
 from memories.runtime.memories import SORT_KEYS
 
@@ -35,7 +35,7 @@ def user_sessions(
 ) -> Page[SessionRow]:
     """A user's sessions, most recently active first, with run counts for the page only."""
     limit = page_limit(limit)
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.sessions:
             return Page([])
         rows = RuntimeSession.objects.filter(user_id=user_id).annotate(
@@ -72,7 +72,7 @@ def user_sessions(
 
 
 def session_runs(agent: Agent, session_id: str, limit: int = 500) -> list[Run]:
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.runs:
             return []
         return list(
@@ -81,7 +81,7 @@ def session_runs(agent: Agent, session_id: str, limit: int = 500) -> list[Run]:
 
 
 def get_session(agent: Agent, session_id: str) -> RuntimeSession | None:
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.sessions:
             return None
         return RuntimeSession.objects.filter(session_id=session_id).first()
@@ -89,7 +89,7 @@ def get_session(agent: Agent, session_id: str) -> RuntimeSession | None:
 
 def delete_session(agent: Agent, session_id: str) -> tuple[str | None, int]:
     """Delete a session; its runs go with it (the runtime's foreign key cascades)."""
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         session = (
             RuntimeSession.objects.select_for_update().filter(session_id=session_id).first()
             if tables.sessions

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from django.db import connection
 
 from agents.models import Agent
-from memories.runtime.access import Tables, like_escaped, reach
+from memories.runtime.access import Tables, in_agent_schema, like_escaped
 
 # Above this many rows (by the planner's estimate) the agents list shows estimated counts.
 EXACT_COUNT_LIMIT = 200_000
@@ -17,7 +17,7 @@ EXACT_COUNT_LIMIT = 200_000
 def user_ids_after(agent: Agent, *, after: str | None, prefix: str, limit: int) -> list[str]:
     """The next `limit` distinct user_ids of memories and sessions, in user_id order."""
     params = {"after": after, "prefix": like_escaped(prefix) + "%", "n": limit}
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         parts = [
             f"(SELECT DISTINCT user_id FROM {table} WHERE user_id IS NOT NULL "
             "AND (%(after)s::text IS NULL OR user_id > %(after)s) "
@@ -52,7 +52,7 @@ def user_stats(agent: Agent, user_ids: Sequence[str]) -> dict[str, UserStats]:
     stats = {key: UserStats() for key in user_ids}
     if not stats:
         return stats
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.any:
             return stats
         memories = (
@@ -94,7 +94,7 @@ class UserSummary:
 
 def user_summary(agent: Agent, user_id: str) -> UserSummary:
     """Counts and last update for one user, in one query (index-only where vacuumed)."""
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.any:
             return UserSummary(tables=tables)
         memories = (
@@ -126,7 +126,7 @@ class AgentOverview:
 
 
 def agent_overview(agent: Agent) -> AgentOverview:
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         if not tables.memories:
             return AgentOverview(tables)
         with connection.cursor() as cursor:
@@ -168,7 +168,7 @@ class UserFootprint:
 
 
 def user_footprint(agent: Agent, user_id: str) -> UserFootprint:
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         parts = [
             "(SELECT count(*) FROM agno_memories WHERE user_id = %(u)s)"
             if tables.memories
@@ -188,7 +188,7 @@ def user_footprint(agent: Agent, user_id: str) -> UserFootprint:
 
 def erase_user(agent: Agent, user_id: str) -> UserFootprint:
     """Erase every memory, session and run of `user_id` in one agent, in one transaction."""
-    with reach(agent) as tables:
+    with in_agent_schema(agent) as tables:
         footprint = user_footprint(agent, user_id)
         with connection.cursor() as cursor:
             if tables.runs:

@@ -310,7 +310,7 @@ def seed() -> dict[str, int]:
         ensure_runtime_tables(agent.db_schema)
         if agent.slug == "support":
             facts = {**facts, "ann@example.com": facts["ann@example.com"] + _ann_extra_facts()}
-        with runtime.reach(agent):
+        with runtime.in_agent_schema(agent):
             memories = [
                 Memory(
                     memory_id=_stable_id(agent.slug, user_id, fact.text),

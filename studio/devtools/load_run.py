@@ -404,7 +404,7 @@ def _wait_for(url: str, server: subprocess.Popen) -> None:
 
 def _check_ledger(agent: Agent, ledger: Ledger, writer: AgnoWriter) -> list[str]:
     """Every write the server acknowledged must be what the database holds now."""
-    with runtime.reach(agent):
+    with runtime.in_agent_schema(agent):
         rows = {m.memory_id: m for m in Memory.objects.all()}
     lost = []
     for memory_id, text in ledger.expected_text.items():

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from agents.models import Agent
-from memories import transfer
+from memories import import_export
 
 
 class Command(BaseCommand):
@@ -21,7 +21,7 @@ class Command(BaseCommand):
         agent = Agent.objects.filter(slug=options["agent"]).first()
         if agent is None:
             raise CommandError(f"There is no agent “{options['agent']}”.")
-        lines = transfer.export_lines(agent, options["user_id"])
+        lines = import_export.export_lines(agent, options["user_id"])
         if options["output"]:
             count = 0
             with open(options["output"], "w", encoding="utf-8") as handle:

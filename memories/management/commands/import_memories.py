@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from agents.models import Agent
-from memories import actions, transfer
+from memories import actions, import_export
 
 
 class Command(BaseCommand):
@@ -41,7 +41,7 @@ class Command(BaseCommand):
                 valid_rows_only=options["valid_rows"],
                 dry_run=options["dry_run"],
             )
-        except transfer.ImportFileError as error:
+        except import_export.ImportFileError as error:
             raise CommandError(str(error)) from error
         for line, reason in report.rejected:
             self.stderr.write(f"line {line}: {reason}")

@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_http_methods
 
 from agents.access import agent_for_user, rw_agent_for_user
-from memories import actions, runtime, transfer
+from memories import actions, import_export, runtime
 from memories.forms import ImportForm, UserSearchForm
 from memories.views import page_url, user_id_in
 from studio.feedback import first_error
@@ -24,7 +24,8 @@ def export_memories(request: HttpRequest, slug: str) -> HttpResponse:
         return bad_request(request, "That user_id is too long.")
     actions.export_started(actor=request.user, agent=agent, user_id=user_id)
     response = StreamingHttpResponse(
-        transfer.export_lines(agent, user_id), content_type="application/x-ndjson; charset=utf-8"
+        import_export.export_lines(agent, user_id),
+        content_type="application/x-ndjson; charset=utf-8",
     )
     name = (
         f"{agent.slug}-memories.jsonl" if user_id is None else f"{agent.slug}-user-memories.jsonl"
@@ -52,7 +53,7 @@ def import_memories(request: HttpRequest, slug: str) -> HttpResponse:
             valid_rows_only=form.cleaned_data["valid_rows_only"],
             dry_run=form.cleaned_data["dry_run"],
         )
-    except transfer.ImportFileError as error:
+    except import_export.ImportFileError as error:
         form.add_error("file", str(error))
         return render(request, "memories/import.html", context, status=422)
     context["report"] = report
