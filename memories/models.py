@@ -210,6 +210,13 @@ class PruneCandidate(models.Model):
         return self.memory_id
 
 
+def _shown(value: Any) -> str:
+    """A run's input or output as text: JSON for structured values, nothing for None."""
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
+
+
 def memory_text(value: Any) -> str:
     """A memory as agno puts it in context: `f"- {memory}"`, so a dict, list or number
     (all legal in the JSONB column) reads as Python's str() of it, not as JSON."""
@@ -312,6 +319,20 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return self.run_id
+
+    @property
+    def input_text(self) -> str:
+        """What the run was asked: workflow runs keep it in run_data, with no messages."""
+        data = self.run_data if isinstance(self.run_data, dict) else {}
+        value = data.get("input")
+        if isinstance(value, dict) and "input_content" in value:
+            value = value["input_content"]
+        return _shown(value)
+
+    @property
+    def output_text(self) -> str:
+        data = self.run_data if isinstance(self.run_data, dict) else {}
+        return _shown(data.get("content"))
 
     @property
     def messages(self) -> list[dict[str, Any]]:

@@ -179,3 +179,28 @@ def test_a_session_id_with_a_slash_lists_opens_and_deletes(editor_client, agent,
     deleted = editor_client.post(session_url(agent, "team/a b%/1", "delete_session"), **HTMX)
     assert deleted.status_code == 200
     assert agno.get_session("team/a b%/1") is None
+
+
+def test_a_workflow_transcript_shows_each_runs_input_and_output(editor_client, agent, agno_db_for):
+    from agno.run.workflow import WorkflowRunOutput
+    from agno.session import WorkflowSession
+
+    agno = agno_db_for(agent)
+    run = WorkflowRunOutput(
+        run_id="wf-run-1",
+        session_id="wf/1",
+        workflow_id="onboarding",
+        user_id="ann",
+        input="Plan a trip to Lisbon",
+        content={"days": 3, "city": "Lisbon"},
+        created_at=NOW,
+    )
+    agno.upsert_session(
+        WorkflowSession(session_id="wf/1", workflow_id="onboarding", user_id="ann", created_at=NOW)
+    )
+    agno.upsert_run(run, session_id="wf/1", user_id="ann", run_index=0)
+    assert agno.get_run("wf-run-1") is not None  # agno stored it: a run with no messages
+    page = editor_client.get(session_url(agent, "wf/1"))
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Plan a trip to Lisbon" in html and "&quot;city&quot;: &quot;Lisbon&quot;" in html
