@@ -106,10 +106,13 @@ def edit_memory(
     return memory
 
 
-def delete_memory(*, actor: Actor, agent: Agent, user_id: str, memory_id: str) -> None:
+def delete_memory(
+    *, actor: Actor, agent: Agent, user_id: str, memory_id: str, version: str = ""
+) -> None:
+    """Raises StaleMemory if `version` is given and the memory changed since it was shown."""
     with transaction.atomic():
         with in_agent_schema(agent):
-            runtime_memories.delete_memory(agent, user_id, memory_id)
+            runtime_memories.delete_memory(agent, user_id, memory_id, version=version)
             context = runtime_memories.memories_for_context(agent, user_id)
         audit.record(
             actor, agent, AuditEvent.Action.MEMORY_DELETED, user_id=user_id, memory_id=memory_id

@@ -309,9 +309,21 @@ def delete_memory(request: HttpRequest, slug: str) -> HttpResponse:
     if memory_id is None:
         return bad_request(request, NO_MEMORY)
     try:
-        actions.delete_memory(actor=request.user, agent=agent, user_id=user_id, memory_id=memory_id)
+        actions.delete_memory(
+            actor=request.user,
+            agent=agent,
+            user_id=user_id,
+            memory_id=memory_id,
+            version=request.POST.get("version", ""),
+        )
     except runtime.MemoryNotFound as error:
         return bad_request(request, error.message, status=404)
+    except runtime.StaleMemory as stale:
+        # Show what it says now; "Delete anyway" carries the new version, one click.
+        context = {**_row_context(agent, user_id, stale.current, True), "stale_delete": True}
+        template = f"{USER_PAGE}#memory-row" if request.htmx else "memories/edit.html"
+        response = render(request, template, context, status=409)
+        return toast(response, "Not deleted: this memory changed since you opened it.", "error")
     if not request.htmx:
         flash(request, "Memory deleted.")
         return redirect(user_url(agent, user_id))

@@ -97,3 +97,25 @@ def test_a_memory_deleted_in_the_dashboard_is_gone_for_agno(agent, agno_db_for, 
     )
     assert [m.memory_id for m in agno.get_user_memories(user_id="ann")] == [kept.memory_id]
     assert AuditEvent.objects.get(action="memory.deleted").memory_id == gone.memory_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_memory_the_agent_rewrote_is_shown_again_before_it_is_deleted(
+    editor_client, agent, agno_db_for
+):
+    from agno.db.schemas.memory import UserMemory
+
+    agno = agno_db_for(agent)
+    agno.upsert_user_memory(UserMemory(memory_id="m1", memory="Likes tea.", user_id="ann"))
+    shown = runtime.get_memory(agent, "ann", "m1").version
+    agno.upsert_user_memory(UserMemory(memory_id="m1", memory="Likes coffee now.", user_id="ann"))
+    url = memory_url(agent, "m1", "delete")
+    refused = editor_client.post(url, {"user_id": "ann", "version": shown}, **HTMX)
+    html = refused.content.decode()
+    assert refused.status_code == 409 and "Likes coffee now." in html and "Delete anyway" in html
+    assert agno.get_user_memory("m1").memory == "Likes coffee now."
+    assert not AuditEvent.objects.filter(action="memory.deleted").exists()
+    current = runtime.get_memory(agent, "ann", "m1").version
+    assert f'name="version" value="{current}"' in html  # "Delete anyway" is one click
+    again = editor_client.post(url, {"user_id": "ann", "version": current}, **HTMX)
+    assert again.status_code == 200 and agno.get_user_memory("m1") is None

@@ -193,15 +193,16 @@ def update_memory(
     return memory
 
 
-def delete_memory(agent: Agent, user_id: str, memory_id: str) -> None:
+def delete_memory(agent: Agent, user_id: str, memory_id: str, *, version: str = "") -> None:
+    """Delete one memory; with `version`, only if it has not changed since it was shown."""
     with in_agent_schema(agent) as tables:
-        deleted = (
-            Memory.objects.filter(memory_id=memory_id, user_id=user_id).delete()[0]
-            if tables.memories
-            else 0
-        )
-    if not deleted:
-        raise MemoryNotFound(MemoryNotFound.message)
+        rows = Memory.objects.filter(memory_id=memory_id, user_id=user_id)
+        memory = rows.select_for_update().first() if tables.memories else None
+        if memory is None:
+            raise MemoryNotFound(MemoryNotFound.message)
+        if version and memory.version != version:
+            raise StaleMemory(memory)
+        rows.delete()
 
 
 def delete_user_memories(agent: Agent, user_id: str, memory_ids: Sequence[str]) -> int:
