@@ -46,8 +46,9 @@ class MonthlyCost:
 
 
 def monthly_cost(inputs: CostInputs, tokens_per_user: float, agentic: bool) -> MonthlyCost:
-    """Memories ride in the system message of every turn; agentic mode adds one extraction
-    call per conversation, which reads the memories too."""
+    """Memories ride in the system message of every turn. In agentic mode each call of the
+    agent's memory tool is one more model call, which reads the memories too; none when the
+    agent does not call it. The calculator estimates one such call per conversation."""
     turns = inputs.conversations_per_month * inputs.turns_per_conversation
     memory_tokens = round(tokens_per_user * turns)
     calls = inputs.conversations_per_month if agentic else 0

@@ -80,3 +80,13 @@ def test_a_viewer_reads_the_cost_panel_but_cannot_save(viewer_client, agent):
     agent.refresh_from_db()
     assert agent.token_budget == 0 and not agent.cost_inputs
     assert not AuditEvent.objects.exists()
+
+
+def test_agentic_modes_cost_sentence_says_calls_come_from_the_memory_tool(
+    editor_client, make_agent
+):
+    agent = make_agent(settings=MemorySettings(session_storage=True, agentic_memory=True))
+    tab = editor_client.get(reverse("agents:memory_tab", args=[agent.slug])).content.decode()
+    assert "each time it calls it agno makes one extra model call; none when it does not" in tab
+    page = editor_client.get(reverse("memories:cost", args=[agent.slug])).content.decode()
+    assert "each call of the agent's memory tool adds one model call" in page
