@@ -145,3 +145,25 @@ def memory_url(agent: Agent, memory_id: str, action: str = "row", **params: str)
 def session_url(agent: Agent, session_id: str, action: str = "transcript") -> str:
     query = urlencode({"session_id": session_id})
     return f"{reverse(f'memories:{action}', args=[agent.slug])}?{query}"
+
+
+def agno_session_with_run(agno: Any, session_id: str, user_id: str, created_at: int, said: str):
+    """A session with one run of one user message, written by agno's own PostgresDb."""
+    from agno.models.message import Message
+    from agno.run.agent import RunOutput
+    from agno.session import AgentSession
+
+    agno.upsert_session(
+        AgentSession(
+            session_id=session_id, agent_id="helper", user_id=user_id, created_at=created_at
+        )
+    )
+    run = RunOutput(
+        run_id=f"{session_id}-r",
+        session_id=session_id,
+        agent_id="helper",
+        user_id=user_id,
+        created_at=created_at,
+        messages=[Message(role="user", content=said)],
+    )
+    agno.upsert_run(run, session_id=session_id, user_id=user_id, run_index=0)

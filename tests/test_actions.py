@@ -14,9 +14,6 @@ from typing import Any
 
 import pytest
 from agno.db.schemas.memory import UserMemory
-from agno.models.message import Message
-from agno.run.agent import RunOutput
-from agno.session import AgentSession
 from django.apps import apps
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
@@ -26,6 +23,7 @@ from django.urls import reverse
 from agents.models import Agent
 from memories import flags, pruning, tokens
 from memories.models import AuditEvent, PruneCandidate, PruneJob, SensitiveFlag, UserTokens
+from tests.factories import agno_session_with_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -61,25 +59,7 @@ def seed_runtime(agno) -> None:
         )
     for user_id, sessions in (("ann", 2), ("bob", 1)):
         for n in range(sessions):
-            session_id = f"{user_id}-s{n}"
-            agno.upsert_session(
-                AgentSession(
-                    session_id=session_id, agent_id="helper", user_id=user_id, created_at=OLD
-                )
-            )
-            agno.upsert_run(
-                RunOutput(
-                    run_id=f"{session_id}-r",
-                    session_id=session_id,
-                    agent_id="helper",
-                    user_id=user_id,
-                    created_at=OLD,
-                    messages=[Message(role="user", content=f"hello from {user_id}")],
-                ),
-                session_id=session_id,
-                user_id=user_id,
-                run_index=0,
-            )
+            agno_session_with_run(agno, f"{user_id}-s{n}", user_id, OLD, f"hello from {user_id}")
 
 
 def seed_studio(agent: Agent) -> None:

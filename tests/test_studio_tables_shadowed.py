@@ -20,9 +20,6 @@ from urllib.parse import urlencode
 
 import pytest
 from agno.db.schemas.memory import UserMemory
-from agno.models.message import Message
-from agno.run.agent import RunOutput
-from agno.session import AgentSession
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, connections
 from django.http import HttpResponse
@@ -40,6 +37,7 @@ from memories.models import (
     UserTokens,
 )
 from studio.database_urls import psycopg_connect
+from tests.factories import agno_session_with_run
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -110,22 +108,7 @@ def seed_runtime(agno) -> dict[str, str]:
         )
         ids[text] = written.memory_id
     for user_id, session_id in ((ANN, "ann-s0"), (ANN, "ann-s1"), (BOB, "bob-s0")):
-        agno.upsert_session(
-            AgentSession(session_id=session_id, agent_id="helper", user_id=user_id, created_at=OLD)
-        )
-        agno.upsert_run(
-            RunOutput(
-                run_id=f"{session_id}-r",
-                session_id=session_id,
-                agent_id="helper",
-                user_id=user_id,
-                created_at=OLD,
-                messages=[Message(role="user", content=f"Hello from session {session_id}.")],
-            ),
-            session_id=session_id,
-            user_id=user_id,
-            run_index=0,
-        )
+        agno_session_with_run(agno, session_id, user_id, OLD, f"Hello from session {session_id}.")
     return ids
 
 
