@@ -83,10 +83,11 @@ def edit_memory(
     user_id: str,
     memory_id: str,
     version: str,
-    text: str,
-    topics: list[str],
+    text: str | None,
+    topics: list[str] | None,
 ) -> Memory:
-    """Change text and topics; raises StaleMemory if it changed since `version` was read."""
+    """Change text and/or topics (None: keep as stored); raises StaleMemory if the memory
+    changed since `version` was read."""
     with transaction.atomic():
         with in_agent_schema(agent):  # one schema switch: the write and the user's new context
             memory = runtime_memories.update_memory(
@@ -99,7 +100,9 @@ def edit_memory(
             AuditEvent.Action.MEMORY_EDITED,
             user_id=user_id,
             memory_id=memory_id,
-            details={"topics": len(topics)},
+            details={
+                "changed": [n for n, v in (("text", text), ("topics", topics)) if v is not None]
+            },
         )
         flags.rescan(agent, memory)
         tokens.store_count(agent, user_id, context)

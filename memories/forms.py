@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from django import forms
@@ -99,22 +100,68 @@ class MemoryForm(forms.Form):
         return _strip_null_bytes(self.cleaned_data["input"])
 
 
+def fingerprint(value: str) -> str:
+    """What an edit form remembers of a value it showed, to tell whether the person changed it
+    (browsers send a textarea's line breaks as CRLF, and padding is not a change)."""
+    normalised = value.replace("\r\n", "\n").strip()
+    return hashlib.sha256(normalised.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
 class EditMemoryForm(forms.Form):
-    text = _memory_text_field(rows=3, autofocus=True)
-    topics = TopicsField()
+    """An edit changes only what the person changed: a text or topics left as shown come back
+    as None and are kept as stored, however long, odd or non-string they are. The limits apply
+    to what is typed."""
+
+    text = forms.CharField(
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 3, "autofocus": True, "maxlength": MAX_MEMORY_CHARS}),
+        error_messages={"required": "Write the memory's text; it cannot be empty."},
+    )
+    topics = forms.CharField(required=False, strip=False, help_text=TopicsField().help_text)
     version = forms.CharField(
         max_length=64,
         widget=forms.HiddenInput,
         error_messages={"required": "The form lost track of the memory's version; reload."},
     )
+    text_shown = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+    topics_shown = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Several rows can be in edit at once: ids would repeat, and labels wrap their fields.
         kwargs.setdefault("auto_id", False)
         super().__init__(*args, **kwargs)
 
-    def clean_text(self) -> str:
-        return _strip_null_bytes(self.cleaned_data["text"])
+    @classmethod
+    def for_memory(cls, memory: Any, text: str | None = None, topics: str | None = None) -> Any:
+        shown_topics = ", ".join(memory.topic_list)
+        return cls(
+            initial={
+                "text": memory.text if text is None else text,
+                "topics": shown_topics if topics is None else topics,
+                "version": memory.version,
+                "text_shown": fingerprint(memory.text),
+                "topics_shown": fingerprint(shown_topics),
+            }
+        )
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if "text" in data:
+            data["text"] = self._changed("text", data["text"], _memory_text_field())
+        if "topics" in data:
+            data["topics"] = self._changed("topics", data["topics"], TopicsField())
+        return data
+
+    def _changed(self, name: str, value: str, field: forms.Field) -> Any:
+        """None when the value is as shown; otherwise the typed value, checked as when added."""
+        if fingerprint(value) == self.cleaned_data.get(f"{name}_shown"):
+            return None
+        try:
+            cleaned = field.clean(value)
+        except ValidationError as error:
+            self.add_error(name, error)
+            return None
+        return _strip_null_bytes(cleaned) if isinstance(cleaned, str) else cleaned
 
 
 class UserIdField(forms.CharField):

@@ -224,16 +224,6 @@ def memory_row(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, f"{USER_PAGE}#memory-row", context)
 
 
-def _edit_form(memory: Memory, text: str | None = None, topics: list[str] | None = None) -> Any:
-    return EditMemoryForm(
-        initial={
-            "text": memory.text if text is None else text,
-            "topics": ", ".join(memory.topic_list if topics is None else topics),
-            "version": memory.version,
-        }
-    )
-
-
 def _render_edit(request: HttpRequest, context: dict, status: int = 200) -> HttpResponse:
     if request.htmx:
         return render(request, f"{USER_PAGE}#memory-edit-row", context, status=status)
@@ -271,7 +261,10 @@ def edit_memory(request: HttpRequest, slug: str) -> HttpResponse:
     except runtime.StaleMemory as stale:
         # Show what is there now, keep what the person typed, and let them decide again.
         context = _row_context(agent, user_id, stale.current, True)
-        context.update(stale=True, form=_edit_form(stale.current, data["text"], data["topics"]))
+        typed = EditMemoryForm.for_memory(
+            stale.current, request.POST.get("text", ""), request.POST.get("topics", "")
+        )
+        context.update(stale=True, form=typed)
         return toast(_render_edit(request, context, status=409), stale.message, "error")
     if not request.htmx:
         flash(request, "Memory saved.")
@@ -292,7 +285,10 @@ def _edit_form_response(
         memory = runtime.get_memory(agent, user_id, memory_id)
     except runtime.MemoryNotFound as error:
         return bad_request(request, error.message, status=404)
-    context = {**_row_context(agent, user_id, memory, True), "form": invalid or _edit_form(memory)}
+    context = {
+        **_row_context(agent, user_id, memory, True),
+        "form": invalid or EditMemoryForm.for_memory(memory),
+    }
     if invalid is None:
         return _render_edit(request, context)
     message = "Not saved: " + first_error(invalid)

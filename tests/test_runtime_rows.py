@@ -204,3 +204,65 @@ def test_a_workflow_transcript_shows_each_runs_input_and_output(editor_client, a
     html = page.content.decode()
     assert page.status_code == 200
     assert "Plan a trip to Lisbon" in html and "&quot;city&quot;: &quot;Lisbon&quot;" in html
+
+
+def _open_and_post(editor_client, agent, memory_id: str, **changes: str):
+    """Open the inline edit form as a browser would, send it back with `changes` applied."""
+    from memories.forms import fingerprint
+
+    memory = runtime.get_memory(agent, "ann", memory_id)
+    shown_topics = ", ".join(memory.topic_list)
+    data = {
+        "user_id": "ann",
+        "text": memory.text.replace("\n", "\r\n"),  # browsers send textarea breaks as CRLF
+        "topics": shown_topics,
+        "version": memory.version,
+        "text_shown": fingerprint(memory.text),
+        "topics_shown": fingerprint(shown_topics),
+        **changes,
+    }
+    opened = editor_client.get(memory_url(agent, memory_id, "edit", user_id="ann"), **HTMX)
+    assert f'value="{data["topics_shown"]}"' in opened.content.decode()  # the form carries them
+    return editor_client.post(memory_url(agent, memory_id, "edit"), data, **HTMX)
+
+
+def test_an_edit_of_the_text_keeps_topics_as_stored(editor_client, agent, agno_db_for):
+    agno = agno_db_for(agent)
+    topics = ["New York, NY", "  padded ", "dup", "dup", *[f"t{n}" for n in range(25)]]
+    agno.upsert_user_memory(
+        UserMemory(memory_id="m1", memory="Lives in NYC.", user_id="ann", topics=topics)
+    )
+    saved = _open_and_post(editor_client, agent, "m1", text="Lives in Brooklyn.")
+    assert saved.status_code == 200
+    back = agno.get_user_memory("m1")
+    assert back.memory == "Lives in Brooklyn." and back.topics == topics
+
+
+def test_an_edit_of_the_topics_keeps_a_long_or_dict_memory_as_stored(
+    editor_client, agent, agno_db_for
+):
+    agno = agno_db_for(agent)
+    agno.upsert_user_memory(UserMemory(memory_id="d1", memory={"city": "Berlin"}, user_id="ann"))
+    agno.upsert_user_memory(UserMemory(memory_id="l1", memory="x" * 12_000, user_id="ann"))
+    for memory_id, stored in (("d1", {"city": "Berlin"}), ("l1", "x" * 12_000)):
+        saved = _open_and_post(editor_client, agent, memory_id, topics="home, travel")
+        assert saved.status_code == 200, saved.content.decode()[:300]
+        back = agno.get_user_memory(memory_id)
+        assert back.memory == stored and back.topics == ["home", "travel"]
+
+
+def test_an_edit_that_changes_nothing_writes_nothing(editor_client, agent, agno_db_for):
+    agno = agno_db_for(agent)
+    agno.upsert_user_memory(
+        UserMemory(memory_id="m1", memory="Likes tea.\nAnd cake.", user_id="ann", updated_at=1000)
+    )
+    assert _open_and_post(editor_client, agent, "m1").status_code == 200
+    assert agno.get_user_memory("m1").updated_at == 1000
+
+
+def test_typed_text_still_meets_the_limits(editor_client, agent, agno_db_for):
+    agno = agno_db_for(agent)
+    agno.upsert_user_memory(UserMemory(memory_id="m1", memory="Short.", user_id="ann"))
+    refused = _open_and_post(editor_client, agent, "m1", text="y" * 10_001)
+    assert refused.status_code == 422 and "at most 10,000 characters" in refused.content.decode()
+    assert agno.get_user_memory("m1").memory == "Short."

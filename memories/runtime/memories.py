@@ -172,9 +172,16 @@ def insert_memory(
 
 
 def update_memory(
-    agent: Agent, user_id: str, memory_id: str, *, text: str, topics: list[str], version: str
+    agent: Agent,
+    user_id: str,
+    memory_id: str,
+    *,
+    version: str,
+    text: str | None,
+    topics: list[str] | None,
 ) -> Memory:
-    """Change text and topics, refusing if the memory changed since `version` was read."""
+    """Change what is given (None: keep as stored), refusing if the memory changed since
+    `version` was read. Nothing given, nothing written: updated_at stays."""
     with in_agent_schema(agent) as tables:
         memory = (
             Memory.objects.select_for_update().filter(memory_id=memory_id, user_id=user_id).first()
@@ -185,11 +192,19 @@ def update_memory(
             raise MemoryNotFound(MemoryNotFound.message)
         if memory.version != version:
             raise StaleMemory(memory)
-        now = int(time.time())
-        Memory.objects.filter(memory_id=memory_id, user_id=user_id).update(
-            memory=text, topics=_topics_value(topics), updated_at=now
-        )
-    memory.memory, memory.topics, memory.updated_at = text, topics or None, now
+        changes: dict[str, Any] = {}
+        if text is not None:
+            changes["memory"] = text
+        if topics is not None:
+            changes["topics"] = _topics_value(topics)
+        if not changes:
+            return memory
+        changes["updated_at"] = int(time.time())
+        Memory.objects.filter(memory_id=memory_id, user_id=user_id).update(**changes)
+    memory.memory = changes.get("memory", memory.memory)
+    if topics is not None:
+        memory.topics = topics or None
+    memory.updated_at = changes["updated_at"]
     return memory
 
 
