@@ -167,3 +167,30 @@ def agno_session_with_run(agno: Any, session_id: str, user_id: str, created_at: 
         messages=[Message(role="user", content=said)],
     )
     agno.upsert_run(run, session_id=session_id, user_id=user_id, run_index=0)
+
+
+def agno_context_block(agent, user_id: str) -> str:
+    """The memory block of the system message agno itself builds (no model call)."""
+    from agno.agent import Agent as AgnoAgent
+    from agno.agent._messages import get_system_message
+    from agno.db.postgres import PostgresDb
+    from agno.models.openai import OpenAIChat
+    from agno.run.base import RunContext
+    from agno.session import AgentSession
+
+    db = PostgresDb(db_url=sqlalchemy_url(), db_schema=agent.db_schema)
+    try:
+        built = AgnoAgent(
+            model=OpenAIChat(id="gpt-4o-mini", api_key="not-used: no call is made"),
+            db=db,
+            add_memories_to_context=True,
+            enable_agentic_memory=True,
+        )
+        run = RunContext(run_id="r", session_id="s", user_id=user_id)
+        system = get_system_message(
+            built, AgentSession(session_id="s", user_id=user_id), run_context=run
+        ).content
+    finally:
+        db.db_engine.dispose()
+    start = system.index("You have access to user info")
+    return system[start : system.index("\n<updating_user_memories>", start)]

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from memories import flags, runtime, tokens
 from memories.models import AuditEvent, PruneCandidate, SensitiveFlag
-from tests.factories import memory_url, session_url
+from tests.factories import agno_context_block, memory_url, session_url
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 NOW = int(time.time())
@@ -21,35 +21,6 @@ LONG_ID = "m-" + "x" * 300
 
 def user_page(agent, user_id: str) -> str:
     return reverse("memories:user", args=[agent.slug]) + "?user_id=" + quote(user_id, safe="")
-
-
-def agno_context_block(agent, user_id: str) -> str:
-    """The memory block of the system message agno itself builds (no model call)."""
-    from agno.agent import Agent as AgnoAgent
-    from agno.agent._messages import get_system_message
-    from agno.db.postgres import PostgresDb
-    from agno.models.openai import OpenAIChat
-    from agno.run.base import RunContext
-    from agno.session import AgentSession
-
-    from tests.factories import sqlalchemy_url
-
-    db = PostgresDb(db_url=sqlalchemy_url(), db_schema=agent.db_schema)
-    try:
-        built = AgnoAgent(
-            model=OpenAIChat(id="gpt-4o-mini", api_key="not-used: no call is made"),
-            db=db,
-            add_memories_to_context=True,
-            enable_agentic_memory=True,
-        )
-        run = RunContext(run_id="r", session_id="s", user_id=user_id)
-        system = get_system_message(
-            built, AgentSession(session_id="s", user_id=user_id), run_context=run
-        ).content
-    finally:
-        db.db_engine.dispose()
-    start = system.index("You have access to user info")
-    return system[start : system.index("\n<updating_user_memories>", start)]
 
 
 @pytest.mark.parametrize(

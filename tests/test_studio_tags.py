@@ -19,3 +19,22 @@ def test_relative_times_read_like_a_person_would_say_them():
         "2 years ago",
         "in 2 hours",
     ]
+
+
+def test_any_stored_time_renders_without_an_error():
+    from memories.templatetags.studio import when
+
+    for stamp in (
+        -6_500_000_000_000 // 1000,
+        -62_135_596_800,
+        -62_135_596_801,
+        253_402_300_799,
+        253_402_300_800,
+        10**11 - 1,
+        -(10**11) + 1,
+        10**15,
+        -(10**15),
+        0,
+    ):
+        html = str(when(stamp, "Pacific/Kiritimati"))
+        assert "<time" in html or "not a time the runtime writes" in html, stamp
