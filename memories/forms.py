@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import hashlib
+import math
 from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.forms.fields import InvalidJSONInput
 
 from memories.models import EndUser
 from memories.pruning import PruneCriteria
@@ -258,15 +260,65 @@ class BulkDeleteForm(forms.Form):
         ids = list(dict.fromkeys(self.cleaned_data["memory_ids"]))
         if len(ids) > MAX_BULK:
             raise ValidationError(f"Delete at most {MAX_BULK} memories at once.")
-        if any(len(i) > 64 for i in ids):
-            raise ValidationError("That is not a memory id.")
+        for memory_id in ids:  # any length or character the runtime can store
+            _storable(memory_id)
         return ids
+
+
+class StorableJSONField(forms.JSONField):
+    """JSON a person types that Postgres' jsonb can hold: no NUL or lone surrogate in any
+    string, no Infinity, and not nested past what is readable."""
+
+    MAX_DEPTH = 32
+
+    def to_python(self, value: Any) -> Any:
+        try:
+            parsed = super().to_python(value)
+        except RecursionError:
+            raise ValidationError("This JSON is nested too deeply.", code="too_deep") from None
+        self._check(parsed, 0)
+        return parsed
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        # A refused value is shown back as typed, never re-encoded (a lone surrogate can't be).
+        try:
+            bound = super().bound_data(data, initial)
+        except RecursionError:
+            return InvalidJSONInput(data)
+        if isinstance(data, str) and not isinstance(bound, InvalidJSONInput):
+            try:
+                self._check(bound, 0)
+            except ValidationError:
+                return InvalidJSONInput(data)
+        return bound
+
+    def _check(self, value: Any, depth: int) -> None:
+        if depth > self.MAX_DEPTH:
+            raise ValidationError(
+                f"This JSON is nested more than {self.MAX_DEPTH} levels deep.", code="too_deep"
+            )
+        if isinstance(value, str):
+            try:
+                _storable(value)
+            except ValidationError:
+                raise ValidationError(
+                    "Text in this JSON cannot contain U+0000 or a lone surrogate.", code="text"
+                ) from None
+        elif isinstance(value, float) and not math.isfinite(value):
+            raise ValidationError("Numbers in this JSON must be finite.", code="infinite")
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                self._check(key, depth + 1)
+                self._check(item, depth + 1)
+        elif isinstance(value, list):
+            for item in value:
+                self._check(item, depth + 1)
 
 
 class EndUserForm(forms.ModelForm):
     """Register a person like the runtime's User object: email required, the rest optional."""
 
-    additional_attributes = forms.JSONField(
+    additional_attributes = StorableJSONField(
         required=False,
         initial=dict,
         widget=forms.Textarea(attrs={"rows": 3}),
