@@ -12,7 +12,7 @@ from django.utils.http import urlencode
 
 from agents.models import Agent
 from memories.models import AuditEvent
-from memories.runtime import InvalidCursor, decode_cursor, encode_cursor
+from memories.runtime import InvalidCursor, decode_cursor, keyset_page
 
 PAGE_SIZE = 50
 
@@ -52,11 +52,14 @@ def audit_page(params: QueryDict) -> dict[str, Any]:
         except (InvalidCursor, ValueError):
             return {"error": InvalidCursor.message}
         events = events.filter(Q(created_at__lt=stamp) | Q(created_at=stamp, id__lt=last_id))
-    rows = list(events.order_by("-created_at", "-id")[: PAGE_SIZE + 1])
+    page = keyset_page(
+        events.order_by("-created_at", "-id")[: PAGE_SIZE + 1],
+        PAGE_SIZE,
+        lambda event: (event.created_at.isoformat(), event.id),
+    )
     next_url = ""
-    if len(rows) > PAGE_SIZE:
-        rows = rows[:PAGE_SIZE]
-        cursor = encode_cursor(rows[-1].created_at.isoformat(), rows[-1].id)
+    if page.next_cursor:
         kept = {k: v for k, v in f.items() if v and k != "after"}
-        next_url = "?" + urlencode({**kept, "after": cursor})
-    return {"form": form, "events": rows, "agents": agents, "next_url": next_url, "filters": f}
+        next_url = "?" + urlencode({**kept, "after": page.next_cursor})
+    context = {"form": form, "events": page.items, "agents": agents, "filters": f}
+    return {**context, "next_url": next_url}
