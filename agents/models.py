@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -31,6 +32,45 @@ def validate_schema_name(value: str) -> None:
         )
 
 
+TABLE_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+DEFAULT_MEMORY_TABLE = "agno_memories"
+DEFAULT_SESSION_TABLE = "agno_sessions"
+DEFAULT_RUNS_TABLE = "agno_runs"
+DEFAULT_VERSIONS_TABLE = "agno_schema_versions"
+
+
+def validate_table_name(value: str) -> None:
+    if value and not TABLE_NAME_PATTERN.fullmatch(value):
+        raise ValidationError(
+            "A table name starts with a letter or underscore and holds only letters, digits "
+            "and underscores, at most 63 characters (for example support_memories).",
+            code="invalid_table",
+        )
+
+
+@dataclass(frozen=True)
+class TableNames:
+    """The runtime tables an agent's PostgresDb(memory_table=..., session_table=...,
+    runs_table=...) writes, with agno's defaults: runs follow a renamed session table."""
+
+    memories: str = DEFAULT_MEMORY_TABLE
+    sessions: str = DEFAULT_SESSION_TABLE
+    runs: str = DEFAULT_RUNS_TABLE
+    versions: str = DEFAULT_VERSIONS_TABLE
+
+    @classmethod
+    def chosen(cls, memories: str = "", sessions: str = "", runs: str = "") -> TableNames:
+        for name in (memories, sessions, runs):
+            validate_table_name(name)
+        if not runs:
+            runs = f"{sessions}_runs" if sessions else DEFAULT_RUNS_TABLE
+        return cls(memories or DEFAULT_MEMORY_TABLE, sessions or DEFAULT_SESSION_TABLE, runs)
+
+    @property
+    def are_default(self) -> bool:
+        return self == TableNames()
+
+
 def default_agno_settings() -> dict:
     return MemorySettings().to_json()
 
@@ -49,6 +89,32 @@ class Agent(models.Model):
         unique=True,
         validators=[validate_schema_name],
         help_text="The Postgres schema the agent's PostgresDb(db_schema=...) writes to.",
+    )
+    connection = models.CharField(
+        "runtime connection",
+        max_length=63,
+        default="default",
+        help_text="Which runtime database holds the agent's tables: a name from "
+        "RUNTIME_DATABASES, or “default” for the studio's own database.",
+    )
+    memory_table = models.CharField(
+        max_length=63,
+        blank=True,
+        validators=[validate_table_name],
+        help_text="PostgresDb(memory_table=...); blank for agno's agno_memories.",
+    )
+    session_table = models.CharField(
+        max_length=63,
+        blank=True,
+        validators=[validate_table_name],
+        help_text="PostgresDb(session_table=...); blank for agno's agno_sessions.",
+    )
+    runs_table = models.CharField(
+        max_length=63,
+        blank=True,
+        validators=[validate_table_name],
+        help_text="PostgresDb(runs_table=...); blank for agno's default: agno_runs, or "
+        "<session table>_runs when the session table is renamed.",
     )
     user_id_kind = models.CharField(
         "memories are keyed by",
@@ -98,6 +164,7 @@ class Agent(models.Model):
     def save(self, *args, **kwargs) -> None:
         # The invariants hold whoever saves: the Memory tab, Django admin, a shell.
         validate_schema_name(self.db_schema)
+        self.table_names  # noqa: B018 - validates the three names wherever the agent is saved
         settings = self.memory_settings
         problems = settings.violations()
         if problems:
@@ -129,6 +196,10 @@ class Agent(models.Model):
     def over_budget_tokens(self) -> Q:
         """is_over_budget as a filter on UserTokens rows, for counts and lists of many users."""
         return Q(tokens__gt=self.token_budget) if self.token_budget else Q(pk__in=[])
+
+    @property
+    def table_names(self) -> TableNames:
+        return TableNames.chosen(self.memory_table, self.session_table, self.runs_table)
 
     @property
     def memory_settings(self) -> MemorySettings:

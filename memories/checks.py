@@ -22,7 +22,7 @@ def check_agent_schemas(app_configs: Any = None, **kwargs: Any) -> list:
         return []  # no database yet, or not migrated: migrate reports that itself
     states = []
     for agent in agents:
-        state = schema_state(agent.db_schema)
+        state = schema_state(agent)
         if state.status == "drifted":
             messages.append(
                 checks.Warning(

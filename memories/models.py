@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import zoneinfo
 from typing import Any
 
+from django.apps.registry import Apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -227,7 +229,9 @@ def memory_text(value: Any) -> str:
 # alters or drops them; memories/runtime.py points the search_path at the agent's schema.
 
 
-class Memory(models.Model):
+class MemoryRow(models.Model):
+    is_runtime_table = True  # the router sends it to the agent's runtime connection
+
     memory_id = models.TextField(primary_key=True)
     memory = models.JSONField()  # JSONB holding a JSON *string*, not text
     feedback = models.TextField(null=True)
@@ -241,8 +245,7 @@ class Memory(models.Model):
     updated_at = models.BigIntegerField(null=True)
 
     class Meta:
-        managed = False
-        db_table = "agno_memories"
+        abstract = True
 
     def __str__(self) -> str:
         return self.memory_id
@@ -268,7 +271,9 @@ class Memory(models.Model):
         return hashlib.sha256(state.encode()).hexdigest()[:16]
 
 
-class RuntimeSession(models.Model):
+class SessionRow(models.Model):
+    is_runtime_table = True
+
     session_id = models.TextField(primary_key=True)
     session_type = models.TextField()
     agent_id = models.TextField(null=True)
@@ -285,8 +290,7 @@ class RuntimeSession(models.Model):
     updated_at = models.BigIntegerField(null=True)
 
     class Meta:
-        managed = False
-        db_table = "agno_sessions"
+        abstract = True
 
     def __str__(self) -> str:
         return self.session_id
@@ -298,7 +302,9 @@ class RuntimeSession(models.Model):
         return ""
 
 
-class Run(models.Model):
+class RunRow(models.Model):
+    is_runtime_table = True
+
     run_id = models.TextField(primary_key=True)
     session_id = models.TextField()
     run_type = models.TextField()
@@ -314,8 +320,7 @@ class Run(models.Model):
     updated_at = models.BigIntegerField(null=True)
 
     class Meta:
-        managed = False
-        db_table = "agno_runs"
+        abstract = True
 
     def __str__(self) -> str:
         return self.run_id
@@ -339,3 +344,42 @@ class Run(models.Model):
         data = self.run_data if isinstance(self.run_data, dict) else {}
         messages = data.get("messages")
         return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+
+
+class Memory(MemoryRow):
+    class Meta:
+        managed = False
+        db_table = "agno_memories"
+
+
+class RuntimeSession(SessionRow):
+    class Meta:
+        managed = False
+        db_table = "agno_sessions"
+
+
+class Run(RunRow):
+    class Meta:
+        managed = False
+        db_table = "agno_runs"
+
+
+# Agents whose PostgresDb renames its tables get models of their own, built once per name in
+# a registry apart from the project's, so migrations never see them.
+_renamed_tables = Apps(installed_apps=())
+
+
+@functools.cache
+def runtime_model(role: str, table: str) -> type[models.Model]:
+    """The model for a runtime table by role ("memories", "sessions", "runs") and name."""
+    default = {"memories": Memory, "sessions": RuntimeSession, "runs": Run}[role]
+    if table == default._meta.db_table:
+        return default
+    base = {"memories": MemoryRow, "sessions": SessionRow, "runs": RunRow}[role]
+    meta = type(
+        "Meta",
+        (),
+        {"managed": False, "db_table": table, "app_label": "memories", "apps": _renamed_tables},
+    )
+    name = f"{default.__name__}_{table}"
+    return type(name, (base,), {"__module__": __name__, "Meta": meta})

@@ -85,7 +85,7 @@ def runtime_table_drifted(request: HttpRequest, exception: ProgrammingError) -> 
         return None
     slug = (request.resolver_match.kwargs.get("slug") if request.resolver_match else None) or ""
     agent = Agent.objects.filter(slug=slug).first()
-    problems = list(schema_state(agent.db_schema).problems) if agent else []
+    problems = list(schema_state(agent).problems) if agent else []
     logger.error("Runtime schema problem on %s: %s", request.path, cause)
     detail = "; ".join(problems) if problems else str(cause).splitlines()[0]
     message = (

@@ -91,6 +91,19 @@ DATABASES["default"].setdefault("OPTIONS", {})
 DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Agents' runtime tables: the studio's own database unless RUNTIME_DATABASES names others.
+from studio.runtime_databases import runtime_databases  # noqa: E402
+
+_runtime_entries, RUNTIME_CONNECTIONS = runtime_databases(
+    DATABASES["default"],
+    databases=env.str("RUNTIME_DATABASES", default=""),
+    replicas=env.str("RUNTIME_REPLICAS", default=""),
+    read_only=env.str("RUNTIME_READ_ONLY", default=""),
+)
+DATABASES.update(_runtime_entries)
+# Runtime models follow the agent being read; studio tables are only ever migrated on default.
+DATABASE_ROUTERS = ["memories.runtime.routing.RuntimeRouter"]
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

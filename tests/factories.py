@@ -107,7 +107,7 @@ def make_memories(
         memory.topics = Value(None, output_field=JSONField())  # JSON null, as agno writes it
     with runtime.in_agent_schema(agent) as tables:
         if not tables.memories:
-            ensure_runtime_tables(tables.schema)
+            ensure_runtime_tables(tables.location)
         Memory.objects.bulk_create(memories)
     for memory in without_topics:
         memory.topics = None

@@ -1,10 +1,12 @@
 """How the runtime package reaches an agent's schema, pages through it, and reports trouble.
 
-Each agent keeps its runtime tables in its own Postgres schema. `in_agent_schema(agent)` opens a
-transaction and sets the search_path to that schema alone with set_config(..., true), so the
+Each agent keeps its runtime tables in its own Postgres schema, on its own connection, under
+the table names its PostgresDb uses. `in_agent_schema(agent)` opens a transaction on that
+connection and sets the search_path to that schema alone with set_config(..., true), so the
 unmanaged models serve every agent, nothing leaks to the next request on a pooled connection,
 and no studio table can be resolved through an agent's schema: a studio query inside
 `in_agent_schema` fails loudly instead of reading a look-alike table the runtime's owner created.
+Raw SQL names tables as {memories}, {sessions} and {runs} and goes through `tables.sql()`.
 """
 
 from __future__ import annotations
@@ -17,9 +19,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from django.db import connection, transaction
+from django.db import connections, transaction
 
-from agents.models import Agent
+from agents.models import Agent, TableNames
+from memories.models import Memory, Run, RuntimeSession, runtime_model
+from memories.runtime.location import Location, location_of
+from memories.runtime.routing import current_runtime_alias
 from memories.runtime.schema import quoted_schema
 
 T = TypeVar("T")
@@ -62,16 +67,47 @@ class SessionNotFound(RuntimeAccessError):
 
 @dataclass(frozen=True)
 class Tables:
-    """Which runtime tables exist in the schema reached: an agent that never ran has none."""
+    """Which runtime tables exist where the agent's PostgresDb writes, and how to reach them:
+    an agent that never ran has none."""
 
     schema: str
     memories: bool
     sessions: bool
     runs: bool
+    location: Location | None = None
 
     @property
     def any(self) -> bool:
         return self.memories or self.sessions
+
+    @property
+    def names(self) -> TableNames:
+        return self.location.names if self.location else TableNames()
+
+    @property
+    def alias(self) -> str:
+        return self.location.alias if self.location else "default"
+
+    def sql(self, text: str) -> str:
+        """SQL written with {memories}, {sessions} and {runs} for the agent's table names."""
+        for role in ("memories", "sessions", "runs"):
+            text = text.replace("{" + role + "}", f'"{getattr(self.names, role)}"')
+        return text
+
+    def cursor(self) -> Any:
+        return connections[self.alias].cursor()
+
+    @property
+    def Memory(self) -> type[Memory]:  # noqa: N802 - a model class, named like one
+        return runtime_model("memories", self.names.memories)
+
+    @property
+    def Session(self) -> type[RuntimeSession]:  # noqa: N802
+        return runtime_model("sessions", self.names.sessions)
+
+    @property
+    def Run(self) -> type[Run]:  # noqa: N802
+        return runtime_model("runs", self.names.runs)
 
 
 @dataclass
@@ -85,38 +121,58 @@ def schema_of(agent: Agent | str) -> str:
 
 
 @contextmanager
-def in_agent_schema(agent: Agent | str) -> Iterator[Tables]:
-    """Run the block in one transaction with the agent's schema as the whole search_path."""
-    schema = schema_of(agent)
-    quoted = quoted_schema(schema)
+def in_agent_schema(agent: Agent | str, *, replica: bool = False) -> Iterator[Tables]:
+    """Run the block in one transaction on the agent's runtime connection, with its schema
+    as the whole search_path. `replica`: a list or search page, which may read the
+    connection's replica; writes and what a confirmation shows always read the primary."""
+    location = location_of(agent)
+    alias = location.replica_alias if replica and location.replica_alias else location.alias
+    connection = connections[alias]
+    quoted = quoted_schema(location.schema)
     current: Tables | None = getattr(connection, "_runtime_tables", None)
-    if current is not None and current.schema == schema and connection.in_atomic_block:
+    if current is not None and current.location == location and connection.in_atomic_block:
         yield current  # already there: nested calls share the transaction and the lookup
         return
+    outer = current_runtime_alias.get()
+    if replica and outer is not None and _reaches(outer, location):
+        alias, connection = outer, connections[outer]  # inside a primary block: stay there
+        current = getattr(connection, "_runtime_tables", None)
+        if current is not None and current.location == location and connection.in_atomic_block:
+            yield current
+            return
     nested = connection.in_atomic_block
-    with transaction.atomic():
+    with transaction.atomic(using=alias):
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT current_setting('search_path'), set_config('search_path', %s, true), "
                 "to_regclass(%s), to_regclass(%s), to_regclass(%s)",
                 [
                     quoted,
-                    f"{quoted}.agno_memories",
-                    f"{quoted}.agno_sessions",
-                    f"{quoted}.agno_runs",
+                    location.qualified("memories"),
+                    location.qualified("sessions"),
+                    location.qualified("runs"),
                 ],
             )
             previous, _, memories, sessions, runs = cursor.fetchone()
-        tables = Tables(schema, memories is not None, sessions is not None, runs is not None)
+        tables = Tables(
+            location.schema, memories is not None, sessions is not None, runs is not None, location
+        )
         connection._runtime_tables = tables
+        token = current_runtime_alias.set(alias)
         try:
             yield tables
         finally:
             connection._runtime_tables = current
+            current_runtime_alias.reset(token)
         if nested:
             # SET LOCAL outlives a released savepoint: put the caller's path back.
             with connection.cursor() as cursor:
                 cursor.execute("SELECT set_config('search_path', %s, true)", [previous])
+
+
+def _reaches(alias: str, location: Location) -> bool:
+    current = getattr(connections[alias], "_runtime_tables", None)
+    return current is not None and current.location == location
 
 
 # Cursors: the sort key and the id of the last row shown, opaque to the person.

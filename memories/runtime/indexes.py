@@ -10,15 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import connection
-
+from agents.models import Agent
+from memories.runtime.location import Location, location_of
 from memories.runtime.schema import quoted_schema
 
 
 @dataclass(frozen=True)
 class RuntimeIndex:
     name: str
-    table: str
+    table: str  # the runtime table's role: the agent's PostgresDb may rename it
     definition: str  # what follows ON <schema>.<table>
     why: str
 
@@ -26,49 +26,49 @@ class RuntimeIndex:
 INDEXES = (
     RuntimeIndex(
         "idx_ms_memories_user_recent",
-        "agno_memories",
+        "memories",
         "USING btree (user_id, (coalesce(updated_at, created_at)) DESC, memory_id DESC)",
         "a user's memories, most recently updated first (keyset pages)",
     ),
     RuntimeIndex(
         "idx_ms_memories_user_created",
-        "agno_memories",
+        "memories",
         "USING btree (user_id, created_at DESC, memory_id DESC)",
         "a user's memories by creation time",
     ),
     RuntimeIndex(
         "idx_ms_memories_recent",
-        "agno_memories",
+        "memories",
         "USING btree ((coalesce(updated_at, created_at)) DESC, memory_id DESC)",
         "agent-wide lists, newest first",
     ),
     RuntimeIndex(
         "idx_ms_memories_user_pattern",
-        "agno_memories",
+        "memories",
         "USING btree (user_id text_pattern_ops)",
         "users list: search by the beginning of a user_id",
     ),
     RuntimeIndex(
         "idx_ms_memories_topics",
-        "agno_memories",
+        "memories",
         "USING gin (topics jsonb_path_ops)",
         "topic filter, fast even when few or none of a user's memories carry the topic",
     ),
     RuntimeIndex(
         "idx_ms_memories_text_trgm",
-        "agno_memories",
+        "memories",
         "USING gin ((memory #>> '{}') {trgm}.gin_trgm_ops)",
         "search in memory text (ILIKE '%…%')",
     ),
     RuntimeIndex(
         "idx_ms_sessions_user_recent",
-        "agno_sessions",
+        "sessions",
         "USING btree (user_id, (coalesce(updated_at, created_at)) DESC, session_id DESC)",
         "a user's sessions, newest first; the runtime leaves user_id unindexed",
     ),
     RuntimeIndex(
         "idx_ms_sessions_user_pattern",
-        "agno_sessions",
+        "sessions",
         "USING btree (user_id text_pattern_ops)",
         "users list: search by the beginning of a user_id",
     ),
@@ -84,8 +84,12 @@ def _trigram_schema(cursor) -> str:
     return f'"{cursor.fetchone()[0]}"'
 
 
-def ensure_runtime_indexes(schema: str, *, concurrently: bool = True) -> list[str]:
+def ensure_runtime_indexes(
+    target: Location | Agent | str, *, concurrently: bool = True
+) -> list[str]:
     """Create what is missing; returns the names of the indexes built now."""
+    location = target if isinstance(target, Location) else location_of(target)
+    schema, connection = location.schema, location.connection
     quoted = quoted_schema(schema)
     built = []
     with connection.cursor() as cursor:
@@ -103,24 +107,25 @@ def ensure_runtime_indexes(schema: str, *, concurrently: bool = True) -> list[st
         trgm = _trigram_schema(cursor)
         how = "CONCURRENTLY " if concurrently and not connection.in_atomic_block else ""
         for index in INDEXES:
-            if index.table not in tables:
+            table = getattr(location.names, index.table)
+            if table not in tables:
                 continue
             if existing.get(index.name) is True:
                 continue
             if index.name in existing:  # left INVALID by an interrupted concurrent build
                 cursor.execute(f'DROP INDEX {how}IF EXISTS {quoted}."{index.name}"')
             definition = index.definition.replace("{trgm}", trgm)
-            target = f"{quoted}.{index.table}"
             cursor.execute(
-                f'CREATE INDEX {how}IF NOT EXISTS "{index.name}" ON {target} {definition}'
+                f'CREATE INDEX {how}IF NOT EXISTS "{index.name}" ON {quoted}."{table}" {definition}'
             )
             built.append(index.name)
     return built
 
 
-def drop_runtime_indexes(schema: str) -> None:
+def drop_runtime_indexes(target: Location | Agent | str) -> None:
     """Only the indexes this module adds; the runtime's own are never touched."""
-    quoted = quoted_schema(schema)
-    with connection.cursor() as cursor:
+    location = target if isinstance(target, Location) else location_of(target)
+    quoted = quoted_schema(location.schema)
+    with location.connection.cursor() as cursor:
         for index in INDEXES:
             cursor.execute(f'DROP INDEX IF EXISTS {quoted}."{index.name}"')

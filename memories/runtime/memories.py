@@ -1,7 +1,8 @@
 """Memories as the runtime stores them: pages, lookups, and the writes actions make.
 
-Functions here read or write `agno_memories` in the agent's schema and nothing else; the
-studio-side upkeep of a write (audit, token counts, flags) is the job of memories.actions.
+Functions here read or write the agent's memory table (agno_memories unless its PostgresDb
+renames it) and nothing else; the studio-side upkeep of a write (audit, token counts, flags)
+is the job of memories.actions.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from django.db import connection
 from django.db.models import BigIntegerField, BooleanField, Func, JSONField, TextField, Value
 from django.db.models.expressions import RawSQL
 
@@ -71,7 +71,7 @@ def user_memories(
     with in_agent_schema(agent) as tables:
         if not tables.memories:
             return Page([])
-        rows = _filtered_memories(Memory.objects.filter(user_id=user_id), search, topic)
+        rows = _filtered_memories(tables.Memory.objects.filter(user_id=user_id), search, topic)
         if only_ids is not None:
             rows = rows.filter(memory_id__in=list(only_ids))
         return _keyset_page(rows, sort, after, limit)
@@ -118,7 +118,7 @@ def search_memories(
     with in_agent_schema(agent) as tables:
         if not tables.memories or not search:
             return Page([])
-        rows = _filtered_memories(Memory.objects.all(), search, "")
+        rows = _filtered_memories(tables.Memory.objects.all(), search, "")
         return _keyset_page(rows, "-updated", after, limit)
 
 
@@ -127,10 +127,12 @@ def memory_topics(agent: Agent, user_id: str) -> list[str]:
     with in_agent_schema(agent) as tables:
         if not tables.memories:
             return []
-        with connection.cursor() as cursor:
+        with tables.cursor() as cursor:
             cursor.execute(
-                "SELECT DISTINCT jsonb_array_elements_text(topics) FROM agno_memories "
-                "WHERE user_id = %s AND jsonb_typeof(topics) = 'array' ORDER BY 1",
+                tables.sql(
+                    "SELECT DISTINCT jsonb_array_elements_text(topics) FROM {memories} "
+                    "WHERE user_id = %s AND jsonb_typeof(topics) = 'array' ORDER BY 1"
+                ),
                 [user_id],
             )
             return [row[0] for row in cursor.fetchall()]
@@ -139,7 +141,7 @@ def memory_topics(agent: Agent, user_id: str) -> list[str]:
 def get_memory(agent: Agent, user_id: str, memory_id: str) -> Memory:
     with in_agent_schema(agent) as tables:
         memory = (
-            Memory.objects.filter(memory_id=memory_id, user_id=user_id).first()
+            tables.Memory.objects.filter(memory_id=memory_id, user_id=user_id).first()
             if tables.memories
             else None
         )
@@ -155,9 +157,9 @@ def insert_memory(
     created_tables = False
     with in_agent_schema(agent) as tables:
         if not tables.memories:
-            created_tables = ensure_runtime_tables(tables.schema)
+            created_tables = ensure_runtime_tables(tables.location)
         now = int(time.time())
-        memory = Memory(
+        memory = tables.Memory(
             memory_id=str(uuid.uuid4()),
             memory=text,
             input=input_text or None,
@@ -184,7 +186,9 @@ def update_memory(
     `version` was read. Nothing given, nothing written: updated_at stays."""
     with in_agent_schema(agent) as tables:
         memory = (
-            Memory.objects.select_for_update().filter(memory_id=memory_id, user_id=user_id).first()
+            tables.Memory.objects.select_for_update()
+            .filter(memory_id=memory_id, user_id=user_id)
+            .first()
             if tables.memories
             else None
         )
@@ -200,7 +204,7 @@ def update_memory(
         if not changes:
             return memory
         changes["updated_at"] = int(time.time())
-        Memory.objects.filter(memory_id=memory_id, user_id=user_id).update(**changes)
+        tables.Memory.objects.filter(memory_id=memory_id, user_id=user_id).update(**changes)
     memory.memory = changes.get("memory", memory.memory)
     if topics is not None:
         memory.topics = topics or None
@@ -211,7 +215,7 @@ def update_memory(
 def delete_memory(agent: Agent, user_id: str, memory_id: str, *, version: str = "") -> None:
     """Delete one memory; with `version`, only if it has not changed since it was shown."""
     with in_agent_schema(agent) as tables:
-        rows = Memory.objects.filter(memory_id=memory_id, user_id=user_id)
+        rows = tables.Memory.objects.filter(memory_id=memory_id, user_id=user_id)
         memory = rows.select_for_update().first() if tables.memories else None
         if memory is None:
             raise MemoryNotFound(MemoryNotFound.message)
@@ -228,7 +232,7 @@ def delete_user_memories(agent: Agent, user_id: str, memory_ids: Sequence[str]) 
     with in_agent_schema(agent) as tables:
         if not tables.memories:
             raise ForeignMemories(ForeignMemories.message)
-        rows = Memory.objects.filter(memory_id__in=wanted, user_id=user_id)
+        rows = tables.Memory.objects.filter(memory_id__in=wanted, user_id=user_id)
         owned = set(rows.select_for_update().values_list("memory_id", flat=True))
         if owned != wanted:
             raise ForeignMemories(ForeignMemories.message)
@@ -260,7 +264,7 @@ def iter_memories_for_export(
         with in_agent_schema(agent) as tables:
             if not tables.memories:
                 return
-            rows = Memory.objects.filter(memory_id__gt=after)
+            rows = tables.Memory.objects.filter(memory_id__gt=after)
             if user_id is not None:
                 rows = rows.filter(user_id=user_id)
             batch = list(rows.order_by("memory_id")[:chunk])
@@ -278,10 +282,10 @@ def upsert_memories(agent: Agent, rows: Sequence[dict[str, Any]]) -> tuple[int, 
         return 0, 0
     with in_agent_schema(agent) as tables:
         if not tables.memories:
-            ensure_runtime_tables(tables.schema)
+            ensure_runtime_tables(tables.location)
         existing = {
             m.memory_id: m
-            for m in Memory.objects.select_for_update().filter(
+            for m in tables.Memory.objects.select_for_update().filter(
                 memory_id__in=[row["memory_id"] for row in rows]
             )
         }
@@ -291,7 +295,7 @@ def upsert_memories(agent: Agent, rows: Sequence[dict[str, Any]]) -> tuple[int, 
             current = existing.get(row["memory_id"])
             if current is None:
                 fresh.append(
-                    Memory(
+                    tables.Memory(
                         memory_id=row["memory_id"],
                         memory=row["memory"],
                         topics=row["topics"] or None,
@@ -309,7 +313,7 @@ def upsert_memories(agent: Agent, rows: Sequence[dict[str, Any]]) -> tuple[int, 
                 row["topics"],
                 row["input"] or "",
             ):
-                Memory.objects.filter(memory_id=current.memory_id).update(
+                tables.Memory.objects.filter(memory_id=current.memory_id).update(
                     memory=row["memory"],
                     topics=_topics_value(row["topics"]),
                     input=row["input"] or None,
@@ -319,7 +323,7 @@ def upsert_memories(agent: Agent, rows: Sequence[dict[str, Any]]) -> tuple[int, 
         for memory in fresh:
             if not memory.topics:
                 memory.topics = _topics_value([])
-        Memory.objects.bulk_create(fresh)
+        tables.Memory.objects.bulk_create(fresh)
         added = len(fresh)
     return added, updated
 
@@ -329,7 +333,7 @@ def memory_owners(agent: Agent, memory_ids: Sequence[str]) -> dict[str, str | No
         if not tables.memories or not memory_ids:
             return {}
         return dict(
-            Memory.objects.filter(memory_id__in=list(memory_ids)).values_list(
+            tables.Memory.objects.filter(memory_id__in=list(memory_ids)).values_list(
                 "memory_id", "user_id"
             )
         )
@@ -344,9 +348,10 @@ def memories_for_context(agent: Agent, user_id: str) -> list[str]:
     with in_agent_schema(agent) as tables:
         if not tables.memories:
             return []
-        with connection.cursor() as cursor:
+        with tables.cursor() as cursor:
             cursor.execute(
-                "SELECT memory FROM agno_memories WHERE user_id = %s ORDER BY ctid", [user_id]
+                tables.sql("SELECT memory FROM {memories} WHERE user_id = %s ORDER BY ctid"),
+                [user_id],
             )
             return [memory_text(json.loads(row[0])) for row in cursor.fetchall()]
 
@@ -355,7 +360,9 @@ def memories_by_id(agent: Agent, memory_ids: Sequence[str]) -> dict[str, Memory]
     with in_agent_schema(agent) as tables:
         if not tables.memories or not memory_ids:
             return {}
-        return {m.memory_id: m for m in Memory.objects.filter(memory_id__in=list(memory_ids))}
+        return {
+            m.memory_id: m for m in tables.Memory.objects.filter(memory_id__in=list(memory_ids))
+        }
 
 
 def memories_after(agent: Agent, after: str, limit: int) -> list[Memory]:
@@ -363,14 +370,14 @@ def memories_after(agent: Agent, after: str, limit: int) -> list[Memory]:
     with in_agent_schema(agent) as tables:
         if not tables.memories:
             return []
-        return list(Memory.objects.filter(memory_id__gt=after).order_by("memory_id")[:limit])
+        return list(tables.Memory.objects.filter(memory_id__gt=after).order_by("memory_id")[:limit])
 
 
 def user_memories_all(agent: Agent, user_id: str, cap: int = 20_000) -> list[Memory]:
     with in_agent_schema(agent) as tables:
         if not tables.memories:
             return []
-        return list(Memory.objects.filter(user_id=user_id).order_by("memory_id")[:cap])
+        return list(tables.Memory.objects.filter(user_id=user_id).order_by("memory_id")[:cap])
 
 
 def delete_memories_by_id(agent: Agent, memory_ids: Sequence[str]) -> list[tuple[str, str]]:
@@ -378,7 +385,7 @@ def delete_memories_by_id(agent: Agent, memory_ids: Sequence[str]) -> list[tuple
     with in_agent_schema(agent) as tables:
         if not tables.memories or not memory_ids:
             return []
-        rows = Memory.objects.filter(memory_id__in=list(memory_ids))
+        rows = tables.Memory.objects.filter(memory_id__in=list(memory_ids))
         deleted = list(rows.values_list("memory_id", "user_id"))
         rows.delete()
         return deleted
@@ -390,10 +397,12 @@ def memories_created_per_day(agent: Agent, days: int = 90) -> list[tuple[int, in
     with in_agent_schema(agent) as tables:
         if not tables.memories:
             return []
-        with connection.cursor() as cursor:
+        with tables.cursor() as cursor:
             cursor.execute(
-                "SELECT created_at / 86400 * 86400 AS day, count(*) FROM agno_memories "
-                "WHERE created_at >= %s GROUP BY 1 ORDER BY 1",
+                tables.sql(
+                    "SELECT created_at / 86400 * 86400 AS day, count(*) FROM {memories} "
+                    "WHERE created_at >= %s GROUP BY 1 ORDER BY 1"
+                ),
                 [since],
             )
             return list(cursor.fetchall())

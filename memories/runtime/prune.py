@@ -6,8 +6,6 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from django.db import connection
-
 from agents.models import Agent
 from memories.models import memory_text
 from memories.runtime.access import in_agent_schema
@@ -29,12 +27,12 @@ def _candidate_sql(
     if changed_before is not None:
         conditions.append("coalesce(m.updated_at, m.created_at) < %s")
         params.append(changed_before)
-    source = "agno_memories m"
+    source = "{memories} m"
     if keep_newest is not None:
         # Rank every memory of each user, newest first; those past K are candidates.
         source = (
             "(SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY "
-            "coalesce(updated_at, created_at) DESC, memory_id DESC) AS rank FROM agno_memories"
+            "coalesce(updated_at, created_at) DESC, memory_id DESC) AS rank FROM {memories}"
             + (" WHERE user_id = %s" if user_id else "")
             + ") m"
         )
@@ -66,8 +64,8 @@ def prune_candidates(
     with in_agent_schema(agent) as tables:
         if not tables.memories:
             return []
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
+        with tables.cursor() as cursor:
+            cursor.execute(tables.sql(sql), params)
             # Django's connection reads jsonb as text; agno's context holds str() of the value.
             return [
                 (memory_id, owner, changed, line_tokens(memory_text(json.loads(memory))))
@@ -83,12 +81,14 @@ def delete_unchanged(agent: Agent, planned: Sequence[tuple[str, int]]) -> list[t
     with in_agent_schema(agent) as tables:
         if not tables.memories:
             return []
-        with connection.cursor() as cursor:
+        with tables.cursor() as cursor:
             cursor.execute(
-                "DELETE FROM agno_memories m USING unnest(%s::text[], %s::bigint[]) "
-                "AS b(memory_id, changed_at) WHERE m.memory_id = b.memory_id "
-                "AND coalesce(m.updated_at, m.created_at) = b.changed_at "
-                "RETURNING m.memory_id, m.user_id",
+                tables.sql(
+                    "DELETE FROM {memories} m USING unnest(%s::text[], %s::bigint[]) "
+                    "AS b(memory_id, changed_at) WHERE m.memory_id = b.memory_id "
+                    "AND coalesce(m.updated_at, m.created_at) = b.changed_at "
+                    "RETURNING m.memory_id, m.user_id"
+                ),
                 [[memory_id for memory_id, _ in planned], [changed for _, changed in planned]],
             )
             return cursor.fetchall()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db import connection
 from django.db.models import BigIntegerField, BooleanField
 from django.db.models.expressions import RawSQL
 
@@ -38,7 +37,7 @@ def user_sessions(
     with in_agent_schema(agent) as tables:
         if not tables.sessions:
             return Page([])
-        rows = RuntimeSession.objects.filter(user_id=user_id).annotate(
+        rows = tables.Session.objects.filter(user_id=user_id).annotate(
             sort_key=RawSQL(SORT_KEYS["updated"], (), BigIntegerField())
         )
         if after:
@@ -53,11 +52,13 @@ def user_sessions(
         sessions = page.items
         result = [SessionRow(s, 0, s.created_at, s.updated_at or s.created_at) for s in sessions]
         if sessions and tables.runs:
-            with connection.cursor() as cursor:
+            with tables.cursor() as cursor:
                 cursor.execute(
-                    "SELECT session_id, count(*), min(created_at), "
-                    "max(coalesce(updated_at, created_at)) FROM agno_runs "
-                    "WHERE session_id = ANY(%s) GROUP BY session_id",
+                    tables.sql(
+                        "SELECT session_id, count(*), min(created_at), "
+                        "max(coalesce(updated_at, created_at)) FROM {runs} "
+                        "WHERE session_id = ANY(%s) GROUP BY session_id"
+                    ),
                     [[s.session_id for s in sessions]],
                 )
                 stats = {sid: (n, first, last) for sid, n, first, last in cursor.fetchall()}
@@ -76,7 +77,9 @@ def session_runs(agent: Agent, session_id: str, limit: int = 500) -> list[Run]:
         if not tables.runs:
             return []
         return list(
-            Run.objects.filter(session_id=session_id).order_by("run_index", "created_at")[:limit]
+            tables.Run.objects.filter(session_id=session_id).order_by("run_index", "created_at")[
+                :limit
+            ]
         )
 
 
@@ -84,19 +87,19 @@ def get_session(agent: Agent, session_id: str) -> RuntimeSession | None:
     with in_agent_schema(agent) as tables:
         if not tables.sessions:
             return None
-        return RuntimeSession.objects.filter(session_id=session_id).first()
+        return tables.Session.objects.filter(session_id=session_id).first()
 
 
 def delete_session(agent: Agent, session_id: str) -> tuple[str | None, int]:
     """Delete a session; its runs go with it (the runtime's foreign key cascades)."""
     with in_agent_schema(agent) as tables:
         session = (
-            RuntimeSession.objects.select_for_update().filter(session_id=session_id).first()
+            tables.Session.objects.select_for_update().filter(session_id=session_id).first()
             if tables.sessions
             else None
         )
         if session is None:
             raise SessionNotFound(SessionNotFound.message)
-        runs = Run.objects.filter(session_id=session_id).count() if tables.runs else 0
-        RuntimeSession.objects.filter(session_id=session_id).delete()
+        runs = tables.Run.objects.filter(session_id=session_id).count() if tables.runs else 0
+        tables.Session.objects.filter(session_id=session_id).delete()
     return session.user_id, runs

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import connection
-
 from agents.models import Agent
 from memories.runtime.access import Tables, in_agent_schema, like_escaped
 
@@ -23,17 +21,19 @@ def user_ids_after(agent: Agent, *, after: str | None, prefix: str, limit: int) 
             "AND (%(after)s::text IS NULL OR user_id > %(after)s) "
             "AND user_id LIKE %(prefix)s ORDER BY user_id LIMIT %(n)s)"
             for table, present in (
-                ("agno_memories", tables.memories),
-                ("agno_sessions", tables.sessions),
+                ("{memories}", tables.memories),
+                ("{sessions}", tables.sessions),
             )
             if present
         ]
         if not parts:
             return []
-        with connection.cursor() as cursor:
+        with tables.cursor() as cursor:
             cursor.execute(
-                f"SELECT user_id FROM ({' UNION '.join(parts)}) AS keys(user_id) "
-                "ORDER BY 1 LIMIT %(n)s",
+                tables.sql(
+                    f"SELECT user_id FROM ({' UNION '.join(parts)}) AS keys(user_id) "
+                    "ORDER BY 1 LIMIT %(n)s"
+                ),
                 params,
             )
             return [row[0] for row in cursor.fetchall()]
@@ -57,22 +57,24 @@ def user_stats(agent: Agent, user_ids: Sequence[str]) -> dict[str, UserStats]:
             return stats
         memories = (
             "SELECT user_id, count(*) AS n, max(coalesce(updated_at, created_at)) AS last, "
-            "sum(char_length(memory #>> '{}')) AS chars FROM agno_memories "
+            "sum(char_length(memory #>> '{}')) AS chars FROM {memories} "
             "WHERE user_id = ANY(%(keys)s) GROUP BY user_id"
             if tables.memories
             else "SELECT NULL::text AS user_id, 0::bigint AS n, NULL::bigint AS last, 0 AS chars"
         )
         sessions = (
             "SELECT user_id, count(*) AS n, max(coalesce(updated_at, created_at)) AS last "
-            "FROM agno_sessions WHERE user_id = ANY(%(keys)s) GROUP BY user_id"
+            "FROM {sessions} WHERE user_id = ANY(%(keys)s) GROUP BY user_id"
             if tables.sessions
             else "SELECT NULL::text AS user_id, 0::bigint AS n, NULL::bigint AS last"
         )
-        with connection.cursor() as cursor:
+        with tables.cursor() as cursor:
             cursor.execute(
-                f"SELECT k.user_id, m.n, m.last, m.chars, s.n, s.last "
-                f"FROM unnest(%(keys)s::text[]) AS k(user_id) LEFT JOIN ({memories}) AS m "
-                f"USING (user_id) LEFT JOIN ({sessions}) AS s USING (user_id)",
+                tables.sql(
+                    f"SELECT k.user_id, m.n, m.last, m.chars, s.n, s.last "
+                    f"FROM unnest(%(keys)s::text[]) AS k(user_id) LEFT JOIN ({memories}) AS m "
+                    f"USING (user_id) LEFT JOIN ({sessions}) AS s USING (user_id)"
+                ),
                 {"keys": list(stats)},
             )
             found = cursor.fetchall()
@@ -98,17 +100,17 @@ def user_summary(agent: Agent, user_id: str) -> UserSummary:
         if not tables.any:
             return UserSummary(tables=tables)
         memories = (
-            "(SELECT count(*) FROM agno_memories WHERE user_id = %(u)s), "
-            "(SELECT max(coalesce(updated_at, created_at)) FROM agno_memories "
+            "(SELECT count(*) FROM {memories} WHERE user_id = %(u)s), "
+            "(SELECT max(coalesce(updated_at, created_at)) FROM {memories} "
             " WHERE user_id = %(u)s)"
             if tables.memories
             else "0, NULL::bigint"
         )
         sessions = (
-            "(SELECT count(*) FROM agno_sessions WHERE user_id = %(u)s)" if tables.sessions else "0"
+            "(SELECT count(*) FROM {sessions} WHERE user_id = %(u)s)" if tables.sessions else "0"
         )
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {memories}, {sessions}", {"u": user_id})
+        with tables.cursor() as cursor:
+            cursor.execute(tables.sql(f"SELECT {memories}, {sessions}"), {"u": user_id})
             memory_count, last_update, session_count = cursor.fetchone()
     return UserSummary(memory_count, session_count, last_update, tables)
 
@@ -129,24 +131,29 @@ def agent_overview(agent: Agent) -> AgentOverview:
     with in_agent_schema(agent) as tables:
         if not tables.memories:
             return AgentOverview(tables)
-        with connection.cursor() as cursor:
+        with tables.cursor() as cursor:
             cursor.execute(
-                "SELECT reltuples::bigint FROM pg_class WHERE oid = 'agno_memories'::regclass"
+                "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                [tables.location.qualified("memories")],
             )
             planner_rows = cursor.fetchone()[0]
             if planner_rows < EXACT_COUNT_LIMIT:
                 cursor.execute(
-                    "SELECT count(*), count(DISTINCT user_id), "
-                    "max(coalesce(updated_at, created_at)) FROM agno_memories"
+                    tables.sql(
+                        "SELECT count(*), count(DISTINCT user_id), "
+                        "max(coalesce(updated_at, created_at)) FROM {memories}"
+                    )
                 )
                 memories, users, last = cursor.fetchone()
                 return AgentOverview(tables, memories, users, last)
             # At scale, the planner's statistics: exact counts would scan a million rows.
             cursor.execute(
-                "SELECT (SELECT max(updated_at) FROM agno_memories), "
-                "(SELECT n_distinct FROM pg_stats WHERE schemaname = %s "
-                " AND tablename = 'agno_memories' AND attname = 'user_id')",
-                [tables.schema],
+                tables.sql(
+                    "SELECT (SELECT max(updated_at) FROM {memories}), "
+                    "(SELECT n_distinct FROM pg_stats WHERE schemaname = %s "
+                    " AND tablename = %s AND attname = 'user_id')"
+                ),
+                [tables.schema, tables.names.memories],
             )
             last, n_distinct = cursor.fetchone()
     users = int(n_distinct if n_distinct and n_distinct > 0 else -(n_distinct or 0) * planner_rows)
@@ -170,19 +177,15 @@ class UserFootprint:
 def user_footprint(agent: Agent, user_id: str) -> UserFootprint:
     with in_agent_schema(agent) as tables:
         parts = [
-            "(SELECT count(*) FROM agno_memories WHERE user_id = %(u)s)"
-            if tables.memories
-            else "0",
-            "(SELECT count(*) FROM agno_sessions WHERE user_id = %(u)s)"
-            if tables.sessions
-            else "0",
-            "(SELECT count(*) FROM agno_runs WHERE user_id = %(u)s OR session_id IN "
-            "(SELECT session_id FROM agno_sessions WHERE user_id = %(u)s))"
+            "(SELECT count(*) FROM {memories} WHERE user_id = %(u)s)" if tables.memories else "0",
+            "(SELECT count(*) FROM {sessions} WHERE user_id = %(u)s)" if tables.sessions else "0",
+            "(SELECT count(*) FROM {runs} WHERE user_id = %(u)s OR session_id IN "
+            "(SELECT session_id FROM {sessions} WHERE user_id = %(u)s))"
             if tables.runs and tables.sessions
             else "0",
         ]
-        with connection.cursor() as cursor:
-            cursor.execute(f"SELECT {', '.join(parts)}", {"u": user_id})
+        with tables.cursor() as cursor:
+            cursor.execute(tables.sql(f"SELECT {', '.join(parts)}"), {"u": user_id})
             return UserFootprint(*cursor.fetchone())
 
 
@@ -190,12 +193,12 @@ def erase_user(agent: Agent, user_id: str) -> UserFootprint:
     """Erase every memory, session and run of `user_id` in one agent, in one transaction."""
     with in_agent_schema(agent) as tables:
         footprint = user_footprint(agent, user_id)
-        with connection.cursor() as cursor:
+        with tables.cursor() as cursor:
             if tables.runs:
-                cursor.execute("DELETE FROM agno_runs WHERE user_id = %s", [user_id])
+                cursor.execute(tables.sql("DELETE FROM {runs} WHERE user_id = %s"), [user_id])
             if tables.sessions:
                 # Runs of these sessions written without a user_id go by the foreign key.
-                cursor.execute("DELETE FROM agno_sessions WHERE user_id = %s", [user_id])
+                cursor.execute(tables.sql("DELETE FROM {sessions} WHERE user_id = %s"), [user_id])
             if tables.memories:
-                cursor.execute("DELETE FROM agno_memories WHERE user_id = %s", [user_id])
+                cursor.execute(tables.sql("DELETE FROM {memories} WHERE user_id = %s"), [user_id])
     return footprint

@@ -307,7 +307,7 @@ def seed() -> dict[str, int]:
         conversations = CONVERSATIONS.get(agent.slug, {})
         if not facts and not conversations:
             continue  # an agent that never ran has no runtime tables
-        ensure_runtime_tables(agent.db_schema)
+        ensure_runtime_tables(agent)
         if agent.slug == "support":
             facts = {**facts, "ann@example.com": facts["ann@example.com"] + _ann_extra_facts()}
         with runtime.in_agent_schema(agent):

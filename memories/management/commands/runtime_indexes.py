@@ -29,6 +29,6 @@ class Command(BaseCommand):
             if not agents:
                 raise CommandError(f"There is no agent “{options['agent']}”.")
         for agent in agents:
-            built = ensure_runtime_indexes(agent.db_schema)
+            built = ensure_runtime_indexes(agent)
             state = f"built {', '.join(built)}" if built else "nothing to do"
             self.stdout.write(f"{agent.slug} ({agent.db_schema}): {state}")
