@@ -4,11 +4,12 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from django.test import Client
 
 from agents.models import Agent
-from studio.database_urls import psycopg_connect
+from memories.runtime.location import location_of
+from studio.database_urls import psycopg_connect, sqlalchemy_url
 from tests import factories
 
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
@@ -82,10 +83,15 @@ def agno_db_for(transactional_db):
     handles = []
 
     def open_db(agent_or_schema) -> PostgresDb:
-        schema = getattr(agent_or_schema, "db_schema", agent_or_schema)
+        # An agent's PostgresDb as its runtime would open it: connection, schema, table names.
+        location = location_of(agent_or_schema)
+        names = location.names
         db = PostgresDb(
-            db_url=factories.sqlalchemy_url(),
-            db_schema=schema,
+            db_url=sqlalchemy_url(connections[location.alias].settings_dict),
+            db_schema=location.schema,
+            memory_table=names.memories,
+            session_table=names.sessions,
+            runs_table=names.runs,
         )
         handles.append(db)
         return db
