@@ -110,7 +110,7 @@ def edit_memory(
 
 
 def delete_memory(
-    *, actor: Actor, agent: Agent, user_id: str, memory_id: str, version: str = ""
+    *, actor: Actor, agent: Agent, user_id: str | None, memory_id: str, version: str = ""
 ) -> None:
     """Raises StaleMemory if `version` is given and the memory changed since it was shown."""
     with transaction.atomic():
@@ -124,7 +124,9 @@ def delete_memory(
         tokens.store_count(agent, user_id, context)
 
 
-def delete_memories(*, actor: Actor, agent: Agent, user_id: str, memory_ids: Sequence[str]) -> int:
+def delete_memories(
+    *, actor: Actor, agent: Agent, user_id: str | None, memory_ids: Sequence[str]
+) -> int:
     """All of `memory_ids` or none: every id must be this user's memory in this agent."""
     with transaction.atomic():
         with in_agent_schema(agent):
@@ -247,7 +249,7 @@ def run_prune_batch(*, actor: Actor, job: PruneJob, batch: int = PRUNE_BATCH) ->
 
 
 def forget_user(
-    *, actor: Actor, agents: Sequence[Agent], user_id: str
+    *, actor: Actor, agents: Sequence[Agent], user_id: str | None
 ) -> list[tuple[Agent, UserFootprint]]:
     """Erase every memory, session and run of `user_id`, one transaction per agent, and every
     studio-side trace of them there (token counts, sensitive flags, prune candidates)."""

@@ -15,11 +15,15 @@ def record(
     agent: Agent | None,
     action: str,
     *,
-    user_id: str = "",
+    user_id: str | None = "",
     memory_id: str = "",
     details: dict[str, Any] | None = None,
 ) -> AuditEvent:
     person = actor if actor is not None and actor.is_authenticated else None
+    if user_id is None:
+        # The runtime's rows without a user_id: the event says so rather than naming "".
+        details = {**(details or {}), "user_id_null": True}
+        user_id = ""
     return AuditEvent.objects.create(
         actor=person,
         actor_name=person.get_username() if person else "system",

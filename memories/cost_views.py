@@ -22,9 +22,10 @@ COST_PAGE = "memories/cost.html"
 def context_cost(request: HttpRequest, slug: str) -> HttpResponse:
     """The exact memory block of one user and its tokens (loaded when the panel opens)."""
     agent, _ = agent_for_user(request, slug)
-    user_id = user_id_in(request.GET)
-    if user_id is None:
+    key = user_id_in(request.GET)
+    if key is None:
         return bad_request(request, NO_USER)
+    user_id = key.user_id
     block, counted = tokens.context_block(agent, user_id)
     context = {
         "agent": agent,

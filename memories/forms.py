@@ -11,6 +11,7 @@ from django.forms.fields import InvalidJSONInput
 from memories.models import EndUser
 from memories.pruning import PruneCriteria
 from memories.runtime import MEMORY_SORTS
+from memories.users import user_label
 
 MAX_MEMORY_CHARS = 10_000
 MAX_TOPICS = 20
@@ -210,9 +211,24 @@ class SessionIdForm(forms.Form):
 
 
 class UserForm(forms.Form):
-    """The user a page or action is about, as a query or form parameter."""
+    """The user a page or action is about, as a query or form parameter: `user_id` (the
+    empty string included, which the runtime can store) or `no_user_id=1` for the rows the
+    runtime stored with user_id NULL."""
 
-    user_id = UserIdField()
+    user_id = UserIdField(required=False)
+    no_user_id = forms.BooleanField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not data.get("no_user_id") and "user_id" not in self.data:
+            raise ValidationError(
+                "Say which user: the link is missing its user_id.", code="required"
+            )
+        return data
+
+    @property
+    def user_id_value(self) -> str | None:
+        return None if self.cleaned_data.get("no_user_id") else self.cleaned_data["user_id"]
 
 
 class MemoryFilterForm(forms.Form):
@@ -239,8 +255,7 @@ class UserSearchForm(forms.Form):
     )
 
 
-class BulkDeleteForm(forms.Form):
-    user_id = UserIdField()
+class BulkDeleteForm(UserForm):
     memory_ids = forms.MultipleChoiceField(
         error_messages={"required": "Select at least one memory to delete."}
     )
@@ -348,7 +363,8 @@ class EndUserForm(forms.ModelForm):
 
 
 class ForgetUserForm(forms.Form):
-    user_id = UserIdField()
+    user_id = UserIdField(required=False)
+    no_user_id = forms.BooleanField(required=False)  # the runtime's rows with user_id NULL
     agent = forms.CharField(required=False, max_length=60)  # empty: every agent
     confirmation = forms.CharField(required=False, strip=False, max_length=MAX_USER_ID_CHARS)
 
@@ -363,9 +379,17 @@ class ForgetUserForm(forms.Form):
         if slug and not chosen:
             raise ValidationError(f"There is no agent “{slug}”.")
         data["agents"] = chosen
-        data["confirmation_matches"] = bool(data.get("user_id")) and data.get(
-            "confirmation"
-        ) == data.get("user_id")
+        if (
+            not data.get("no_user_id")
+            and not self.data.get("user_id")
+            and "user_id" not in self.data
+        ):
+            raise ValidationError("Say which user_id to forget.", code="required")
+        target = None if data.get("no_user_id") else data.get("user_id", "")
+        data["target"] = target
+        # NULL and the empty user_id are confirmed by their names ("no user_id", ...).
+        data["phrase"] = user_label(target)
+        data["confirmation_matches"] = data.get("confirmation") == data["phrase"]
         return data
 
 

@@ -32,8 +32,10 @@ REJECTED_SHOWN = 200  # rejected rows the import page lists; the rest are a coun
 IMPORT_NAMESPACE = uuid.UUID("0b8f8a7e-3f0e-4f43-9a55-6c1a3c4de2f1")
 
 
-def export_lines(agent: Agent, user_id: str | None = None) -> Iterator[str]:
-    for row in runtime.iter_memories_for_export(agent, user_id):
+def export_lines(
+    agent: Agent, user_id: str | None = None, *, one_user: bool = False
+) -> Iterator[str]:
+    for row in runtime.iter_memories_for_export(agent, user_id, one_user=one_user):
         yield json.dumps(row, ensure_ascii=False) + "\n"
 
 

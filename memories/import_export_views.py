@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from agents.access import agent_for_user, rw_agent_for_user
 from memories import actions, import_export, runtime
 from memories.forms import ImportForm, UserSearchForm
-from memories.views import page_url, user_id_in
+from memories.views import UserKey, page_url, user_id_in
 from studio.feedback import first_error
 from studio.responses import bad_request, page_or_partial
 
@@ -19,17 +19,18 @@ from studio.responses import bad_request, page_or_partial
 @require_GET
 def export_memories(request: HttpRequest, slug: str) -> HttpResponse:
     agent, _ = agent_for_user(request, slug)
-    user_id = request.GET.get("user_id") or None
-    if user_id is not None and user_id_in(request.GET) is None:
-        return bad_request(request, "That user_id is too long.")
+    # One user's memories (NULL and empty user_ids included) when the link names one.
+    one_user = "user_id" in request.GET or "no_user_id" in request.GET
+    key = user_id_in(request.GET) if one_user else UserKey(None)
+    if key is None:
+        return bad_request(request, "That user_id cannot be exported: it is too long or malformed.")
+    user_id = key.user_id
     actions.export_started(actor=request.user, agent=agent, user_id=user_id)
     response = StreamingHttpResponse(
-        import_export.export_lines(agent, user_id),
+        import_export.export_lines(agent, user_id, one_user=one_user),
         content_type="application/x-ndjson; charset=utf-8",
     )
-    name = (
-        f"{agent.slug}-memories.jsonl" if user_id is None else f"{agent.slug}-user-memories.jsonl"
-    )
+    name = f"{agent.slug}-user-memories.jsonl" if one_user else f"{agent.slug}-memories.jsonl"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response
 

@@ -23,7 +23,8 @@ def register_user(request: HttpRequest, slug: str) -> HttpResponse:
     agent = rw_agent_for_user(request, slug)
     if not request.user.has_perm("memories.add_enduser"):
         raise PermissionDenied("Your role cannot register users.")
-    user_id = user_id_in(request.GET if request.method == "GET" else request.POST) or ""
+    key = user_id_in(request.GET if request.method == "GET" else request.POST)
+    user_id = (key.user_id if key else "") or ""
     if request.method == "GET":
         keyed_by_email = agent.user_id_kind == Agent.UserIdKind.EMAIL
         form = EndUserForm(initial={"email" if keyed_by_email else "external_id": user_id})
@@ -49,17 +50,19 @@ def forget_user(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         context = {"form": form, "preview": []}
         return render(request, "memories/forget.html", context, status=422 if posted else 200)
-    user_id, agents = form.cleaned_data["user_id"], form.cleaned_data["agents"]
+    user_id, agents = form.cleaned_data["target"], form.cleaned_data["agents"]
+    phrase = form.cleaned_data["phrase"]
     if not posted or not form.cleaned_data["confirmation_matches"]:
         if posted:
-            form.add_error("confirmation", "Type the user_id exactly as shown to confirm.")
+            what = "the user_id" if phrase == user_id else f"“{phrase}”"
+            form.add_error("confirmation", f"Type {what} exactly as shown to confirm.")
         preview = [(agent, runtime.user_footprint(agent, user_id)) for agent in agents]
-        context = {"form": form, "preview": preview}
+        context = {"form": form, "preview": preview, "phrase": phrase, "null_user": user_id is None}
         return render(request, "memories/forget.html", context, status=422 if posted else 200)
     erased = [f for _, f in actions.forget_user(actor=request.user, agents=agents, user_id=user_id)]
     flash(
         request,
-        f"Forgot {user_id}: {sum(f.memories for f in erased)} memories, "
+        f"Forgot {phrase}: {sum(f.memories for f in erased)} memories, "
         f"{sum(f.sessions for f in erased)} sessions and {sum(f.runs for f in erased)} runs "
         f"erased in {len(erased)} agent{'s' if len(erased) != 1 else ''}.",
     )

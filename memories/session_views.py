@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from agents.access import agent_for_user, rw_agent_for_user
 from memories import actions, runtime
 from memories.forms import SessionIdForm
-from memories.views import NO_USER, page_url, user_id_in, user_url
+from memories.views import NO_USER, user_id_in, user_url
 from studio.feedback import flash, toast
 from studio.responses import bad_request, page_or_partial
 
@@ -25,9 +25,10 @@ def session_id_in(request: HttpRequest) -> str | None:
 @require_GET
 def user_sessions(request: HttpRequest, slug: str) -> HttpResponse:
     agent, can_write = agent_for_user(request, slug)
-    user_id = user_id_in(request.GET)
-    if user_id is None:
+    key = user_id_in(request.GET)
+    if key is None:
         return bad_request(request, NO_USER)
+    user_id = key.user_id
     try:
         page = runtime.user_sessions(agent, user_id, after=request.GET.get("after") or None)
     except runtime.InvalidCursor as error:
@@ -37,9 +38,7 @@ def user_sessions(request: HttpRequest, slug: str) -> HttpResponse:
         "user_id": user_id,
         "page": page,
         "can_write": can_write,
-        "next_url": page_url(
-            "memories:sessions", agent, user_id=user_id, after=page.next_cursor or ""
-        ),
+        "next_url": user_url(agent, user_id, "memories:sessions", after=page.next_cursor or ""),
         "user_url": user_url(agent, user_id),
     }
     return page_or_partial(
@@ -64,7 +63,7 @@ def transcript(request: HttpRequest, slug: str) -> HttpResponse:
         "can_write": can_write,
         "session": session,
         "runs": runs,
-        "user_url": user_url(agent, session.user_id) if session.user_id else "",
+        "user_url": user_url(agent, session.user_id),
     }
     return render(request, "memories/transcript.html", context)
 
@@ -85,6 +84,4 @@ def delete_session(request: HttpRequest, slug: str) -> HttpResponse:
     if request.htmx:
         return toast(HttpResponse(""), message)
     flash(request, message)
-    if user_id:
-        return redirect(page_url("memories:sessions", agent, user_id=user_id))
-    return redirect("agents:memory_tab", slug=agent.slug)
+    return redirect(user_url(agent, user_id, "memories:sessions"))

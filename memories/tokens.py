@@ -16,13 +16,13 @@ from memories.users import UserRow, agent_users, user_rows
 RECOUNT_NOW_LIMIT = 50
 
 
-def context_block(agent: Agent, user_id: str) -> tuple[str, int]:
+def context_block(agent: Agent, user_id: str | None) -> tuple[str, int]:
     """The exact block agno puts in every system message for this user, and its tokens;
     refreshes the user's cached figure on the way."""
     return store_count(agent, user_id, runtime.memories_for_context(agent, user_id))
 
 
-def store_count(agent: Agent, user_id: str, texts: list[str]) -> tuple[str, int]:
+def store_count(agent: Agent, user_id: str | None, texts: list[str]) -> tuple[str, int]:
     """Count the block built from `texts` (read by the caller, in agno's order) and cache it."""
     block = memory_block(texts)
     tokens = count_tokens(block)
@@ -30,13 +30,15 @@ def store_count(agent: Agent, user_id: str, texts: list[str]) -> tuple[str, int]
     return block, tokens
 
 
-def recount_user(agent: Agent, user_id: str) -> int:
+def recount_user(agent: Agent, user_id: str | None) -> int:
     """Recount one user; 0 for a user without memories (agno's empty line is not theirs)."""
     block, tokens = context_block(agent, user_id)
     return 0 if block == EMPTY else tokens
 
 
-def _store_tokens(agent: Agent, user_id: str, tokens: int, memories: int) -> None:
+def _store_tokens(agent: Agent, user_id: str | None, tokens: int, memories: int) -> None:
+    if user_id is None:
+        return  # rows stored with user_id NULL reach no conversation: no block to cache
     if not memories:
         UserTokens.objects.filter(agent=agent, user_id=user_id).delete()
         return

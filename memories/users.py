@@ -11,19 +11,54 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.db.models import Q
+from django.utils.http import urlencode
 
 from agents.models import Agent
 from memories.models import EndUser
 from memories.runtime import access
-from memories.runtime.users import UserStats, user_ids_after, user_stats
+from memories.runtime.users import (
+    UserStats,
+    has_memories_without_user_id,
+    user_ids_after,
+    user_stats,
+)
 
 # A rough, clearly labelled estimate until a real tokenizer counts them: ~4 characters a token.
 CHARS_PER_TOKEN = 4
 
 
+def unreachable_reason(user_id: str | None) -> str:
+    """Why memories under this user_id reach no conversation ("" when they reach someone)."""
+    if user_id is None:
+        return (
+            "Stored without a user_id (NULL): agno loads a person's memories by their user_id, "
+            "so no conversation ever reads these."
+        )
+    if user_id == "":
+        return (
+            "Stored with an empty user_id: agno reads an empty user_id as “default”, so these "
+            "memories reach no one's conversation."
+        )
+    return ""
+
+
+def user_query(user_id: str | None) -> str:
+    """A user as URL query parameters: the NULL and the empty user_id travel as themselves."""
+    if user_id is None:
+        return "no_user_id=1"
+    return urlencode({"user_id": user_id})
+
+
+def user_label(user_id: str | None) -> str:
+    """How a user_id is named on pages: the two that are not text anyone typed get words."""
+    if user_id is None:
+        return "no user_id"
+    return "empty user_id" if user_id == "" else user_id
+
+
 @dataclass
 class UserRow:
-    user_id: str
+    user_id: str | None  # None: the runtime's rows stored with user_id NULL
     registered: EndUser | None = None
     # The registered person this key belongs to under the *other* key kind (email vs id).
     other_kind_match: EndUser | None = None
@@ -37,6 +72,14 @@ class UserRow:
     @property
     def is_unregistered(self) -> bool:
         return self.registered is None
+
+    @property
+    def label(self) -> str:
+        return user_label(self.user_id)
+
+    @property
+    def unreachable(self) -> str:
+        return unreachable_reason(self.user_id)
 
     @property
     def is_over_budget(self) -> bool:
@@ -78,10 +121,15 @@ def agent_users(
     # The embedded server's C collation orders text as Python compares str.
     keys = sorted({*runtime_keys, *studio_keys})[: limit + 1]
     page = access.keyset_page(keys, limit, lambda key: (key,))
-    return access.Page(user_rows(agent, page.items), page.next_cursor)
+    first_page = after_key is None and not prefix
+    # Rows stored with user_id NULL are one entry of their own, atop the first page.
+    shown: list[str | None] = list(page.items)
+    if first_page and has_memories_without_user_id(agent):
+        shown.insert(0, None)
+    return access.Page(user_rows(agent, shown), page.next_cursor)
 
 
-def user_rows(agent: Agent, user_ids: Sequence[str]) -> list[UserRow]:
+def user_rows(agent: Agent, user_ids: Sequence[str | None]) -> list[UserRow]:
     """Rows of the users list for given user_ids, in that order (e.g. the heaviest first)."""
     rows = [UserRow(key, agent=agent) for key in user_ids]
     stats = user_stats(agent, user_ids)
@@ -92,7 +140,7 @@ def user_rows(agent: Agent, user_ids: Sequence[str]) -> list[UserRow]:
 
 
 def _attach_registered_users(rows: list[UserRow], *, by_id: bool) -> None:
-    keys = [row.user_id for row in rows]
+    keys = [row.user_id for row in rows if row.user_id]
     if not keys:
         return
     people = list(EndUser.objects.filter(Q(email__in=keys) | Q(external_id__in=keys)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
@@ -23,7 +24,13 @@ from memories.forms import (
 )
 from memories.models import Memory
 from memories.sensitive import KINDS
-from memories.users import registered_user, wrong_key_message
+from memories.users import (
+    registered_user,
+    unreachable_reason,
+    user_label,
+    user_query,
+    wrong_key_message,
+)
 from studio.feedback import first_error, flash, toast
 from studio.responses import bad_request, page_or_partial
 
@@ -38,13 +45,24 @@ def page_url(name: str, agent: Agent, **params: str) -> str:
     return f"{reverse(name, args=[agent.slug])}?{query}"
 
 
-def user_url(agent: Agent, user_id: str, **params: str) -> str:
-    return page_url("memories:user", agent, user_id=user_id, **params)
+def user_url(agent: Agent, user_id: str | None, page: str = "memories:user", **params: str) -> str:
+    """A page about one user (their memories, or `page`), any user_id, NULL included."""
+    query = urlencode({k: v for k, v in params.items() if v})
+    path = reverse(page, args=[agent.slug])
+    return f"{path}?{user_query(user_id)}" + (f"&{query}" if query else "")
 
 
-def user_id_in(data: Any) -> str | None:
+@dataclass(frozen=True)
+class UserKey:
+    """The user a request names; `user_id` None is the runtime's NULL user_id."""
+
+    user_id: str | None
+
+
+def user_id_in(data: Any) -> UserKey | None:
+    """The user a request names, or None when it names none (or one no database can hold)."""
     form = UserForm(data)
-    return form.cleaned_data["user_id"] if form.is_valid() else None
+    return UserKey(form.user_id_value) if form.is_valid() else None
 
 
 def memory_id_in(request: HttpRequest) -> str | None:
@@ -64,7 +82,9 @@ def _person_context(agent: Agent, user_id: str) -> dict[str, Any]:
         "timezone": person.timezone if person else "",
         # Built once per page: rows append the memory_id rather than reversing URLs each.
         "memory_base": reverse("memories:row", args=[agent.slug]),
-        "user_query": urlencode({"user_id": user_id}),
+        "user_query": user_query(user_id),
+        "user_label": user_label(user_id),
+        "unreachable": unreachable_reason(user_id),
     }
 
 
@@ -121,9 +141,10 @@ def _is_unknown_user(context: dict) -> bool:
 @require_GET
 def user_memories(request: HttpRequest, slug: str) -> HttpResponse:
     agent, can_write = agent_for_user(request, slug)
-    user_id = user_id_in(request.GET)
-    if user_id is None:
+    key = user_id_in(request.GET)
+    if key is None:
         return bad_request(request, NO_USER)
+    user_id = key.user_id
     filters = MemoryFilterForm(request.GET)
     if not filters.is_valid():
         return bad_request(request, first_error(filters))
@@ -145,9 +166,10 @@ def user_memories(request: HttpRequest, slug: str) -> HttpResponse:
 def memory_topics(request: HttpRequest, slug: str) -> HttpResponse:
     """The topic filter's options, fetched when the operator reaches for the filter."""
     agent, _ = agent_for_user(request, slug)
-    user_id = user_id_in(request.GET)
-    if user_id is None:
+    key = user_id_in(request.GET)
+    if key is None:
         return bad_request(request, NO_USER)
+    user_id = key.user_id
     context = {
         "topics": runtime.memory_topics(agent, user_id),
         "current": request.GET.get("topic", ""),
@@ -158,9 +180,14 @@ def memory_topics(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def add_memory(request: HttpRequest, slug: str) -> HttpResponse:
     agent = rw_agent_for_user(request, slug)
-    user_id = user_id_in(request.POST)
-    if user_id is None:
+    key = user_id_in(request.POST)
+    if key is None:
         return bad_request(request, "Say which user: the form is missing its user_id.")
+    user_id = key.user_id
+    if unreachable_reason(user_id):
+        return bad_request(
+            request, "A memory added without a user_id would reach nobody: add it under one."
+        )
     form = MemoryForm(request.POST)
     if not form.is_valid():
         return _add_form_invalid(request, agent, user_id, form)
@@ -208,9 +235,10 @@ def _row_context(agent: Agent, user_id: str, memory: Memory, can_write: bool) ->
 def memory_row(request: HttpRequest, slug: str) -> HttpResponse:
     """One row as shown in the list: what Cancel puts back after an inline edit."""
     agent, can_write = agent_for_user(request, slug)
-    user_id = user_id_in(request.GET)
-    if user_id is None:
+    key = user_id_in(request.GET)
+    if key is None:
         return bad_request(request, NO_USER)
+    user_id = key.user_id
     memory_id = memory_id_in(request)
     if memory_id is None:
         return bad_request(request, NO_MEMORY)
@@ -234,9 +262,10 @@ def _render_edit(request: HttpRequest, context: dict, status: int = 200) -> Http
 def edit_memory(request: HttpRequest, slug: str) -> HttpResponse:
     """GET: the inline edit form. POST: save it, unless the memory changed meanwhile."""
     agent = rw_agent_for_user(request, slug)
-    user_id = user_id_in(request.POST if request.method == "POST" else request.GET)
-    if user_id is None:
+    key = user_id_in(request.POST if request.method == "POST" else request.GET)
+    if key is None:
         return bad_request(request, NO_USER)
+    user_id = key.user_id
     memory_id = memory_id_in(request)
     if memory_id is None:
         return bad_request(request, NO_MEMORY)
@@ -298,9 +327,10 @@ def _edit_form_response(
 @require_POST
 def delete_memory(request: HttpRequest, slug: str) -> HttpResponse:
     agent = rw_agent_for_user(request, slug)
-    user_id = user_id_in(request.POST)
-    if user_id is None:
+    key = user_id_in(request.POST)
+    if key is None:
         return bad_request(request, "Say which user: the form is missing its user_id.")
+    user_id = key.user_id
     memory_id = memory_id_in(request)
     if memory_id is None:
         return bad_request(request, NO_MEMORY)
@@ -338,7 +368,7 @@ def bulk_delete(request: HttpRequest, slug: str) -> HttpResponse:
     form = BulkDeleteForm(request.POST)
     if not form.is_valid():
         return bad_request(request, first_error(form))
-    user_id, ids = form.cleaned_data["user_id"], form.cleaned_data["memory_ids"]
+    user_id, ids = form.user_id_value, form.cleaned_data["memory_ids"]
     if not form.cleaned_data["confirmed"]:
         return _confirm_bulk(request, agent, user_id, ids)
     try:
@@ -357,7 +387,9 @@ def bulk_delete(request: HttpRequest, slug: str) -> HttpResponse:
     return toast(render(request, f"{USER_PAGE}#list-changed", context), message)
 
 
-def _confirm_bulk(request: HttpRequest, agent: Agent, user_id: str, ids: list[str]) -> HttpResponse:
+def _confirm_bulk(
+    request: HttpRequest, agent: Agent, user_id: str | None, ids: list[str]
+) -> HttpResponse:
     """Without JavaScript the count is confirmed on a page of its own."""
     found = runtime.memories_by_id(agent, ids).values()
     chosen = [memory for memory in found if memory.user_id == user_id]

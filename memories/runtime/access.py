@@ -226,6 +226,12 @@ def page_limit(limit: int) -> int:
     return max(1, min(limit, MAX_PAGE_SIZE))
 
 
+def same_user(user_id: str | None, placeholder: str = "%(u)s", column: str = "user_id") -> str:
+    """The SQL condition for one user: the runtime stores some memories with user_id NULL,
+    which `=` never matches (IS NULL also keeps the user_id index in use)."""
+    return f"{column} IS NULL" if user_id is None else f"{column} = {placeholder}"
+
+
 def like_escaped(text: str) -> str:
     """Text for a LIKE pattern, its wildcards taken literally."""
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")

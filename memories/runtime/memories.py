@@ -29,6 +29,7 @@ from memories.runtime.access import (
     keyset_page,
     like_escaped,
     page_limit,
+    same_user,
 )
 from memories.runtime.schema import ensure_runtime_tables
 
@@ -131,9 +132,9 @@ def memory_topics(agent: Agent, user_id: str) -> list[str]:
             cursor.execute(
                 tables.sql(
                     "SELECT DISTINCT jsonb_array_elements_text(topics) FROM {memories} "
-                    "WHERE user_id = %s AND jsonb_typeof(topics) = 'array' ORDER BY 1"
+                    f"WHERE {same_user(user_id)} AND jsonb_typeof(topics) = 'array' ORDER BY 1"
                 ),
-                [user_id],
+                {"u": user_id},
             )
             return [row[0] for row in cursor.fetchall()]
 
@@ -256,16 +257,18 @@ EXPORT_FIELDS = (
 
 
 def iter_memories_for_export(
-    agent: Agent, user_id: str | None = None, chunk: int = 1000
+    agent: Agent, user_id: str | None = None, chunk: int = 1000, *, one_user: bool = False
 ) -> Iterator[dict[str, Any]]:
-    """Every memory of an agent (or one user) as runtime-shaped dicts, in memory_id chunks."""
+    """Every memory of an agent as runtime-shaped dicts, in memory_id chunks; with
+    `one_user` (or a user_id given), only that user's, user_id None being the runtime's NULL."""
+    one_user = one_user or user_id is not None
     after = ""
     while True:
         with in_agent_schema(agent) as tables:
             if not tables.memories:
                 return
             rows = tables.Memory.objects.filter(memory_id__gt=after)
-            if user_id is not None:
+            if one_user:
                 rows = rows.filter(user_id=user_id)
             batch = list(rows.order_by("memory_id")[:chunk])
         for memory in batch:
@@ -350,8 +353,10 @@ def memories_for_context(agent: Agent, user_id: str) -> list[str]:
             return []
         with tables.cursor() as cursor:
             cursor.execute(
-                tables.sql("SELECT memory FROM {memories} WHERE user_id = %s ORDER BY ctid"),
-                [user_id],
+                tables.sql(
+                    f"SELECT memory FROM {{memories}} WHERE {same_user(user_id)} ORDER BY ctid"
+                ),
+                {"u": user_id},
             )
             return [memory_text(json.loads(row[0])) for row in cursor.fetchall()]
 

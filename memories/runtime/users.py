@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from agents.models import Agent
-from memories.runtime.access import Tables, in_agent_schema, like_escaped
+from memories.runtime.access import Tables, in_agent_schema, like_escaped, same_user
 
 # Above this many rows (by the planner's estimate) the agents list shows estimated counts.
 EXACT_COUNT_LIMIT = 200_000
@@ -47,10 +47,29 @@ class UserStats:
     memory_chars: int = 0
 
 
-def user_stats(agent: Agent, user_ids: Sequence[str]) -> dict[str, UserStats]:
-    """Memory and session counts for the users on the page only, in one query."""
-    stats = {key: UserStats() for key in user_ids}
-    if not stats:
+def has_memories_without_user_id(agent: Agent) -> bool:
+    """Whether the runtime holds memories or sessions stored with user_id NULL."""
+    with in_agent_schema(agent, replica=True) as tables:
+        parts = [
+            f"EXISTS (SELECT 1 FROM {{{table}}} WHERE user_id IS NULL)"
+            for table, present in (("memories", tables.memories), ("sessions", tables.sessions))
+            if present
+        ]
+        if not parts:
+            return False
+        with tables.cursor() as cursor:
+            cursor.execute(tables.sql(f"SELECT {' OR '.join(parts)}"))
+            return bool(cursor.fetchone()[0])
+
+
+def user_stats(agent: Agent, user_ids: Sequence[str | None]) -> dict[str | None, UserStats]:
+    """Memory and session counts for the users on the page only, in one query (and one more
+    for the runtime's NULL user_id, which no `=` or join matches)."""
+    stats: dict[str | None, UserStats] = {key: UserStats() for key in user_ids}
+    if None in stats:
+        del stats[None]
+        stats = {None: _null_user_stats(agent), **stats}
+    if not [key for key in stats if key is not None]:
         return stats
     with in_agent_schema(agent) as tables:
         if not tables.any:
@@ -75,7 +94,7 @@ def user_stats(agent: Agent, user_ids: Sequence[str]) -> dict[str, UserStats]:
                     f"FROM unnest(%(keys)s::text[]) AS k(user_id) LEFT JOIN ({memories}) AS m "
                     f"USING (user_id) LEFT JOIN ({sessions}) AS s USING (user_id)"
                 ),
-                {"keys": list(stats)},
+                {"keys": [key for key in stats if key is not None]},
             )
             found = cursor.fetchall()
     for key, memory_count, memory_last, chars, session_count, session_last in found:
@@ -86,6 +105,22 @@ def user_stats(agent: Agent, user_ids: Sequence[str]) -> dict[str, UserStats]:
     return stats
 
 
+def _null_user_stats(agent: Agent) -> UserStats:
+    summary = user_summary(agent, None)
+    with in_agent_schema(agent, replica=True) as tables:
+        if not tables.memories:
+            return UserStats(summary.memory_count, summary.session_count, summary.last_update)
+        with tables.cursor() as cursor:
+            cursor.execute(
+                tables.sql(
+                    "SELECT coalesce(sum(char_length(memory #>> '{}')), 0) FROM {memories} "
+                    "WHERE user_id IS NULL"
+                )
+            )
+            chars = cursor.fetchone()[0]
+    return UserStats(summary.memory_count, summary.session_count, summary.last_update, chars)
+
+
 @dataclass(frozen=True)
 class UserSummary:
     memory_count: int = 0
@@ -94,21 +129,19 @@ class UserSummary:
     tables: Tables | None = None
 
 
-def user_summary(agent: Agent, user_id: str) -> UserSummary:
+def user_summary(agent: Agent, user_id: str | None) -> UserSummary:
     """Counts and last update for one user, in one query (index-only where vacuumed)."""
     with in_agent_schema(agent) as tables:
         if not tables.any:
             return UserSummary(tables=tables)
+        user = same_user(user_id)
         memories = (
-            "(SELECT count(*) FROM {memories} WHERE user_id = %(u)s), "
-            "(SELECT max(coalesce(updated_at, created_at)) FROM {memories} "
-            " WHERE user_id = %(u)s)"
+            f"(SELECT count(*) FROM {{memories}} WHERE {user}), "
+            f"(SELECT max(coalesce(updated_at, created_at)) FROM {{memories}} WHERE {user})"
             if tables.memories
             else "0, NULL::bigint"
         )
-        sessions = (
-            "(SELECT count(*) FROM {sessions} WHERE user_id = %(u)s)" if tables.sessions else "0"
-        )
+        sessions = f"(SELECT count(*) FROM {{sessions}} WHERE {user})" if tables.sessions else "0"
         with tables.cursor() as cursor:
             cursor.execute(tables.sql(f"SELECT {memories}, {sessions}"), {"u": user_id})
             memory_count, last_update, session_count = cursor.fetchone()
@@ -174,13 +207,14 @@ class UserFootprint:
         return self.memories + self.sessions + self.runs
 
 
-def user_footprint(agent: Agent, user_id: str) -> UserFootprint:
+def user_footprint(agent: Agent, user_id: str | None) -> UserFootprint:
     with in_agent_schema(agent) as tables:
+        user = same_user(user_id)
         parts = [
-            "(SELECT count(*) FROM {memories} WHERE user_id = %(u)s)" if tables.memories else "0",
-            "(SELECT count(*) FROM {sessions} WHERE user_id = %(u)s)" if tables.sessions else "0",
-            "(SELECT count(*) FROM {runs} WHERE user_id = %(u)s OR session_id IN "
-            "(SELECT session_id FROM {sessions} WHERE user_id = %(u)s))"
+            f"(SELECT count(*) FROM {{memories}} WHERE {user})" if tables.memories else "0",
+            f"(SELECT count(*) FROM {{sessions}} WHERE {user})" if tables.sessions else "0",
+            f"(SELECT count(*) FROM {{runs}} WHERE {user} OR session_id IN "
+            f"(SELECT session_id FROM {{sessions}} WHERE {user}))"
             if tables.runs and tables.sessions
             else "0",
         ]
@@ -189,16 +223,17 @@ def user_footprint(agent: Agent, user_id: str) -> UserFootprint:
             return UserFootprint(*cursor.fetchone())
 
 
-def erase_user(agent: Agent, user_id: str) -> UserFootprint:
+def erase_user(agent: Agent, user_id: str | None) -> UserFootprint:
     """Erase every memory, session and run of `user_id` in one agent, in one transaction."""
     with in_agent_schema(agent) as tables:
         footprint = user_footprint(agent, user_id)
+        user = same_user(user_id)
         with tables.cursor() as cursor:
             if tables.runs:
-                cursor.execute(tables.sql("DELETE FROM {runs} WHERE user_id = %s"), [user_id])
+                cursor.execute(tables.sql(f"DELETE FROM {{runs}} WHERE {user}"), {"u": user_id})
             if tables.sessions:
                 # Runs of these sessions written without a user_id go by the foreign key.
-                cursor.execute(tables.sql("DELETE FROM {sessions} WHERE user_id = %s"), [user_id])
+                cursor.execute(tables.sql(f"DELETE FROM {{sessions}} WHERE {user}"), {"u": user_id})
             if tables.memories:
-                cursor.execute(tables.sql("DELETE FROM {memories} WHERE user_id = %s"), [user_id])
+                cursor.execute(tables.sql(f"DELETE FROM {{memories}} WHERE {user}"), {"u": user_id})
     return footprint

@@ -12,6 +12,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from memories import users
 from memories.stamps import read_stamp
 
 register = template.Library()
@@ -94,3 +95,22 @@ def tokens(value: int | None) -> str:
     if not value:
         return "0"
     return f"{value / 1000:.1f}k" if value >= 10_000 else f"{value:,}"
+
+
+@register.filter
+def user_query(user_id: str | None) -> str:
+    """`?{{ user_id|user_query }}`: NULL and the empty user_id link to pages of their own."""
+    return users.user_query(user_id)
+
+
+@register.filter
+def user_label(user_id: str | None) -> str:
+    return users.user_label(user_id)
+
+
+@register.simple_tag
+def user_fields(user_id: str | None) -> str:
+    """The hidden fields that name a user in a form, NULL included."""
+    if user_id is None:
+        return mark_safe('<input type="hidden" name="no_user_id" value="1">')
+    return format_html('<input type="hidden" name="user_id" value="{}">', user_id)
