@@ -1,13 +1,15 @@
-# Memory Studio: `make run` serves the dashboard with demo data, `make test` runs every test.
+# Memory Studio: `make run` serves the dashboard with demo data, `make test` runs every test,
+# `make serve` runs it as production does (README, "Running in production").
 # Both build .venv themselves, so a fresh clone needs nothing else.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+WORKERS ?= 4
 APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: run test screenshots lint format check load-run benchmark db-stop clean
+.PHONY: run serve test screenshots lint format check load-run benchmark db-stop clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +29,8 @@ $(VENV)/.installed-test: requirements.txt requirements-test.txt $(BIN)/python
 	$(APT_GET) update
 	$(APT_GET) install -y chromium
 
+# Debug pages for development only: run turns DEBUG on for itself, serve never does.
+run: export DEBUG = True
 run: $(VENV)/.installed
 	$(BIN)/python manage.py migrate --no-input
 	$(BIN)/python manage.py seed_demo
@@ -35,6 +39,14 @@ run: $(VENV)/.installed
 	$(BIN)/python manage.py scan_sensitive
 	$(BIN)/python manage.py demo_logins
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# Production: SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL come from the environment.
+serve: export DEBUG = False
+check load-run benchmark db-stop: export DEBUG = True
+serve: $(VENV)/.installed
+	$(BIN)/python manage.py collectstatic --no-input
+	$(BIN)/python manage.py migrate --no-input
+	$(BIN)/gunicorn studio.wsgi -b $(HOST):$(PORT) -w $(WORKERS) --access-logfile -
 
 test: $(VENV)/.installed-test /usr/bin/chromium
 	$(BIN)/python -m pytest

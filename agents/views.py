@@ -4,6 +4,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from agents.access import agent_for_user, rw_agent_for_user
@@ -99,6 +100,7 @@ def update_memory_settings(request: HttpRequest, slug: str) -> HttpResponse:
     return toast(response, change.message, level)
 
 
+@never_cache  # the answer shows the new token: no cache or back button may keep it
 @require_POST
 def rotate_bridge_token(request: HttpRequest, slug: str) -> HttpResponse:
     agent = rw_agent_for_user(request, slug)

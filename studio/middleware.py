@@ -1,24 +1,42 @@
-"""Request gates: staff login on every page, and plain answers when the database fails."""
+"""Request gates: staff login on every page, plain answers when the database fails, and the
+Content-Security-Policy on every response, error pages included."""
 
 from __future__ import annotations
 
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import asdict
 
 import psycopg
+from csp.constants import HEADER
+from csp.middleware import CSPMiddleware
+from csp.utils import build_policy
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.db import InterfaceError, OperationalError, ProgrammingError
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBase,
+    HttpResponseForbidden,
+    JsonResponse,
+)
 from django.template.loader import render_to_string
-from django.urls import reverse
 
 logger = logging.getLogger(__name__)
 
 # Django admin guards itself; the login page and static files must stay reachable; the
-# settings API authenticates running agents by their own bearer token.
-OPEN_PREFIXES = ("/login/", "/admin/", "/api/", "/" + settings.STATIC_URL.lstrip("/"))
+# settings API authenticates running agents by their own bearer token; probes read /healthz.
+OPEN_PREFIXES = (
+    "/login/",
+    "/admin/",
+    "/api/",
+    "/healthz",
+    "/" + settings.STATIC_URL.lstrip("/"),
+)
+# Answered to programs, not people: JSON even when the database is down.
+JSON_PREFIXES = ("/api/", "/healthz")
 
 
 class StaffRequiredMiddleware:
@@ -39,9 +57,24 @@ class StaffRequiredMiddleware:
         if getattr(request, "htmx", False):
             # htmx follows HX-Redirect, so an expired session lands on the login page.
             response = HttpResponseForbidden("Your session has ended. Log in again.")
-            response["HX-Redirect"] = f"{reverse('login')}?next={request.path}"
+            # The path is encoded, never raw: CR/LF in it would break the header.
+            response["HX-Redirect"] = redirect_to_login(request.get_full_path())["Location"]
             return response
         return redirect_to_login(request.get_full_path())
+
+
+class ErrorPagesCSPMiddleware(CSPMiddleware):
+    """django-csp leaves DEBUG's 404 and 500 pages without the policy; ours keep it always."""
+
+    def process_response(
+        self, request: HttpRequest, response: HttpResponseBase
+    ) -> HttpResponseBase:
+        response = super().process_response(request, response)
+        if HEADER not in response and not getattr(response, "_csp_exempt", False):
+            policy = build_policy(**asdict(self.get_policy_parts(request, response)))
+            if policy:
+                response[HEADER] = policy
+        return response
 
 
 class DatabaseOutageMiddleware:
@@ -97,6 +130,8 @@ def runtime_table_drifted(request: HttpRequest, exception: ProgrammingError) -> 
 
 
 def _plain_page(request: HttpRequest, title: str, message: str, status: int) -> HttpResponse:
+    if request.path.startswith(JSON_PREFIXES):
+        return JsonResponse({"error": message}, status=status)
     if getattr(request, "htmx", False):
         response = HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")
         response["HX-Trigger"] = json.dumps({"toast": {"message": message, "level": "error"}})

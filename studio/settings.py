@@ -1,17 +1,21 @@
 """Memory Studio settings, read from the environment through django-environ.
 
-Development defaults are safe to run locally; production sets SECRET_KEY, DEBUG=False,
-ALLOWED_HOSTS and DATABASE_URL. Without DATABASE_URL an embedded Postgres under
-`.data/postgres` is started on demand: the runtime tables are Postgres-only, and so are we.
+Defaults are production's: DEBUG off, HTTPS only, hashed static files; `make run` and the
+tests turn DEBUG on for themselves. Production sets SECRET_KEY, ALLOWED_HOSTS and
+DATABASE_URL (README, "Running in production"). Without DATABASE_URL an embedded Postgres
+under `.data/postgres` is started on demand: the runtime tables are Postgres-only, and so are we.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+
+from studio.database_urls import database_settings
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -19,15 +23,19 @@ env = environ.Env()
 if (BASE_DIR / ".env").exists():
     environ.Env.read_env(BASE_DIR / ".env")
 
-DEBUG = env.bool("DEBUG", default=True)
+# Debug pages show settings and environment: only for whoever turns them on.
+DEBUG = env.bool("DEBUG", default=False)
 _DEV_SECRET_KEY = "dev-only-insecure-key-change-me-in-production-0123456789"
-SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY)
-if not DEBUG and SECRET_KEY == _DEV_SECRET_KEY:
-    raise ImproperlyConfigured("Set SECRET_KEY in the environment when DEBUG is off.")
+SECRET_KEY = env.str("SECRET_KEY", default=_DEV_SECRET_KEY if DEBUG else "")
+if not SECRET_KEY or (not DEBUG and SECRET_KEY == _DEV_SECRET_KEY):
+    raise ImproperlyConfigured(
+        "Set SECRET_KEY in the environment when DEBUG is off (50 or more random characters)."
+    )
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
+    "whitenoise.runserver_nostatic",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -38,6 +46,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "csp",
+    "axes",
     "agents",
     "memories",
     "studio.devtools",
@@ -45,7 +54,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
-    "csp.middleware.CSPMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "studio.middleware.ErrorPagesCSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -55,6 +65,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "studio.middleware.StaffRequiredMiddleware",
+    # Last, as axes asks: it turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "studio.urls"
@@ -80,7 +92,7 @@ EMBEDDED_POSTGRES_DIR = Path(
     env.str("EMBEDDED_POSTGRES_DIR", default=str(BASE_DIR / ".data" / "postgres"))
 )
 if env.str("DATABASE_URL", default=""):
-    DATABASES = {"default": env.db("DATABASE_URL")}
+    DATABASES = {"default": database_settings(env.str("DATABASE_URL"))}
 else:
     from studio.embedded_postgres import embedded_database
 
@@ -110,7 +122,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-AUTHENTICATION_BACKENDS = ["studio.auth.OneQueryPermissionsBackend"]
+# Axes first: it refuses a locked-out account before any password is checked.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "studio.auth.OneQueryPermissionsBackend",
+]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "agents:list"
 LOGOUT_REDIRECT_URL = "login"
@@ -120,15 +136,52 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Login throttling (django-axes), on the studio's login and Django admin's alike: a username
+# tried from one address is locked after AXES_FAILURE_LIMIT failures, until
+# `manage.py axes_reset_username USERNAME` (or `axes_reset`) or the cool-off passes.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+# The pair, not either alone: a stranger cannot lock an operator out from elsewhere.
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_COOLOFF_TIME = env.float("AXES_COOLOFF_HOURS", default=1.0) or None
+AXES_LOCKOUT_TEMPLATE = "lockout.html"
+AXES_RESET_ON_SUCCESS = True
+# Behind a proxy, REMOTE_ADDR is the proxy: name the header it puts the client's address in.
+AXES_CLIENT_IP_CALLABLE = "studio.auth.client_ip_address"
+CLIENT_IP_HEADER = env.str("CLIENT_IP_HEADER", default="")
+
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = Path(env.str("STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# Production serves collectstatic's hashed, compressed copies through whitenoise; DEBUG and
+# the tests read static/ as it is, so nothing needs collecting first.
+STATIC_MANIFEST = env.bool("STATIC_MANIFEST", default=not DEBUG)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        if STATIC_MANIFEST
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = not STATIC_MANIFEST
+if not STATIC_MANIFEST:
+    # The finders serve static/ itself: collectstatic's folder need not exist.
+    warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
 
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the body's hx-headers, not the cookie
-# Secure cookies need HTTPS; the loopback load run turns them off explicitly.
+# HTTPS everywhere unless DEBUG: secure cookies, a redirect to https and HSTS. The loopback
+# load run turns them off explicitly; /healthz stays reachable over plain http for probes.
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=0 if DEBUG else 31_536_000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=not DEBUG)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=not DEBUG)
+# A TLS-terminating proxy names the scheme in a header, e.g. HTTP_X_FORWARDED_PROTO.
+_PROXY_SSL_HEADER = env.str("SECURE_PROXY_SSL_HEADER", default="")
+SECURE_PROXY_SSL_HEADER = (_PROXY_SSL_HEADER, "https") if _PROXY_SSL_HEADER else None
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -113,3 +113,15 @@ def test_settings_with_no_agno_counterpart_are_named_not_guessed(client, editor_
     assert "learning" not in payload["agent_kwargs"]
     tab = editor_client.get(reverse("agents:memory_tab", args=[agent.slug])).content.decode()
     assert "no org-wide memory switch" in tab
+
+
+def test_the_page_showing_a_new_token_is_never_cached(editor_client, agent):
+    rotate = reverse("agents:bridge_rotate", args=[agent.slug])
+    for response in (
+        editor_client.post(rotate, HTTP_HX_REQUEST="true"),
+        editor_client.post(rotate),
+    ):
+        assert response.status_code == 200 and token_in(response)
+        assert "no-store" in response["Cache-Control"]
+    tab = editor_client.get(reverse("agents:memory_tab", args=[agent.slug]))
+    assert not re.search(r'class="token"', tab.content.decode())  # the tab never shows one

@@ -322,10 +322,20 @@ def _serve_and_load(
         "SECRET_KEY": secrets.token_urlsafe(40),
         "ALLOWED_HOSTS": HOST,
         "SECURE_COOKIES": "False",
+        "SECURE_SSL_REDIRECT": "False",
+        "SECURE_HSTS_SECONDS": "0",
+        "STATIC_ROOT": str(Path(settings.BASE_DIR) / ".data" / "load-run-static"),
         "CONN_MAX_AGE": "60",
     }
     if not os.environ.get("DATABASE_URL"):
         env["EMBEDDED_POSTGRES_DIR"] = str(settings.EMBEDDED_POSTGRES_DIR)
+    # Production serves hashed static files from collectstatic's manifest, so collect them first.
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v", "0"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        check=True,
+    )
     log = open(Path(settings.BASE_DIR) / ".data" / "load-run-gunicorn.log", "w")  # noqa: SIM115
     server = subprocess.Popen(
         [
