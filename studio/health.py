@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+from django.conf import settings
 from django.db import DatabaseError, connections
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
@@ -33,8 +34,14 @@ def database_health(alias: str) -> dict[str, bool | float]:
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
     studio = database_health(STUDIO_ALIAS)
-    # For now the runtime's connections are every other configured database alias.
-    runtime = {alias: database_health(alias) for alias in connections if alias != STUDIO_ALIAS}
+    # Each RUNTIME_DATABASES connection (and its replica); "default" is the studio's own.
+    runtime: dict[str, dict] = {}
+    for name, connection in settings.RUNTIME_CONNECTIONS.items():
+        if connection.alias == STUDIO_ALIAS:
+            continue
+        runtime[name] = database_health(connection.alias)
+        if connection.replica_alias:
+            runtime[name]["replica"] = database_health(connection.replica_alias)
     body = {
         "status": "ok" if studio["up"] else "down",
         "studio_database": studio,

@@ -30,15 +30,13 @@ def _dead_port() -> int:
         return probe.getsockname()[1]
 
 
-def _probe(tmp_path: Path, *, studio_url: str, extra_aliases: str = "") -> dict:
+def _probe(tmp_path: Path, *, studio_url: str, runtime_databases: str = "") -> dict:
     """/healthz answered by a fresh process in production mode against the given databases."""
-    (tmp_path / "probe_settings.py").write_text(
-        f"from studio.settings import *  # noqa\nDATABASES = {{**DATABASES, {extra_aliases}}}\n"
-    )
     env = {
         **os.environ,
-        "DJANGO_SETTINGS_MODULE": "probe_settings",
-        "PYTHONPATH": os.pathsep.join([str(tmp_path), str(settings.BASE_DIR)]),
+        "DJANGO_SETTINGS_MODULE": "studio.settings",
+        "PYTHONPATH": str(settings.BASE_DIR),
+        "RUNTIME_DATABASES": runtime_databases,
         "DEBUG": "False",
         "SECRET_KEY": "probe-" + "k" * 60,
         "ALLOWED_HOSTS": "testserver",
@@ -76,11 +74,8 @@ def test_it_names_no_secret(client, db):
 
 def test_a_runtime_connection_that_is_down_is_reported_and_the_studio_is_still_ok(tmp_path, db):
     port = _dead_port()
-    dead = (
-        f'"runtime_dead": {{**DATABASES["default"], "HOST": "127.0.0.1", "PORT": "{port}",'
-        ' "OPTIONS": {"connect_timeout": 2}}'
-    )
-    answer = _probe(tmp_path, studio_url=_test_database_url(), extra_aliases=dead)
+    dead = f"runtime_dead=postgres://nobody@127.0.0.1:{port}/gone?connect_timeout=2"
+    answer = _probe(tmp_path, studio_url=_test_database_url(), runtime_databases=dead)
     assert answer["status"] == 200, answer
     assert answer["body"]["status"] == "ok"
     assert answer["body"]["studio_database"]["up"] is True
