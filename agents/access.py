@@ -7,6 +7,7 @@ from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 
 from agents.models import Agent
+from memories.runtime.location import read_only_reason
 
 VIEW_PERMISSION = "agents.view_agent"
 WRITE_PERMISSION = "agents.operate_agent"
@@ -21,11 +22,17 @@ def agent_for_user(request: HttpRequest, slug: str) -> tuple[Agent, bool]:
     agent = get_object_or_404(Agent, slug=slug)
     if not request.user.has_perm(VIEW_PERMISSION):
         raise PermissionDenied("You need the Viewer or Editor role to see agents.")
-    return agent, can_write(request)
+    writable = can_write(request)
+    if writable:
+        # A read-only runtime hides the write controls and says why, whatever the role.
+        agent.read_only_reason = read_only_reason(agent)
+        writable = not agent.read_only_reason
+    return agent, writable
 
 
 def rw_agent_for_user(request: HttpRequest, slug: str) -> Agent:
     agent, writable = agent_for_user(request, slug)
     if not writable:
-        raise PermissionDenied("Your role can view memories but not change them.")
+        reason = getattr(agent, "read_only_reason", "")
+        raise PermissionDenied(reason or "Your role can view memories but not change them.")
     return agent

@@ -99,7 +99,9 @@ def _list_context(agent: Agent, can_write: bool, user_id: str, filters: dict) ->
     }
     # The sensitive filter scans this user's memories now, so it is never out of date.
     found = flags.scan_user(agent, user_id) if f["sensitive"] else {}
-    with runtime.in_agent_schema(agent):  # one schema switch for the list and the summary
+    with runtime.in_agent_schema(
+        agent, replica=True
+    ):  # one schema switch for the list and the summary
         page = runtime.user_memories(
             agent,
             user_id,

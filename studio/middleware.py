@@ -92,11 +92,40 @@ class DatabaseOutageMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from memories.runtime.location import RuntimeConnectionMissing
+
+        if isinstance(exception, RuntimeConnectionMissing):
+            return _plain_page(request, "Runtime connection missing", str(exception), status=503)
+        cause = getattr(exception, "__cause__", None)
+        if isinstance(
+            cause, psycopg.errors.InsufficientPrivilege | psycopg.errors.ReadOnlySqlTransaction
+        ):
+            return runtime_write_refused(request, cause)
         if isinstance(exception, OperationalError | InterfaceError):
             return database_unavailable(request)
         if isinstance(exception, ProgrammingError):
             return runtime_table_drifted(request, exception)
         return None
+
+
+def runtime_write_refused(request: HttpRequest, cause: Exception) -> HttpResponse:
+    """A runtime database refusing the studio's role: a write to a read-only one, or a read
+    its grants do not allow."""
+    logger.warning("Runtime database refused %s %s: %s", request.method, request.path, cause)
+    if request.method in ("GET", "HEAD"):
+        detail = str(cause).splitlines()[0]
+        message = (
+            f"The agent's runtime database refused to let Memory Studio read it ({detail}). "
+            "Ask whoever runs that database to grant the studio's role (and its replica's) "
+            "USAGE on the agent's schema and SELECT on its tables."
+        )
+        return _plain_page(request, "Runtime not readable", message, status=403)
+    message = (
+        "The agent's runtime database refused this change: Memory Studio's role there is "
+        "read-only. Nothing was changed. Ask whoever runs that database for INSERT, UPDATE "
+        "and DELETE on the agent's tables, or mark the connection read-only (RUNTIME_READ_ONLY)."
+    )
+    return _plain_page(request, "Read-only runtime", message, status=403)
 
 
 def database_unavailable(request: HttpRequest) -> HttpResponse:

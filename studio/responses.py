@@ -34,3 +34,9 @@ def page_or_partial(
     partial = partials.get(target or "")
     name = f"{template}#{partial}" if partial else template
     return render(request, name, context, status=status)
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """403 with the reason the check gave ("Your role can view…", a read-only runtime…)."""
+    message = str(exception) or "You are not allowed to do that."
+    return bad_request(request, message, status=403)

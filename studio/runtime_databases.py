@@ -67,6 +67,9 @@ def runtime_databases(
     entries: dict[str, dict[str, Any]] = {}
     for name, url in primaries.items():
         entries[name] = _entry(url, studio)
+        if name in read_only_names:
+            # The server itself refuses a write that slips past the hidden controls.
+            entries[name]["OPTIONS"]["options"] = "-c default_transaction_read_only=on"
     meta = {
         STUDIO_ALIAS: RuntimeConnection(
             STUDIO_ALIAS, STUDIO_ALIAS, read_only=STUDIO_ALIAS in read_only_names

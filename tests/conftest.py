@@ -99,3 +99,43 @@ def agno_db_for(transactional_db):
     yield open_db
     for db in handles:
         db.db_engine.dispose()
+
+
+READER_ROLE = "ms_reader"
+
+
+@pytest.fixture(scope="session")
+def runtime_server(django_db_setup, django_db_blocker) -> dict:
+    """The second real Postgres server (studio/test_settings.py), and the role that may only
+    read there, created before anything logs in with it."""
+    with django_db_blocker.unblock():
+        server = dict(connections["remote"].settings_dict)
+        with psycopg_connect(server) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [READER_ROLE])
+            if not exists.fetchone():
+                conn.execute(f"CREATE ROLE {READER_ROLE} LOGIN")
+    return server
+
+
+@pytest.fixture
+def runtime_connections(runtime_server, settings) -> Iterator[dict]:
+    """RUNTIME_DATABASES as a deployment would set it, on the second server: "remote" (the
+    owner's role) reading lists from "remote_replica" (a login that may only read, standing in
+    for a replica), and "remote_ro" (that read-only login as an agent's only connection)."""
+    from studio.runtime_databases import RuntimeConnection
+
+    settings.RUNTIME_CONNECTIONS = {
+        **settings.RUNTIME_CONNECTIONS,
+        "remote": RuntimeConnection("remote", "remote", "remote_replica"),
+        "remote_ro": RuntimeConnection("remote_ro", "remote_ro"),
+    }
+    schemas: list[str] = []
+    engines: list = []
+    yield {"server": runtime_server, "schemas": schemas, "engines": engines}
+    for engine in engines:
+        engine.dispose()
+    for alias in ("remote", "remote_ro", "remote_replica"):
+        connections[alias].close()
+    with psycopg_connect(runtime_server) as conn:
+        for schema in schemas:
+            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')

@@ -23,7 +23,12 @@ from django.db import connections, transaction
 
 from agents.models import Agent, TableNames
 from memories.models import Memory, Run, RuntimeSession, runtime_model
-from memories.runtime.location import Location, location_of
+from memories.runtime.location import (
+    WRITE_PRIVILEGES,
+    Location,
+    location_of,
+    remember_privileges,
+)
 from memories.runtime.routing import current_runtime_alias
 from memories.runtime.schema import quoted_schema
 
@@ -75,6 +80,7 @@ class Tables:
     sessions: bool
     runs: bool
     location: Location | None = None
+    via: str = ""  # the alias this block reads: the primary's, or its replica's
 
     @property
     def any(self) -> bool:
@@ -86,7 +92,7 @@ class Tables:
 
     @property
     def alias(self) -> str:
-        return self.location.alias if self.location else "default"
+        return self.via or (self.location.alias if self.location else "default")
 
     def sql(self, text: str) -> str:
         """SQL written with {memories}, {sessions} and {runs} for the agent's table names."""
@@ -143,19 +149,28 @@ def in_agent_schema(agent: Agent | str, *, replica: bool = False) -> Iterator[Ta
     nested = connection.in_atomic_block
     with transaction.atomic(using=alias):
         with connection.cursor() as cursor:
+            # The same round trip learns whether the studio may write there (read_only_reason).
             cursor.execute(
-                "SELECT current_setting('search_path'), set_config('search_path', %s, true), "
-                "to_regclass(%s), to_regclass(%s), to_regclass(%s)",
-                [
-                    quoted,
-                    location.qualified("memories"),
-                    location.qualified("sessions"),
-                    location.qualified("runs"),
-                ],
+                "SELECT current_setting('search_path'), set_config('search_path', %(path)s, true), "
+                "to_regclass(%(m)s), to_regclass(%(s)s), to_regclass(%(r)s), "
+                f"{WRITE_PRIVILEGES}",
+                {
+                    "path": quoted,
+                    "m": location.qualified("memories"),
+                    "s": location.qualified("sessions"),
+                    "r": location.qualified("runs"),
+                },
             )
-            previous, _, memories, sessions, runs = cursor.fetchone()
+            previous, _, memories, sessions, runs, writable = cursor.fetchone()
+        if alias == location.alias:
+            remember_privileges(location, writable)
         tables = Tables(
-            location.schema, memories is not None, sessions is not None, runs is not None, location
+            location.schema,
+            memories is not None,
+            sessions is not None,
+            runs is not None,
+            location,
+            alias,
         )
         connection._runtime_tables = tables
         token = current_runtime_alias.set(alias)

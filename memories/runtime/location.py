@@ -8,6 +8,7 @@ setting away, never a code path of its own.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -63,3 +64,52 @@ def location_of(agent: Agent | str) -> Location:
         connection.replica_alias,
         connection.read_only,
     )
+
+
+# Whether the studio may write an agent's runtime tables: configured read-only, or a role
+# without INSERT/UPDATE/DELETE there. Checked at most once a minute per table and process.
+PRIVILEGE_CHECK_SECONDS = 60
+_privileges_seen: dict[tuple[str, str, str], tuple[float, bool]] = {}
+
+
+def read_only_reason(agent: Agent) -> str:
+    """Why Memory Studio cannot change this agent's memories ("" when it can)."""
+    location = location_of(agent)
+    if location.read_only:
+        return (
+            f"The runtime connection “{agent.connection}” is read-only to Memory Studio "
+            "(RUNTIME_READ_ONLY): review its memories here; only the agent changes them."
+        )
+    if not _may_write(location):
+        return (
+            f"Memory Studio's database role may not insert, update or delete in "
+            f"{location.schema}.{location.names.memories}, so its memories are shown "
+            "read-only. Grant those privileges to change them here."
+        )
+    return ""
+
+
+# True when the memory table is missing: the first write creates it, and CREATE decides.
+WRITE_PRIVILEGES = (
+    "to_regclass(%(m)s) IS NULL OR (has_table_privilege(to_regclass(%(m)s), 'INSERT') "
+    "AND has_table_privilege(to_regclass(%(m)s), 'UPDATE') "
+    "AND has_table_privilege(to_regclass(%(m)s), 'DELETE'))"
+)
+
+
+def remember_privileges(location: Location, writable: bool) -> None:
+    """Every visit to the agent's primary learns its privileges for free (in_agent_schema)."""
+    key = (location.alias, location.schema, location.names.memories)
+    _privileges_seen[key] = (time.monotonic(), bool(writable))
+
+
+def _may_write(location: Location) -> bool:
+    key = (location.alias, location.schema, location.names.memories)
+    seen = _privileges_seen.get(key)
+    if seen is not None and time.monotonic() - seen[0] < PRIVILEGE_CHECK_SECONDS:
+        return seen[1]
+    with location.connection.cursor() as cursor:
+        cursor.execute(f"SELECT {WRITE_PRIVILEGES}", {"m": location.qualified("memories")})
+        writable = bool(cursor.fetchone()[0])
+    remember_privileges(location, writable)
+    return writable

@@ -69,7 +69,7 @@ def user_memories(
     if sort not in MEMORY_SORTS:
         sort = "-updated"
     limit = page_limit(limit)
-    with in_agent_schema(agent) as tables:
+    with in_agent_schema(agent, replica=True) as tables:
         if not tables.memories:
             return Page([])
         rows = _filtered_memories(tables.Memory.objects.filter(user_id=user_id), search, topic)
@@ -116,7 +116,7 @@ def search_memories(
 ) -> Page[Memory]:
     """Memories of every user of an agent whose text holds `search`, newest first."""
     limit = page_limit(limit)
-    with in_agent_schema(agent) as tables:
+    with in_agent_schema(agent, replica=True) as tables:
         if not tables.memories or not search:
             return Page([])
         rows = _filtered_memories(tables.Memory.objects.all(), search, "")
@@ -125,7 +125,7 @@ def search_memories(
 
 def memory_topics(agent: Agent, user_id: str) -> list[str]:
     """The topics in use across a user's memories (a scan of them all: loaded on demand)."""
-    with in_agent_schema(agent) as tables:
+    with in_agent_schema(agent, replica=True) as tables:
         if not tables.memories:
             return []
         with tables.cursor() as cursor:
@@ -399,7 +399,7 @@ def delete_memories_by_id(agent: Agent, memory_ids: Sequence[str]) -> list[tuple
 def memories_created_per_day(agent: Agent, days: int = 90) -> list[tuple[int, int]]:
     """(day as epoch seconds at 00:00 UTC, memories created) for the last `days` days."""
     since = (int(time.time()) // 86_400 - days + 1) * 86_400
-    with in_agent_schema(agent) as tables:
+    with in_agent_schema(agent, replica=True) as tables:
         if not tables.memories:
             return []
         with tables.cursor() as cursor:

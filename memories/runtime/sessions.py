@@ -34,7 +34,7 @@ def user_sessions(
 ) -> Page[SessionRow]:
     """A user's sessions, most recently active first, with run counts for the page only."""
     limit = page_limit(limit)
-    with in_agent_schema(agent) as tables:
+    with in_agent_schema(agent, replica=True) as tables:
         if not tables.sessions:
             return Page([])
         rows = tables.Session.objects.filter(user_id=user_id).annotate(
@@ -73,7 +73,7 @@ def user_sessions(
 
 
 def session_runs(agent: Agent, session_id: str, limit: int = 500) -> list[Run]:
-    with in_agent_schema(agent) as tables:
+    with in_agent_schema(agent, replica=True) as tables:
         if not tables.runs:
             return []
         return list(

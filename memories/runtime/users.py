@@ -15,7 +15,7 @@ EXACT_COUNT_LIMIT = 200_000
 def user_ids_after(agent: Agent, *, after: str | None, prefix: str, limit: int) -> list[str]:
     """The next `limit` distinct user_ids of memories and sessions, in user_id order."""
     params = {"after": after, "prefix": like_escaped(prefix) + "%", "n": limit}
-    with in_agent_schema(agent) as tables:
+    with in_agent_schema(agent, replica=True) as tables:
         parts = [
             f"(SELECT DISTINCT user_id FROM {table} WHERE user_id IS NOT NULL "
             "AND (%(after)s::text IS NULL OR user_id > %(after)s) "
@@ -71,7 +71,7 @@ def user_stats(agent: Agent, user_ids: Sequence[str | None]) -> dict[str | None,
         stats = {None: _null_user_stats(agent), **stats}
     if not [key for key in stats if key is not None]:
         return stats
-    with in_agent_schema(agent) as tables:
+    with in_agent_schema(agent, replica=True) as tables:
         if not tables.any:
             return stats
         memories = (
@@ -131,7 +131,7 @@ class UserSummary:
 
 def user_summary(agent: Agent, user_id: str | None) -> UserSummary:
     """Counts and last update for one user, in one query (index-only where vacuumed)."""
-    with in_agent_schema(agent) as tables:
+    with in_agent_schema(agent, replica=True) as tables:
         if not tables.any:
             return UserSummary(tables=tables)
         user = same_user(user_id)
@@ -161,7 +161,7 @@ class AgentOverview:
 
 
 def agent_overview(agent: Agent) -> AgentOverview:
-    with in_agent_schema(agent) as tables:
+    with in_agent_schema(agent, replica=True) as tables:
         if not tables.memories:
             return AgentOverview(tables)
         with tables.cursor() as cursor:
