@@ -1,11 +1,61 @@
-from django.contrib import admin
+from __future__ import annotations
 
+from typing import Any
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+
+from agents.forms import MemorySettingsForm
 from agents.models import Agent
+
+
+class AgentAdminForm(MemorySettingsForm, forms.ModelForm):
+    """Django admin edits agno_settings through the Memory tab's typed fields (checkboxes and
+    bounded numbers), never as raw JSON: a JSON "false" can no longer be read as on."""
+
+    class Meta:
+        model = Agent
+        # agno_settings is not among them: the typed fields above stand for it.
+        fields = ["name", "slug", "description", "db_schema", "user_id_kind", "token_budget"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        typed = MemorySettingsForm.for_settings(self.instance.memory_settings)
+        for name in MemorySettingsForm.base_fields:
+            self.initial.setdefault(name, typed.initial[name])
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if not any(name in self.errors for name in MemorySettingsForm.base_fields):
+            # Keys the form does not own (the bridge's, a newer version's) are kept.
+            requested = self.requested_settings()
+            self.instance.agno_settings = requested.to_json(self.instance.agno_settings)
+        return data
+
+    def _update_errors(self, errors: ValidationError) -> None:
+        # The model reports rule violations on agno_settings, which is no field here.
+        if hasattr(errors, "error_dict") and "agno_settings" in errors.error_dict:
+            moved = dict(errors.error_dict)
+            moved[NON_FIELD_ERRORS] = moved.get(NON_FIELD_ERRORS, []) + moved.pop("agno_settings")
+            errors = ValidationError(moved)
+        super()._update_errors(errors)
 
 
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
+    form = AgentAdminForm
     list_display = ["name", "slug", "db_schema", "user_id_kind", "updated_at"]
     search_fields = ["name", "slug", "db_schema"]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["created_at", "updated_at"]
+    # cost_inputs belong to the cost page, whose form checks them; raw JSON here could not be.
+    readonly_fields = ["cost_inputs", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["name", "slug", "description", "db_schema", "user_id_kind"]}),
+        ("Cost", {"fields": ["token_budget", "cost_inputs"]}),
+        (
+            "Memory settings (as on the Memory tab)",
+            {"fields": list(MemorySettingsForm.base_fields)},
+        ),
+        ("Times", {"fields": ["created_at", "updated_at"]}),
+    ]

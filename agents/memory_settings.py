@@ -39,7 +39,9 @@ class MemorySettings:
             if field.name not in data or data[field.name] is None:
                 continue
             raw = data[field.name]
-            values[field.name] = bool(raw) if field.type == "bool" else _as_int(raw, field.default)
+            values[field.name] = (
+                _as_bool(raw) if field.type == "bool" else _as_int(raw, field.default)
+            )
         return cls(**values)
 
     def to_json(self, base: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -132,8 +134,16 @@ def apply_changes(
     return result, notes
 
 
+def _as_bool(value: Any) -> bool:
+    """Only a true value is on: the JSON string "false" (or "0", "off") must not read as on."""
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "1", "yes", "on"}
+    return value is True or (isinstance(value, int) and value == 1)
+
+
 def _as_int(value: Any, default: int) -> int:
+    # 1e999 reads back from jsonb as infinity: int() of it overflows rather than fail.
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return default

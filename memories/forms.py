@@ -7,6 +7,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput
+from django.utils.crypto import salted_hmac
 
 from memories.models import EndUser
 from memories.pruning import PruneCriteria
@@ -23,40 +24,71 @@ MAX_BULK = 500
 # What an import reads: JSON Lines under any of these names, or CSV with a header row.
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")
 CSV_SUFFIX = ".csv"
-TOPICS_RULE = f"Topics are separated by commas; each is at most {MAX_TOPIC_CHARS} letters"
+TOPICS_RULE = f"One topic per box, commas allowed; each is at most {MAX_TOPIC_CHARS} letters"
 
 
-class TopicsField(forms.CharField):
-    """Comma-separated topics in, a de-duplicated list out."""
+def typed_topic(value: str) -> str:
+    """A topic as a person typed it: padding and runs of spaces dropped, NUL removed."""
+    return " ".join(_strip_null_bytes(value).split())
+
+
+class TopicListInput(forms.Widget):
+    """Topics arrive as one form value per topic (`request.POST.getlist`), never re-split."""
+
+    def value_from_datadict(self, data: Any, files: Any, name: str) -> list[str]:
+        if hasattr(data, "getlist"):
+            return data.getlist(name)
+        value = data.get(name)  # a plain dict, as tests and scripts build forms
+        if value is None:
+            return []
+        return [str(v) for v in value] if isinstance(value, (list, tuple)) else [str(value)]
+
+    def value_omitted_from_data(self, data: Any, files: Any, name: str) -> bool:
+        return False  # no topic sent is an empty list, as with a checkbox
+
+
+class TopicsField(forms.Field):
+    """One value per topic in, a de-duplicated list out; blank values are ignored."""
+
+    widget = TopicListInput
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("required", False)
-        kwargs.setdefault("max_length", MAX_TOPICS * (MAX_TOPIC_CHARS + 2))
         kwargs.setdefault("help_text", f"{TOPICS_RULE}, {MAX_TOPICS} at most.")
-        kwargs.setdefault("error_messages", {"max_length": f"{TOPICS_RULE}."})
         super().__init__(**kwargs)
 
     def to_python(self, value: Any) -> list[str]:
-        text = super().to_python(value) or ""
-        # dict.fromkeys drops repeats in linear time: the length check runs after parsing.
-        return list(dict.fromkeys(t for t in (" ".join(p.split()) for p in text.split(",")) if t))
+        values = value if isinstance(value, (list, tuple)) else [value] if value else []
+        # dict.fromkeys drops repeats in linear time: the limits are checked after.
+        return list(dict.fromkeys(t for t in (typed_topic(str(v)) for v in values) if t))
 
     def validate(self, value: list[str]) -> None:
         if self.required and not value:
             raise ValidationError("Give at least one topic.", code="required")
-        if len(value) > MAX_TOPICS:
-            raise ValidationError(
-                f"At most {MAX_TOPICS} topics per memory; this has {len(value)}.", code="too_many"
-            )
-        too_long = [t for t in value if len(t) > MAX_TOPIC_CHARS]
-        if too_long:
-            raise ValidationError(
-                f"{TOPICS_RULE} (“{too_long[0][:20]}…” is {len(too_long[0])}).",
-                code="too_long",
-            )
+        check_topic_limits(value, MAX_TOPICS)
 
-    def run_validators(self, value: list[str]) -> None:
-        return  # the list is checked in validate(); CharField's validators expect a string
+
+def check_topic_limits(typed: list[str], allowed: int, total: int | None = None) -> None:
+    """Refuse more than `allowed` topics in all (`total`, default: the typed ones) or a typed
+    topic over the length limit. Topics kept as stored are not in `typed`."""
+    count = len(typed) if total is None else total
+    if count > allowed:
+        raise ValidationError(
+            f"At most {allowed} topics per memory; this has {count}.", code="too_many"
+        )
+    too_long = [t for t in typed if len(t) > MAX_TOPIC_CHARS]
+    if too_long:
+        raise ValidationError(
+            f"{TOPICS_RULE} (“{too_long[0][:20]}…” is {len(too_long[0])}).", code="too_long"
+        )
+
+
+def topic_key(topic: str) -> str:
+    """What an edit form remembers of one topic it showed, signed so that a topic typed anew
+    cannot pass for a stored one (stored topics are exempt from the limits)."""
+    return salted_hmac(
+        "memories.topic_key", topic.encode("utf-8", "surrogatepass"), algorithm="sha256"
+    ).hexdigest()[:16]
 
 
 def _memory_text_field(**attrs: Any) -> forms.CharField:
@@ -116,14 +148,16 @@ class EditMemoryForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3, "autofocus": True, "maxlength": MAX_MEMORY_CHARS}),
         error_messages={"required": "Write the memory's text; it cannot be empty."},
     )
-    topics = forms.CharField(required=False, strip=False, help_text=TopicsField().help_text)
+    # The values exactly as sent: which of them are stored topics is decided in clean().
+    topics = forms.Field(required=False, widget=TopicListInput, help_text=TopicsField().help_text)
     version = forms.CharField(
         max_length=64,
         widget=forms.HiddenInput,
         error_messages={"required": "The form lost track of the memory's version; reload."},
     )
     text_shown = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
-    topics_shown = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+    # One topic_key per topic shown, in order (a stored list can be long: no length limit).
+    topics_shown = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         # Several rows can be in edit at once: ids would repeat, and labels wrap their fields.
@@ -131,15 +165,17 @@ class EditMemoryForm(forms.Form):
         super().__init__(*args, **kwargs)
 
     @classmethod
-    def for_memory(cls, memory: Any, text: str | None = None, topics: str | None = None) -> Any:
-        shown_topics = ", ".join(memory.topic_list)
+    def for_memory(
+        cls, memory: Any, text: str | None = None, topics: list[str] | None = None
+    ) -> Any:
+        shown_topics = memory.topic_list
         return cls(
             initial={
                 "text": memory.text if text is None else text,
                 "topics": shown_topics if topics is None else topics,
                 "version": memory.version,
                 "text_shown": fingerprint(memory.text),
-                "topics_shown": fingerprint(shown_topics),
+                "topics_shown": " ".join(topic_key(topic) for topic in shown_topics),
             }
         )
 
@@ -148,7 +184,7 @@ class EditMemoryForm(forms.Form):
         if "text" in data:
             data["text"] = self._changed("text", data["text"], _memory_text_field())
         if "topics" in data:
-            data["topics"] = self._changed("topics", data["topics"], TopicsField())
+            data["topics"] = self._changed_topics(data["topics"] or [])
         return data
 
     def _changed(self, name: str, value: str, field: forms.Field) -> Any:
@@ -161,6 +197,33 @@ class EditMemoryForm(forms.Form):
             self.add_error(name, error)
             return None
         return _strip_null_bytes(cleaned) if isinstance(cleaned, str) else cleaned
+
+    def _changed_topics(self, sent: list[str]) -> list[str] | None:
+        """None when the topics come back as shown. Otherwise the new list: stored topics the
+        person left alone stay verbatim (commas, padding, repeats); typed ones are tidied and
+        meet the limits, and the list may not grow past max(limit, what was stored)."""
+        shown = (self.cleaned_data.get("topics_shown") or "").split()
+        values = [value for value in sent if value != ""]  # the empty "new topic" box
+        keys = [topic_key(value) for value in values]
+        if keys == shown:
+            return None
+        stored = set(shown)
+        result: list[str] = []
+        typed: list[str] = []
+        for value, key in zip(values, keys, strict=True):
+            if key in stored:
+                result.append(value)
+                continue
+            topic = typed_topic(value)
+            if topic and topic not in result:
+                result.append(topic)
+                typed.append(topic)
+        try:
+            check_topic_limits(typed, max(MAX_TOPICS, len(shown)), total=len(result))
+        except ValidationError as error:
+            self.add_error("topics", error)
+            return None
+        return result
 
 
 class UserIdField(forms.CharField):

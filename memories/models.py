@@ -258,7 +258,19 @@ class MemoryRow(models.Model):
     def topic_list(self) -> list[str]:
         if isinstance(self.topics, list):
             return [str(topic) for topic in self.topics]
+        if isinstance(self.topics, str):  # agno accepts topics="travel": one topic, not none
+            return [self.topics]
         return []
+
+    @property
+    def details(self) -> list[tuple[str, str]]:
+        """The optional columns the runtime filled (input has a fold of its own), labelled."""
+        shown = (
+            ("Feedback", self.feedback),
+            ("agent_id", self.agent_id),
+            ("team_id", self.team_id),
+        )
+        return [(label, value) for label, value in shown if value not in (None, "")]
 
     @property
     def last_changed_at(self) -> int:

@@ -293,7 +293,7 @@ def edit_memory(request: HttpRequest, slug: str) -> HttpResponse:
         # Show what is there now, keep what the person typed, and let them decide again.
         context = _row_context(agent, user_id, stale.current, True)
         typed = EditMemoryForm.for_memory(
-            stale.current, request.POST.get("text", ""), request.POST.get("topics", "")
+            stale.current, request.POST.get("text", ""), request.POST.getlist("topics")
         )
         context.update(stale=True, form=typed)
         return toast(_render_edit(request, context, status=409), stale.message, "error")

@@ -54,7 +54,7 @@ def test_adding_via_htmx_returns_the_list_with_the_new_memory(editor_client, age
         {
             "user_id": "ann",
             "text": "  Renewal is in November.  ",
-            "topics": "billing, renewal, billing",
+            "topics": ["billing", "renewal", "billing"],
             "input": "",
         },
         **HTMX,
@@ -103,8 +103,8 @@ def test_adding_the_first_memory_of_an_agent_that_never_ran_creates_its_tables(
         ({"text": ""}, "cannot be empty"),
         ({"text": "   \n\t "}, "cannot be empty"),
         ({"text": "x" * 10_001}, "at most 10,000 characters"),
-        ({"text": "ok", "topics": ",".join(f"t{n}" for n in range(21))}, "At most 20 topics"),
-        ({"text": "ok", "topics": "fine, " + "y" * 65}, "each is at most 64 letters"),
+        ({"text": "ok", "topics": [f"t{n}" for n in range(21)]}, "At most 20 topics"),
+        ({"text": "ok", "topics": ["fine", "y" * 65]}, "each is at most 64 letters"),
     ],
 )
 def test_bad_input_is_refused_with_a_clear_message_and_nothing_is_written(
@@ -134,3 +134,36 @@ def test_a_refused_plain_add_keeps_the_users_memories_on_the_page(editor_client,
     assert "cannot be empty" in html
     assert "Existing." in html and "No memories for this user yet." not in html
     assert memory_texts(agent, "ann") == ["Existing."]
+
+
+def test_topics_arrive_one_per_box_with_commas_kept_and_blanks_ignored(
+    editor_client, agent, agno_db_for
+):
+    agno = agno_db_for(agent)
+    response = editor_client.post(
+        reverse("memories:add", args=[agent.slug]),
+        {
+            "user_id": "ann",
+            "text": "Lives in Manhattan.",
+            "topics": ["New York, NY", "", "  home  ", "   ", "home", "a\x00b"],
+        },
+    )
+    assert response.status_code == 302
+    (stored,) = agno.get_user_memories(user_id="ann")
+    assert stored.memory == "Lives in Manhattan."
+    assert stored.topics == ["New York, NY", "home", "ab"]
+
+
+def test_the_add_form_has_one_box_per_topic_and_an_empty_one_without_javascript(
+    editor_client, agent
+):
+    refused = editor_client.post(
+        reverse("memories:add", args=[agent.slug]),
+        {"user_id": "ann", "text": "", "topics": ["New York, NY", "billing"]},
+    )
+    assert refused.status_code == 422
+    form = re.search(r'<form id="add-form".*?</form>', refused.content.decode(), re.S).group()
+    boxes = re.findall(r'<input type="text" name="topics" value="([^"]*)"', form)
+    assert boxes == ["New York, NY", "billing", ""]  # what was typed, kept, plus a new box
+    assert "data-add-topic" in form and "data-remove-topic" in form
+    assert memory_texts(agent, "ann") == []

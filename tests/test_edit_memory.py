@@ -34,7 +34,7 @@ def test_inline_edit_returns_the_form_then_the_saved_row(editor_client, agent):
         {
             "user_id": "ann",
             "text": "Likes green tea.",
-            "topics": "drinks, tea",
+            "topics": ["drinks", "tea"],
             "version": memory.version,
         },
         **HTMX,

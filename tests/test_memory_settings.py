@@ -117,3 +117,18 @@ def test_admin_refuses_a_schema_name_with_sql_in_it_and_says_why(db):
     assert response.status_code == 200
     assert "A schema name starts with a lowercase letter" in response.content.decode()
     assert not Agent.objects.exists()
+
+
+@pytest.mark.parametrize("stored", ["false", "False", " 0 ", "off", "", 0, 2, None, [], {}])
+def test_only_a_true_value_turns_a_switch_on(stored):
+    assert MemorySettings.from_json({"session_storage": stored}).session_storage is False
+
+
+@pytest.mark.parametrize("stored", [True, 1, "true", "on"])
+def test_true_values_turn_a_switch_on(stored):
+    assert MemorySettings.from_json({"session_storage": stored}).session_storage is True
+
+
+def test_an_infinite_or_nan_number_reads_as_the_default():
+    for stored in (float("inf"), float("-inf"), float("nan"), "1e999", "x"):
+        assert MemorySettings.from_json({"num_history_runs": stored}).num_history_runs == 3

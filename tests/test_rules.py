@@ -164,13 +164,11 @@ def test_a_registered_user_id_has_no_wrong_key_sentence(make_agent):
 def test_the_topics_hint_and_its_errors_come_from_the_limits():
     hint = MemoryForm().fields["topics"].help_text
     assert hint == (
-        f"Topics are separated by commas; each is at most {MAX_TOPIC_CHARS} letters, "
+        f"One topic per box, commas allowed; each is at most {MAX_TOPIC_CHARS} letters, "
         f"{MAX_TOPICS} at most."
     )
     too_long = MemoryForm({"text": "ok", "topics": "y" * (MAX_TOPIC_CHARS + 1)})
-    too_many = MemoryForm(
-        {"text": "ok", "topics": ", ".join(f"t{n}" for n in range(MAX_TOPICS + 1))}
-    )
+    too_many = MemoryForm({"text": "ok", "topics": [f"t{n}" for n in range(MAX_TOPICS + 1)]})
     assert f"each is at most {MAX_TOPIC_CHARS} letters" in too_long.errors["topics"][0]
     assert f"At most {MAX_TOPICS} topics" in too_many.errors["topics"][0]
 

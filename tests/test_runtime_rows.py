@@ -3,6 +3,7 @@ action handles them. Each row is written with agno's own PostgresDb."""
 
 from __future__ import annotations
 
+import re
 import time
 from urllib.parse import quote
 
@@ -177,29 +178,47 @@ def test_a_workflow_transcript_shows_each_runs_input_and_output(editor_client, a
     assert "Plan a trip to Lisbon" in html and "&quot;city&quot;: &quot;Lisbon&quot;" in html
 
 
-def _open_and_post(editor_client, agent, memory_id: str, **changes: str):
+def _open_and_post(editor_client, agent, memory_id: str, **changes):
     """Open the inline edit form as a browser would, send it back with `changes` applied."""
-    from memories.forms import fingerprint
+    from html import unescape
 
     memory = runtime.get_memory(agent, "ann", memory_id)
-    shown_topics = ", ".join(memory.topic_list)
+    opened = editor_client.get(memory_url(agent, memory_id, "edit", user_id="ann"), **HTMX)
+    html = opened.content.decode()
+
+    def hidden(name: str) -> str:
+        found = re.search(rf'name="{name}"(?: value="([^"]*)")?', html)
+        return unescape(found.group(1) or "")  # Django leaves out an empty value
+
+    # Every topic box as shown, the empty "new topic" one included.
+    shown_topics = [unescape(v) for v in re.findall(r'name="topics" value="([^"]*)"', html)]
+    assert shown_topics == [*[t for t in memory.topic_list if t], ""]
     data = {
         "user_id": "ann",
         "text": memory.text.replace("\n", "\r\n"),  # browsers send textarea breaks as CRLF
         "topics": shown_topics,
-        "version": memory.version,
-        "text_shown": fingerprint(memory.text),
-        "topics_shown": fingerprint(shown_topics),
+        "version": hidden("version"),
+        "text_shown": hidden("text_shown"),
+        "topics_shown": hidden("topics_shown"),
         **changes,
     }
-    opened = editor_client.get(memory_url(agent, memory_id, "edit", user_id="ann"), **HTMX)
-    assert f'value="{data["topics_shown"]}"' in opened.content.decode()  # the form carries them
     return editor_client.post(memory_url(agent, memory_id, "edit"), data, **HTMX)
+
+
+# Legal for agno, beyond what a person may type: a comma, padding, a repeat, 25 more, 100 letters.
+STORED_TOPICS = [
+    "New York, NY",
+    "  padded ",
+    "dup",
+    "dup",
+    *[f"t{n}" for n in range(25)],
+    "L" * 100,
+]
 
 
 def test_an_edit_of_the_text_keeps_topics_as_stored(editor_client, agent, agno_db_for):
     agno = agno_db_for(agent)
-    topics = ["New York, NY", "  padded ", "dup", "dup", *[f"t{n}" for n in range(25)]]
+    topics = [*STORED_TOPICS]
     agno.upsert_user_memory(
         UserMemory(memory_id="m1", memory="Lives in NYC.", user_id="ann", topics=topics)
     )
@@ -216,7 +235,7 @@ def test_an_edit_of_the_topics_keeps_a_long_or_dict_memory_as_stored(
     agno.upsert_user_memory(UserMemory(memory_id="d1", memory={"city": "Berlin"}, user_id="ann"))
     agno.upsert_user_memory(UserMemory(memory_id="l1", memory="x" * 12_000, user_id="ann"))
     for memory_id, stored in (("d1", {"city": "Berlin"}), ("l1", "x" * 12_000)):
-        saved = _open_and_post(editor_client, agent, memory_id, topics="home, travel")
+        saved = _open_and_post(editor_client, agent, memory_id, topics=["home", "travel", ""])
         assert saved.status_code == 200, saved.content.decode()[:300]
         back = agno.get_user_memory(memory_id)
         assert back.memory == stored and back.topics == ["home", "travel"]
@@ -237,3 +256,63 @@ def test_typed_text_still_meets_the_limits(editor_client, agent, agno_db_for):
     refused = _open_and_post(editor_client, agent, "m1", text="y" * 10_001)
     assert refused.status_code == 422 and "at most 10,000 characters" in refused.content.decode()
     assert agno.get_user_memory("m1").memory == "Short."
+
+
+def _store_many_topics(agno) -> None:
+    agno.upsert_user_memory(
+        UserMemory(memory_id="m1", memory="Lives in NYC.", user_id="ann", topics=STORED_TOPICS)
+    )
+
+
+def test_removing_one_topic_keeps_every_other_stored_topic_verbatim(
+    editor_client, agent, agno_db_for
+):
+    agno = agno_db_for(agent)
+    _store_many_topics(agno)
+    kept = [t for t in STORED_TOPICS if t != "t3"]
+    saved = _open_and_post(editor_client, agent, "m1", topics=[*kept, ""])
+    assert saved.status_code == 200, saved.content.decode()[:300]
+    back = agno.get_user_memory("m1")
+    assert back.memory == "Lives in NYC." and back.topics == kept
+    renamed = _open_and_post(editor_client, agent, "m1", topics=[*kept[:-1], "  Long  Island ", ""])
+    assert renamed.status_code == 200
+    assert agno.get_user_memory("m1").topics == [*kept[:-1], "Long Island"]
+
+
+def test_a_stored_topic_list_cannot_grow_and_typed_topics_meet_the_limits(
+    editor_client, agent, agno_db_for
+):
+    agno = agno_db_for(agent)
+    _store_many_topics(agno)
+    grown = _open_and_post(editor_client, agent, "m1", topics=[*STORED_TOPICS, "extra"])
+    assert grown.status_code == 422
+    assert f"At most {len(STORED_TOPICS)} topics per memory" in grown.content.decode()
+    swapped = [t for t in STORED_TOPICS if t != "t3"] + ["y" * 65]
+    too_long = _open_and_post(editor_client, agent, "m1", topics=swapped)
+    assert too_long.status_code == 422 and "at most 64 letters" in too_long.content.decode()
+    assert agno.get_user_memory("m1").topics == STORED_TOPICS
+
+
+def test_a_forged_topic_key_does_not_let_a_long_topic_pass_as_stored(
+    editor_client, agent, agno_db_for
+):
+    import hashlib
+
+    agno = agno_db_for(agent)
+    agno.upsert_user_memory(UserMemory(memory_id="m1", memory="Short.", user_id="ann"))
+    long_topic = "z" * 100
+    forged = hashlib.sha256(long_topic.encode()).hexdigest()[:16]
+    refused = _open_and_post(editor_client, agent, "m1", topics=[long_topic], topics_shown=forged)
+    assert refused.status_code == 422 and "at most 64 letters" in refused.content.decode()
+    assert agno.get_user_memory("m1").topics is None
+
+
+def test_a_text_edit_keeps_a_bare_string_topic_as_stored(editor_client, agent, agno_db_for):
+    agno = agno_db_for(agent)
+    agno.upsert_user_memory(
+        UserMemory(memory_id="m1", memory="Flies in May.", user_id="ann", topics="travel")
+    )
+    saved = _open_and_post(editor_client, agent, "m1", text="Flies in June.")
+    assert saved.status_code == 200
+    back = agno.get_user_memory("m1")
+    assert back.memory == "Flies in June." and back.topics == "travel"

@@ -175,3 +175,39 @@ def test_a_page_runs_the_same_queries_for_10_or_1000_memories(
     # session, user, agent, permissions, schema switch, memories, summary, person;
     # plus the BEGIN and COMMIT of the runtime transaction, which Django counts too.
     assert counts[1] <= 10
+
+
+def test_a_row_shows_feedback_agent_and_team_and_a_bare_string_topic(
+    editor_client, agent, agno_db_for
+):
+    from agno.db.schemas.memory import UserMemory
+
+    agno = agno_db_for(agent)
+    # agno accepts topics as a bare string and stores it as one JSON string.
+    agno.upsert_user_memory(
+        UserMemory(
+            memory_id="m1",
+            memory="Flies to Lisbon in May.",
+            user_id="ann",
+            topics="travel",
+            feedback="Operator: confirmed by phone",
+            agent_id="travel-agent",
+            team_id="concierge",
+        )
+    )
+    agno.upsert_user_memory(UserMemory(memory_id="m2", memory="Plain.", user_id="ann"))
+    assert agno.get_user_memory("m1").topics == "travel"
+    response = editor_client.get(user_page(agent, "ann"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    row = table_row(html, 'data-memory-id="m1"')
+    assert '<span class="chip">travel</span>' in row and "no topics" not in row
+    assert "<summary>Details</summary>" in row
+    for label, value in (
+        ("Feedback", "Operator: confirmed by phone"),
+        ("agent_id", "travel-agent"),
+        ("team_id", "concierge"),
+    ):
+        assert f'<p><span class="muted small">{label}</span> {value}</p>' in row
+    plain = table_row(html, 'data-memory-id="m2"')
+    assert "<summary>Details</summary>" not in plain and "no topics" in plain

@@ -61,6 +61,42 @@
     }
   });
 
+  // Topic chips: "Add topic" adds an empty box, × removes one (blank boxes are ignored by
+  // the server, so the form works the same without JavaScript).
+  document.body.addEventListener("click", function (event) {
+    var remove = event.target.closest && event.target.closest("[data-remove-topic]");
+    if (remove) {
+      event.preventDefault();
+      var chip = remove.closest(".topic-chip");
+      if (chip) chip.remove();
+      return;
+    }
+    var add = event.target.closest && event.target.closest("[data-add-topic]");
+    if (!add) return;
+    event.preventDefault();
+    var box = add.closest("[data-topics]");
+    var boxes = box ? box.querySelectorAll(".new-topic") : [];
+    if (!boxes.length) return;
+    var newest = boxes[boxes.length - 1];
+    var input = newest.querySelector("input");
+    if (input.value !== "") {
+      // The typed topic becomes a chip of its own; a fresh empty box follows it.
+      var fresh = newest.cloneNode(true);
+      newest.classList.remove("new-topic");
+      var remover = document.createElement("button");
+      remover.type = "button";
+      remover.className = "chip-remove js-only";
+      remover.setAttribute("data-remove-topic", "");
+      remover.setAttribute("aria-label", "Remove this topic");
+      remover.textContent = "\u00d7";
+      newest.appendChild(remover);
+      input = fresh.querySelector("input");
+      input.value = "";
+      add.parentNode.insertBefore(fresh, add);
+    }
+    input.focus();
+  });
+
   function selectedBoxes() {
     return Array.prototype.slice.call(document.querySelectorAll('input[name="memory_ids"][form="bulk-form"]:checked'));
   }

@@ -170,7 +170,7 @@ class Operator(threading.Thread):
                         data={
                             "user_id": owner,
                             "text": text,
-                            "topics": "load, edited",
+                            "topics": ["load", "edited"],
                             "version": match.group(1),
                         },
                         headers=dict(htmx),

@@ -1,0 +1,160 @@
+"""Django admin's Agent pages (agents.admin): agno_settings through the Memory tab's typed
+form, never raw JSON; whatever is stored or sent, the page answers and refuses in words."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+
+from agents.models import Agent
+
+
+@pytest.fixture
+def admin_client(db) -> Client:
+    client = Client()
+    client.force_login(User.objects.create_superuser("root", "root@example.com", "x" * 16))
+    return client
+
+
+def change_url(agent: Agent) -> str:
+    return reverse("admin:agents_agent_change", args=[agent.pk])
+
+
+def change_data(agent: Agent, **settings: str) -> dict[str, str]:
+    """The change form as a browser sends it: unchecked boxes are simply absent."""
+    return {
+        "name": agent.name,
+        "slug": agent.slug,
+        "description": "",
+        "db_schema": agent.db_schema,
+        "user_id_kind": "email",
+        "token_budget": "0",
+        "num_history_runs": "3",
+        "max_tool_calls_from_history": "0",
+        "compress_tool_results_threshold": "0",
+        **settings,
+    }
+
+
+def checked(html: str, name: str) -> bool:
+    tag = re.search(rf'<input type="checkbox" name="{name}"[^>]*>', html)
+    assert tag, f"no checkbox {name}"
+    return "checked" in tag.group()
+
+
+def test_the_change_page_shows_the_memory_tabs_switches_not_raw_json(admin_client, agent):
+    page = admin_client.get(change_url(agent))
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert 'name="agno_settings"' not in html
+    assert checked(html, "session_storage") and checked(html, "user_memories_on")
+    assert not checked(html, "user_memories_agentic")
+    assert 'name="num_history_runs" value="3"' in html
+
+
+def test_saving_switches_agentic_mode_on_and_keeps_keys_it_does_not_own(admin_client, agent):
+    Agent.objects.filter(pk=agent.pk).update(
+        agno_settings={**agent.agno_settings, "bridge_note": "kept"}
+    )
+    response = admin_client.post(
+        change_url(agent),
+        change_data(agent, session_storage="on", user_memories_on="on", user_memories_agentic="on"),
+    )
+    assert response.status_code == 302, response.content.decode()[:500]
+    agent.refresh_from_db()
+    settings = agent.memory_settings
+    assert settings.agentic_memory and not settings.user_memories and settings.session_storage
+    assert agent.agno_settings["bridge_note"] == "kept"
+    assert agent.agno_settings["agentic_memory"] is True
+
+
+def test_the_string_false_stored_in_agno_settings_reads_as_off(admin_client, agent):
+    stored = {**agent.agno_settings, "session_storage": "false", "user_memories": "false"}
+    Agent.objects.filter(pk=agent.pk).update(agno_settings=stored)
+    agent.refresh_from_db()
+    assert not agent.memory_settings.session_storage
+    assert not agent.memory_settings.user_memories
+    html = admin_client.get(change_url(agent)).content.decode()
+    assert not checked(html, "session_storage") and not checked(html, "user_memories_on")
+    # An unchecked box posts nothing: saving writes real JSON false.
+    assert admin_client.post(change_url(agent), change_data(agent)).status_code == 302
+    agent.refresh_from_db()
+    assert agent.agno_settings["session_storage"] is False
+
+
+def test_a_huge_number_stored_in_agno_settings_is_shown_and_can_be_fixed(admin_client, agent):
+    with connection.cursor() as cursor:  # jsonb keeps 1e999 (as a 1,000-digit integer)
+        cursor.execute(
+            "UPDATE agents_agent SET agno_settings = agno_settings"
+            " || '{\"num_history_runs\": 1e999}' WHERE id = %s",
+            [agent.pk],
+        )
+    agent.refresh_from_db()
+    assert agent.memory_settings.num_history_runs == 10**999
+    assert "The num history runs must be a whole number from 1 to 50." in (
+        agent.memory_settings.violations()
+    )
+    page = admin_client.get(change_url(agent))
+    assert page.status_code == 200
+    assert f'name="num_history_runs" value="{10**999}"' in page.content.decode()
+    kept = admin_client.post(
+        change_url(agent), change_data(agent, session_storage="on", user_memories_on="on")
+    )
+    assert kept.status_code == 302
+    agent.refresh_from_db()
+    assert agent.agno_settings["num_history_runs"] == 3
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("num_history_runs", "1e999", "The number of history runs is a whole number from 1 to 50"),
+        ("max_tool_calls_from_history", "9" * 400, "Max tool calls from history is a whole"),
+        ("compress_tool_results_threshold", "1\x00", "The compression threshold is a whole"),
+        ("name", "Bad\x00name", "Null characters are not allowed"),
+    ],
+)
+def test_bad_values_are_refused_in_words_and_nothing_is_saved(
+    admin_client, agent, field, value, message
+):
+    before = dict(agent.agno_settings), agent.name
+    data = change_data(agent, session_storage="on", user_memories_on="on", **{field: value})
+    response = admin_client.post(change_url(agent), data)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    agent.refresh_from_db()
+    assert (agent.agno_settings, agent.name) == before
+
+
+def test_the_rules_of_the_memory_tab_hold_in_the_admin(admin_client, agent):
+    before = dict(agent.agno_settings)
+    response = admin_client.post(change_url(agent), change_data(agent, user_memories_on="on"))
+    assert response.status_code == 200
+    assert "User memories need session storage" in response.content.decode()
+    agent.refresh_from_db()
+    assert agent.agno_settings == before
+
+
+def test_an_agent_added_in_the_admin_gets_typed_settings(admin_client, db):
+    data = {
+        "name": "Helper",
+        "slug": "helper",
+        "description": "",
+        "db_schema": "agent_helper",
+        "user_id_kind": "email",
+        "token_budget": "0",
+        "num_history_runs": "5",
+        "max_tool_calls_from_history": "0",
+        "compress_tool_results_threshold": "0",
+        "session_storage": "on",
+    }
+    response = admin_client.post(reverse("admin:agents_agent_add"), data)
+    assert response.status_code == 302, response.content.decode()[:500]
+    made = Agent.objects.get(slug="helper")
+    assert made.memory_settings.session_storage and made.memory_settings.num_history_runs == 5
+    assert not made.memory_settings.memories_enabled
