@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 from django.db.models import Q
-from django.utils.http import urlencode
 
 from agents.models import Agent
 from memories.models import EndUser
@@ -46,7 +46,7 @@ def user_query(user_id: str | None) -> str:
     """A user as URL query parameters: the NULL and the empty user_id travel as themselves."""
     if user_id is None:
         return "no_user_id=1"
-    return urlencode({"user_id": user_id})
+    return "user_id=" + quote(user_id, safe="")
 
 
 def user_label(user_id: str | None) -> str:
