@@ -20,6 +20,7 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import slugify
 
 from agents.memory_settings import MemorySettings, apply_changes
 from agents.models import Agent
@@ -304,6 +305,43 @@ def register_user(*, actor: Actor, agent: Agent, user_id: str, form: Any) -> End
 
 
 # Agent settings
+
+
+def register_agent(
+    *, actor: Actor, connection: str, schema: str, tables: dict[str, str], name: str = ""
+) -> Agent:
+    """Register an agent found in a runtime connection (discovery): its schema and the table
+    names its PostgresDb uses, a blank name where agno's default applies."""
+    from memories.runtime.discovery import DEFAULT_NAMES
+
+    renamed = {role: t for role, t in tables.items() if t and t != DEFAULT_NAMES[role]}
+    base = slugify(name or schema.removeprefix("ag_").replace("_", "-"))[:50] or "agent"
+    slug, n = base, 1
+    while Agent.objects.filter(slug=slug).exists():
+        n += 1
+        slug = f"{base}-{n}"
+    sessions = renamed.get("sessions", "")
+    runs = renamed.get("runs", "")
+    if runs and runs == f"{sessions or 'agno_sessions'}_runs" and sessions:
+        runs = ""  # agno's own default for a renamed session table: left implicit, as agno does
+    with transaction.atomic():
+        agent = Agent.objects.create(
+            name=name or schema,
+            slug=slug,
+            db_schema=schema,
+            connection=connection,
+            memory_table=renamed.get("memories", ""),
+            session_table=sessions,
+            runs_table=runs,
+            agno_settings=MemorySettings(session_storage=True, user_memories=True).to_json(),
+        )
+        audit.record(
+            actor,
+            agent,
+            AuditEvent.Action.AGENT_REGISTERED,
+            details={"connection": connection, "schema": schema, "tables": renamed},
+        )
+    return agent
 
 
 @dataclass(frozen=True)

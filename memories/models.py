@@ -82,6 +82,7 @@ class AuditEvent(models.Model):
         MEMORIES_PRUNED = "memories.pruned", "Pruned memories"
         SENSITIVE_DELETED = "sensitive.deleted", "Deleted flagged memories"
         BUDGET_CHANGED = "cost.changed", "Changed the token budget or cost inputs"
+        AGENT_REGISTERED = "agent.registered", "Registered an agent found in a runtime"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
