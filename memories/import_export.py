@@ -129,7 +129,10 @@ def _csv_rows(text: str) -> Iterator[tuple[int, Any]]:
 
 
 def _json_lines(text: str) -> ImportFile:
-    numbered = ((n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip())
+    # JSON Lines ends lines with "\n" only: splitlines() would also split a memory at U+0085
+    # or U+2028, which the export writes as they are.
+    lines = (line.removesuffix("\r") for line in text.split("\n"))
+    numbered = ((n, line) for n, line in enumerate(lines, start=1) if line.strip())
     first = next(numbered, None)
     if first is None:
         return ImportFile(False, iter(()))

@@ -215,3 +215,13 @@ def set_memory_columns(schema: str, memory_id: str, **sql: str) -> None:
         conn.execute(
             f'UPDATE "{schema}".agno_memories SET {assignments} WHERE memory_id = %s', [memory_id]
         )
+
+
+def clear_memories(schema: str) -> None:
+    """Empty an agent's memory table (if agno created it), so examples do not pile up."""
+    with database_urls.psycopg_connect(connection.settings_dict) as conn:
+        conn.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s "
+            "AND table_name = 'agno_memories'",
+            [schema],
+        ).fetchone() and conn.execute(f'DELETE FROM "{schema}".agno_memories')

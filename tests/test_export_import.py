@@ -374,3 +374,15 @@ def test_the_import_page_says_csv_cannot_be_lossless(editor_client, agent):
     assert response.status_code == 200
     assert "CSV carries text only" in response.content.decode()
     assert "use the JSON Lines export to move memories losslessly" in response.content.decode()
+
+
+def test_line_separators_inside_a_memory_do_not_split_its_line(
+    editor_client, make_agent, agno_db_for
+):
+    source, target = make_agent(), make_agent()
+    agno_db_for(source).upsert_user_memory(
+        UserMemory(memory="a\x85b\u2028c\x1cd\re", user_id="ann", team_id="\u2029")
+    )
+    response = upload(editor_client, target, "x.jsonl", export_of(editor_client, source))
+    assert "Written: 1 added" in response.content.decode()
+    assert stored_memories(target.db_schema) == stored_memories(source.db_schema)
