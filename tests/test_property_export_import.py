@@ -78,7 +78,7 @@ def _handle(agent, agno_db_for):
 
 
 @settings(
-    max_examples=int(os.environ.get("PROPERTY_EXAMPLES", 30)),
+    max_examples=int(os.environ.get("PROPERTY_EXAMPLES", 100)),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -132,5 +132,13 @@ def test_every_row_agno_can_write_exports_and_imports_exactly(
     mine = agno.get_user_memories()
     key = lambda memory: memory.memory_id  # noqa: E731
     assert [vars(m) for m in sorted(theirs, key=key)] == [vars(m) for m in sorted(mine, key=key)]
+    again = _counted(
+        editor_client.post(
+            reverse("memories:import", args=[target.slug]),
+            {"file": SimpleUploadedFile("export.jsonl", data)},
+        )
+    )
+    COUNTS["files"] += 1
+    assert "Written: 0 added, 0 updated." in again.content.decode(), _report(again)
     if os.environ.get("PROPERTY_COUNTS"):  # how the README's figures were taken
         print(COUNTS)
