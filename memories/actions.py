@@ -209,7 +209,6 @@ def import_memories(
                     "added": report.added,
                     "updated": report.updated,
                     "rejected": len(report.rejected),
-                    "exact": report.exact,
                 },
             )
             flags.rescan_ids(agent, [row["memory_id"] for row in report.accepted])
