@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -171,6 +171,16 @@ class NotFlagged(ValueError):
 # Import, prune
 
 
+# SQLSTATEs of values Postgres refuses to store: the file's fault, not the server's.
+UNSTORABLE_STATES = {
+    "22003": "a number is out of range",
+    "22P05": "text Postgres cannot store",
+    "22021": "text Postgres cannot store",
+    "54000": "an id too long for the runtime's index (about 2,700 bytes at most)",
+    "54001": "JSON nested too deeply",
+}
+
+
 def import_memories(
     *,
     actor: Actor,
@@ -181,27 +191,41 @@ def import_memories(
     valid_rows_only: bool = False,
     dry_run: bool = False,
 ) -> import_export.ImportReport:
-    """Validate every row, then write all, the valid ones (if chosen) or nothing.
-    Raises import_export.ImportFileError when the file as a whole cannot be read."""
+    """Validate every row, then write all, the valid ones (if chosen) or nothing. An export
+    (report.exact) is restored as stored. Raises import_export.ImportFileError when the file
+    as a whole cannot be read, or Postgres refuses a value (then nothing is written)."""
     report = import_export.check_import(agent, data, filename, user_id=user_id)
     if dry_run or (report.rejected and not valid_rows_only):
         return report
-    with transaction.atomic():
-        report.added, report.updated = runtime_memories.upsert_memories(agent, report.accepted)
-        report.written = True
-        audit.record(
-            actor,
-            agent,
-            AuditEvent.Action.MEMORIES_IMPORTED,
-            user_id=user_id or "",
-            details={
-                "added": report.added,
-                "updated": report.updated,
-                "rejected": len(report.rejected),
-            },
-        )
-        flags.rescan_ids(agent, [row["memory_id"] for row in report.accepted])
-    tokens.recount_users(agent, {row["user_id"] for row in report.accepted})
+    try:
+        with transaction.atomic():
+            report.added, report.updated = runtime_memories.upsert_memories(
+                agent, report.accepted, exact=report.exact
+            )
+            report.written = True
+            audit.record(
+                actor,
+                agent,
+                AuditEvent.Action.MEMORIES_IMPORTED,
+                user_id=user_id or "",
+                details={
+                    "added": report.added,
+                    "updated": report.updated,
+                    "rejected": len(report.rejected),
+                },
+            )
+            flags.rescan_ids(agent, [row["memory_id"] for row in report.accepted])
+    except DatabaseError as error:
+        state = getattr(error.__cause__, "sqlstate", None)
+        if state not in UNSTORABLE_STATES:
+            raise
+        report.written = False
+        report.added = report.updated = 0
+        raise import_export.ImportFileError(
+            f"Postgres refused a row ({UNSTORABLE_STATES[state]}); nothing was written."
+        ) from error
+    # Memories without a user_id count towards no one's context.
+    tokens.recount_users(agent, {row["user_id"] for row in report.accepted} - {None})
     return report
 
 

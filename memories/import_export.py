@@ -1,7 +1,10 @@
 """Moving memories in and out: JSON Lines export in the runtime's field names, validated import.
 
-An import checks every row before writing anything. Rows without a memory_id get one derived
-from (user_id, text), so importing the same file twice never duplicates a memory.
+An export is lossless: a header line marks it, and its rows import back exactly as stored
+(same memory_id, memory of any JSON type, topics as stored, times as stored), checked only
+for what Postgres can store. Rows a person writes (JSON Lines without the header, or CSV,
+which carries text only) are checked against the same limits as the add form. Rows without
+a memory_id get one derived from (user_id, text), so importing a file twice never duplicates.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,6 +28,7 @@ from memories.forms import (
     MAX_TOPICS,
     MAX_USER_ID_CHARS,
 )
+from memories.runtime.memories import EXPORT_FIELDS as RUNTIME_FIELDS
 
 MAX_IMPORT_ROWS = 50_000
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
@@ -31,10 +36,27 @@ REJECTED_SHOWN = 200  # rejected rows the import page lists; the rest are a coun
 # Derived ids for rows that come without one: stable, so a re-import finds the same memory.
 IMPORT_NAMESPACE = uuid.UUID("0b8f8a7e-3f0e-4f43-9a55-6c1a3c4de2f1")
 
+EXPORT_FORMAT = "memory-studio/memories"
+EXPORT_VERSION = 2
+# JSON cannot tell SQL NULL from JSON null by value alone, so the header says how rows do.
+EXPORT_HEADER = {
+    "format": EXPORT_FORMAT,
+    "version": EXPORT_VERSION,
+    "rows": "one memory per line as stored; a row without `topics` had SQL NULL there",
+}
+EXPORT_FIELDS = frozenset(RUNTIME_FIELDS)
+TEXT_FIELDS = ("input", "feedback", "agent_id", "team_id", "user_id")
+BIGINT = (-(2**63), 2**63 - 1)
+# Python reads JSON nested ~1,000 deep at most; the page and the write need headroom.
+MAX_JSON_DEPTH = 500
+
 
 def export_lines(
     agent: Agent, user_id: str | None = None, *, one_user: bool = False
 ) -> Iterator[str]:
+    """The header line, then one memory per line exactly as stored (see EXPORT_HEADER): the
+    agent's, or with `one_user` one user's (user_id None: the runtime's NULL)."""
+    yield json.dumps(EXPORT_HEADER) + "\n"
     for row in runtime.iter_memories_for_export(agent, user_id, one_user=one_user):
         yield json.dumps(row, ensure_ascii=False) + "\n"
 
@@ -46,6 +68,7 @@ class ImportReport:
     added: int = 0
     updated: int = 0
     written: bool = False
+    exact: bool = False  # a Memory Studio export: rows are restored exactly as stored
 
     @property
     def ok(self) -> bool:
@@ -64,45 +87,192 @@ class ImportFileError(ValueError):
     """The file as a whole cannot be read; no row was looked at."""
 
 
-def parse_rows(data: bytes, filename: str) -> Iterator[tuple[int, Any]]:
-    """(line number, raw row) pairs from JSON Lines or CSV, chosen by the file's name."""
+@dataclass
+class ImportFile:
+    exact: bool  # it starts with EXPORT_HEADER
+    rows: Iterator[tuple[int, Any]]  # (line number, parsed row or the ValueError saying why not)
+
+
+def read_file(data: bytes, filename: str) -> ImportFile:
+    """The file's rows, JSON Lines or CSV as its name says; an export is recognised by its
+    header line."""
     if len(data) > MAX_IMPORT_BYTES:
         raise ImportFileError(f"The file is larger than {MAX_IMPORT_BYTES // (1024 * 1024)} MB.")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        raise ImportFileError("The file is not UTF-8 text.") from error
+        raise ImportFileError(
+            f"The file is not UTF-8 text (byte {error.start + 1} cannot be read); "
+            "save it as UTF-8 and upload it again."
+        ) from error
     name = filename.lower()
     if name.endswith(CSV_SUFFIX):
-        reader = csv.DictReader(io.StringIO(text))
-        if not reader.fieldnames or "memory" not in reader.fieldnames:
+        return ImportFile(False, _csv_rows(text))
+    if name.endswith(JSON_LINES_SUFFIXES):
+        return _json_lines(text)
+    raise ImportFileError("Upload a .jsonl (JSON Lines) or .csv file.")
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, Any]]:
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        fieldnames = reader.fieldnames
+        if not fieldnames or "memory" not in fieldnames:
             raise ImportFileError(
                 "A CSV import needs a header row with at least a `memory` column."
             )
-        for number, row in enumerate(reader, start=2):
-            yield number, row
-    elif name.endswith(JSON_LINES_SUFFIXES):
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
+        for row in reader:
+            yield reader.line_num, row
+    except csv.Error as error:
+        # e.g. a field over csv.field_size_limit() (128 KB): the reader cannot go on.
+        raise ImportFileError(
+            f"Line {reader.line_num} of the CSV cannot be read ({error}). A memory is at most "
+            f"{MAX_MEMORY_CHARS:,} characters; check the quotes around that line."
+        ) from None
+
+
+def _json_lines(text: str) -> ImportFile:
+    # JSON Lines ends lines with "\n" only: splitlines() would also split a memory at U+0085
+    # or U+2028, which the export writes as they are.
+    lines = (line.removesuffix("\r") for line in text.split("\n"))
+    numbered = ((n, line) for n, line in enumerate(lines, start=1) if line.strip())
+    first = next(numbered, None)
+    if first is None:
+        return ImportFile(False, iter(()))
+    header = _parse_line(first[1])
+    if isinstance(header, dict) and header.get("format") == EXPORT_FORMAT:
+        if header.get("version") != EXPORT_VERSION:
+            raise ImportFileError(
+                f"This export is version {header.get('version')!r}; this dashboard reads "
+                f"version {EXPORT_VERSION}. Export it again from here."
+            )
+        return ImportFile(True, ((n, _parse_line(line)) for n, line in numbered))
+
+    def rows() -> Iterator[tuple[int, Any]]:
+        yield first[0], header
+        for number, line in numbered:
+            yield number, _parse_line(line)
+
+    return ImportFile(False, rows())
+
+
+def _finite(literal: str) -> float:
+    value = float(literal)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {literal[:20]} is too large to store")
+    return value
+
+
+def _no_constant(literal: str) -> Any:
+    raise ValueError(f"{literal} is not a number JSON or Postgres can store")
+
+
+def _parse_line(line: str) -> Any:
+    try:
+        return json.loads(line, parse_float=_finite, parse_constant=_no_constant)
+    except json.JSONDecodeError as error:
+        return ValueError(f"not valid JSON ({error.msg})")
+    except RecursionError:
+        return ValueError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
+    except ValueError as error:  # a non-finite number, or an integer of over 4,300 digits
+        return ValueError(f"not storable JSON: {error}")
+
+
+def storable(value: Any, name: str) -> None:
+    """Refuse what Postgres cannot store: NUL, lone surrogates, JSON nested past our reach."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise ValueError(f"`{name}` is nested more than {MAX_JSON_DEPTH} levels deep")
+        if isinstance(item, dict):
+            stack.extend((key, depth) for key in item)
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            if "\x00" in item:
+                raise ValueError(
+                    f"`{name}` contains the character U+0000 (NUL), which Postgres cannot store"
+                )
             try:
-                yield number, json.loads(line)
-            except json.JSONDecodeError as error:
-                yield number, ValueError(f"not valid JSON ({error.msg})")
-    else:
-        raise ImportFileError("Upload a .jsonl (JSON Lines) or .csv file.")
+                item.encode()
+            except UnicodeEncodeError:
+                raise ValueError(
+                    f"`{name}` contains a lone surrogate, which Postgres cannot store"
+                ) from None
+        elif isinstance(item, float) and not math.isfinite(item):
+            raise ValueError(f"`{name}` holds a number too large to store")
 
 
-def validate_row(raw: Any, default_user_id: str | None) -> dict[str, Any]:
-    """One row in the runtime's shape, or ValueError saying what is wrong with it."""
+def _epoch(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"`{name}` must be a whole number of epoch seconds")
+    if not BIGINT[0] <= value <= BIGINT[1]:
+        raise ValueError(f"`{name}` is outside the range Postgres can store (bigint)")
+    return value
+
+
+def exported_row(raw: Any, only_user_id: str | None = None) -> dict[str, Any]:
+    """A row of a Memory Studio export, kept exactly as it is: only what cannot be stored
+    is refused. A row without `topics` restores SQL NULL there."""
     if isinstance(raw, ValueError):
         raise raw
     if not isinstance(raw, dict):
         raise ValueError("each line must be a JSON object")
+    unknown = sorted(set(raw) - EXPORT_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown field `{unknown[0]}`: an export has only the runtime's fields")
+    for name in ("memory_id", "memory", "created_at"):
+        if name not in raw:
+            raise ValueError(f"`{name}` is missing; every exported row has it")
+    if not isinstance(raw["memory_id"], str):
+        raise ValueError("`memory_id` must be text")
+    for name in TEXT_FIELDS:
+        if raw.get(name) is not None and not isinstance(raw[name], str):
+            raise ValueError(f"`{name}` must be text or null")
+    row = {name: raw.get(name) for name in EXPORT_FIELDS if name != "topics"}
+    if "topics" in raw:
+        row["topics"] = raw["topics"]
+    for name, value in row.items():
+        storable(value, name)
+    owner = row["user_id"]
+    if only_user_id is not None and owner != only_user_id:
+        raise ValueError(f"`user_id` is {owner!r}, but this import is for {only_user_id!r}")
+    row["created_at"] = _epoch(raw["created_at"], "created_at")
+    if row["updated_at"] is not None:
+        row["updated_at"] = _epoch(row["updated_at"], "updated_at")
+    return row
+
+
+def _typed_epoch(value: Any, name: str) -> int | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        value = int(value.strip()) if len(value) < 30 else value
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"`{name}` must be epoch seconds (a whole number)")
+    if value >= 10_000_000_000:
+        raise ValueError(f"`{name}` must be epoch seconds, not milliseconds")
+    if value <= 0:
+        raise ValueError(f"`{name}` must be epoch seconds after 1970 (it is {value})")
+    return value
+
+
+def validate_row(raw: Any, default_user_id: str | None) -> dict[str, Any]:
+    """A row a person wrote, in the runtime's shape, or ValueError saying what is wrong."""
+    if isinstance(raw, ValueError):
+        raise raw
+    if not isinstance(raw, dict):
+        raise ValueError("each line must be a JSON object")
+    for name, value in raw.items():
+        storable(value, str(name))
     text = raw.get("memory")
     if not isinstance(text, str) or not text.strip():
         raise ValueError("`memory` must be non-empty text")
-    text = text.strip().replace("\x00", "")
+    text = text.strip()
     if len(text) > MAX_MEMORY_CHARS:
         raise ValueError(f"`memory` is longer than {MAX_MEMORY_CHARS:,} characters")
     user_id = raw.get("user_id") or default_user_id
@@ -129,23 +299,20 @@ def validate_row(raw: Any, default_user_id: str | None) -> dict[str, Any]:
         raise ValueError("`input` must be text of at most 10,000 characters")
     memory_id = raw.get("memory_id") or str(uuid.uuid5(IMPORT_NAMESPACE, f"{user_id}\n{text}"))
     if not isinstance(memory_id, str) or len(memory_id) > 64:
-        raise ValueError("`memory_id` must be text of at most 64 characters")
+        raise ValueError(
+            "`memory_id` must be text of at most 64 characters (a file this dashboard "
+            "exported keeps ids of any length)"
+        )
     stamps = {}
     for name in ("created_at", "updated_at"):
-        value = raw.get(name)
-        if value in (None, ""):
-            continue
-        try:
-            stamps[name] = int(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"`{name}` must be epoch seconds (a whole number)") from None
-        if not 0 < stamps[name] < 10_000_000_000:
-            raise ValueError(f"`{name}` must be epoch seconds, not milliseconds")
+        stamp = _typed_epoch(raw.get(name), name)
+        if stamp is not None:
+            stamps[name] = stamp
     return {
         "memory_id": memory_id,
         "memory": text,
         "topics": topics,
-        "input": said.replace("\x00", ""),
+        "input": said,
         "user_id": user_id,
         "feedback": raw.get("feedback") if isinstance(raw.get("feedback"), str) else None,
         "agent_id": raw.get("agent_id") if isinstance(raw.get("agent_id"), str) else None,
@@ -158,13 +325,14 @@ def check_import(
     agent: Agent, data: bytes, filename: str, *, user_id: str | None = None
 ) -> ImportReport:
     """Validate every row of a file; writes nothing (memories.actions.import_memories does)."""
-    report = ImportReport()
+    upload = read_file(data, filename)
+    report = ImportReport(exact=upload.exact)
     seen: dict[str, int] = {}
-    for number, raw in parse_rows(data, filename):
+    for number, raw in upload.rows:
         if len(report.accepted) + len(report.rejected) >= MAX_IMPORT_ROWS:
             raise ImportFileError(f"The file has more than {MAX_IMPORT_ROWS:,} rows; split it.")
         try:
-            row = validate_row(raw, user_id)
+            row = exported_row(raw, user_id) if upload.exact else validate_row(raw, user_id)
         except ValueError as error:
             report.rejected.append((number, str(error)))
             continue
@@ -175,8 +343,8 @@ def check_import(
         report.accepted.append({**row, "_line": number})
     owners = runtime.memory_owners(agent, list(seen))
     for row in list(report.accepted):
-        owner = owners.get(row["memory_id"])
-        if owner is not None and owner != row["user_id"]:
+        # A memory stored without a user_id (NULL) is not anyone's to take over either.
+        if row["memory_id"] in owners and owners[row["memory_id"]] != row["user_id"]:
             report.accepted.remove(row)
             report.rejected.append((row["_line"], "its memory_id belongs to another user"))
     report.rejected.sort()

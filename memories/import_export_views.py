@@ -10,7 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from agents.access import agent_for_user, rw_agent_for_user
 from memories import actions, import_export, runtime
-from memories.forms import ImportForm, UserSearchForm
+from memories.forms import MAX_TOPICS, ImportForm, UserSearchForm
 from memories.views import UserKey, page_url, user_id_in
 from studio.feedback import first_error
 from studio.responses import bad_request, page_or_partial
@@ -39,7 +39,7 @@ def export_memories(request: HttpRequest, slug: str) -> HttpResponse:
 def import_memories(request: HttpRequest, slug: str) -> HttpResponse:
     agent = rw_agent_for_user(request, slug)
     form = ImportForm(request.POST or None, request.FILES or None)
-    context: dict[str, Any] = {"agent": agent, "form": form}
+    context: dict[str, Any] = {"agent": agent, "form": form, "max_topics": MAX_TOPICS}
     if request.method == "GET" or not form.is_valid():
         status = 200 if request.method == "GET" else 422
         return render(request, "memories/import.html", context, status=status)

@@ -194,3 +194,34 @@ def agno_context_block(agent, user_id: str) -> str:
         db.db_engine.dispose()
     start = system.index("You have access to user info")
     return system[start : system.index("\n<updating_user_memories>", start)]
+
+
+def stored_memories(schema: str) -> list[tuple]:
+    """Every memory row exactly as Postgres holds it: JSONB as canonical text, and whether
+    topics is SQL NULL (JSON null reads as the text 'null')."""
+    with database_urls.psycopg_connect(connection.settings_dict) as conn:
+        return conn.execute(
+            "SELECT memory_id, memory::text, topics IS NULL, topics::text, input, feedback, "
+            f'agent_id, team_id, user_id, created_at, updated_at FROM "{schema}".agno_memories '
+            'ORDER BY memory_id COLLATE "C"'
+        ).fetchall()
+
+
+def set_memory_columns(schema: str, memory_id: str, **sql: str) -> None:
+    """Give columns values agno's PostgresDb never writes itself (SQL NULL topics or
+    updated_at), as another writer of the same table might: `topics="NULL"`."""
+    assignments = ", ".join(f"{column} = {value}" for column, value in sql.items())
+    with database_urls.psycopg_connect(connection.settings_dict) as conn:
+        conn.execute(
+            f'UPDATE "{schema}".agno_memories SET {assignments} WHERE memory_id = %s', [memory_id]
+        )
+
+
+def clear_memories(schema: str) -> None:
+    """Empty an agent's memory table (if agno created it), so examples do not pile up."""
+    with database_urls.psycopg_connect(connection.settings_dict) as conn:
+        conn.execute(
+            "SELECT 1 FROM information_schema.tables WHERE table_schema = %s "
+            "AND table_name = 'agno_memories'",
+            [schema],
+        ).fetchone() and conn.execute(f'DELETE FROM "{schema}".agno_memories')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from urllib.parse import urlencode
 
 import pytest
 from agno.db.schemas.memory import UserMemory
@@ -10,8 +11,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
 
-from memories import runtime
+from memories import import_export, runtime
 from memories.models import AuditEvent
+from tests.factories import set_memory_columns, stored_memories
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -37,7 +39,10 @@ def test_export_writes_what_agno_wrote_in_its_field_names(editor_client, agent, 
     assert response.status_code == 200 and response["Content-Type"].startswith(
         "application/x-ndjson"
     )
-    rows = [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
+    header, *rows = [
+        json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()
+    ]
+    assert header["format"] == "memory-studio/memories" and header["version"] == 2
     assert rows == [
         {
             "memory_id": written.memory_id,
@@ -53,7 +58,7 @@ def test_export_writes_what_agno_wrote_in_its_field_names(editor_client, agent, 
         }
     ]
     everything = editor_client.get(reverse("memories:export", args=[agent.slug]))
-    assert len(b"".join(everything.streaming_content).splitlines()) == 2
+    assert len(b"".join(everything.streaming_content).splitlines()) == 1 + 2  # header, rows
 
 
 def test_an_export_imports_into_another_agent_exactly_and_twice_without_duplicates(
@@ -186,3 +191,198 @@ def test_the_commands_export_and_import(make_agent, agno_db_for, tmp_path):
     with pytest.raises(CommandError, match="rejected"):
         call_command("import_memories", str(bad), "--agent", "target")
     assert agno_db_for(target).get_user_memories(user_id="z") == []
+
+
+def export_of(editor_client, agent, **params) -> bytes:
+    url = reverse("memories:export", args=[agent.slug])
+    if params:
+        url += "?" + urlencode(params)
+    response = editor_client.get(url)
+    assert response.status_code == 200
+    return b"".join(response.streaming_content)
+
+
+LONG_ID = "a/b%20c/" + "ключ%" * 58 + "/end"  # 300 characters, "/" and "%" inside
+AWKWARD = [
+    UserMemory(memory_id=LONG_ID, memory="Пьёт чай 🍵", user_id="анна", topics=["напитки"]),
+    UserMemory(
+        memory_id="dict",
+        memory={"likes": ["tea", 1.5, None, True], "nested": {"k": "v"}},
+        user_id="ann",
+        topics=[f"topic {n}, with comma" for n in range(25)],
+        created_at=1_700_000_000_000,  # milliseconds, as some writers store them
+        updated_at=1_700_000_000_123,
+    ),
+    UserMemory(memory_id="list", memory=["a", 2], user_id="ann", topics="bare string"),
+    UserMemory(memory_id="number", memory=42, user_id="ann", created_at=0, updated_at=0),
+    UserMemory(memory_id="float", memory=2.5, user_id="ann", created_at=-86_400),
+    UserMemory(memory_id="bool", memory=True, user_id=None, created_at=253_402_300_800),
+    UserMemory(memory_id="empty user", memory="  padded  ", user_id="", topics=[" a ", "a"]),
+    UserMemory(
+        memory_id="",
+        memory="x" * 12_000,
+        user_id="ann",
+        input="said\nthis",
+        feedback="good",
+        agent_id="agent-1",
+        team_id="team-1",
+    ),
+    UserMemory(memory_id="sql null topics", memory="No topics at all.", user_id="ann"),
+]
+
+
+def test_an_export_of_awkward_rows_imports_into_another_agent_exactly(
+    editor_client, make_agent, agno_db_for
+):
+    source, target = make_agent(), make_agent()
+    for memory in AWKWARD:
+        agno_db_for(source).upsert_user_memory(memory)
+    set_memory_columns(source.db_schema, "sql null topics", topics="NULL", updated_at="NULL")
+    exported = export_of(editor_client, source)
+    response = upload(editor_client, target, "export.jsonl", exported)
+    html = response.content.decode()
+    assert response.status_code == 200, html
+    assert f"Written: {len(AWKWARD)} added, 0 updated." in html
+    assert "An export: rows restored as stored." in html
+    assert stored_memories(target.db_schema) == stored_memories(source.db_schema)
+    theirs = sorted(agno_db_for(target).get_user_memories(), key=lambda m: m.memory_id)
+    mine = sorted(agno_db_for(source).get_user_memories(), key=lambda m: m.memory_id)
+    assert [vars(m) for m in theirs] == [vars(m) for m in mine]
+    assert len(mine) == len(AWKWARD)
+    again = upload(editor_client, target, "export.jsonl", exported)
+    assert "Written: 0 added, 0 updated." in again.content.decode()
+    assert b'"topics": null' in exported  # JSON null and SQL NULL stay apart
+    assert stored_memories(target.db_schema) == stored_memories(source.db_schema)
+
+
+def test_an_import_restores_an_exported_memory_that_changed_since(
+    editor_client, agent, agno_db_for
+):
+    agno = agno_db_for(agent)
+    agno.upsert_user_memory(
+        UserMemory(memory_id="m", memory={"a": 1}, user_id="ann", topics=None, created_at=5)
+    )
+    before = stored_memories(agent.db_schema)
+    exported = export_of(editor_client, agent, user_id="ann")
+    agno.upsert_user_memory(UserMemory(memory_id="m", memory={"a": True}, user_id="ann"))
+    response = upload(editor_client, agent, "ann.jsonl", exported, user_id="ann")
+    assert "Written: 0 added, 1 updated." in response.content.decode()
+    assert stored_memories(agent.db_schema) == before  # True is not 1: restored as it was
+
+
+def test_an_export_for_one_user_refuses_rows_of_another(editor_client, agent, agno_db_for):
+    agno_db_for(agent).upsert_user_memory(UserMemory(memory="Bob's.", user_id=None))
+    exported = export_of(editor_client, agent)
+    response = upload(editor_client, agent, "x.jsonl", exported, user_id="ann")
+    assert response.status_code == 422
+    assert "`user_id` is None, but this import is for &#x27;ann&#x27;" in response.content.decode()
+
+
+def test_a_memory_without_user_id_is_not_taken_over_by_an_import(editor_client, agent, agno_db_for):
+    stored = agno_db_for(agent).upsert_user_memory(UserMemory(memory="Nobody's.", user_id=None))
+    row = {"memory_id": stored.memory_id, "memory": "Mine now.", "user_id": "ann"}
+    response = upload(editor_client, agent, "x.jsonl", jsonl(row))
+    assert response.status_code == 422 and "belongs to another user" in response.content.decode()
+    assert agno_db_for(agent).get_user_memory(stored.memory_id).memory == "Nobody's."
+
+
+def exported_file(**row) -> bytes:
+    full = {"memory_id": "m", "memory": "x", "user_id": "ann", "created_at": 1, **row}
+    return (json.dumps(import_export.EXPORT_HEADER) + "\n" + json.dumps(full)).encode() + b"\n"
+
+
+def raw_exported_file(line: str) -> bytes:
+    return (json.dumps(import_export.EXPORT_HEADER) + "\n" + line + "\n").encode()
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+PROBES = (
+    [
+        ("big.csv", b"memory,user_id\n" + b'"' + b"x" * 140_000 + b'",ann\n', "cannot be read"),
+        ("deep.jsonl", DEEP.encode(), "nested more than 500 levels"),
+        (
+            "deep.jsonl",
+            raw_exported_file('{"memory": ' + DEEP + "}"),
+            "nested more than 500 levels",
+        ),
+        ("inf.jsonl", b'{"memory": "x", "user_id": "a", "created_at": 1e400}\n', "too large"),
+        (
+            "inf.jsonl",
+            raw_exported_file('{"memory_id": "m", "memory": 1, "created_at": 1e400}'),
+            "too large",
+        ),
+        ("big.jsonl", b'{"memory": "x", "user_id": "a", "created_at": 1e30}\n', "not milliseconds"),
+        ("big.jsonl", exported_file(created_at=10**30), "outside the range Postgres can store"),
+        ("big.jsonl", exported_file(updated_at=1e30), "whole number of epoch seconds"),
+        (
+            "nan.jsonl",
+            b'{"memory": "x", "user_id": "a", "created_at": NaN}\n',
+            "NaN is not a number",
+        ),
+        ("nan.jsonl", raw_exported_file('{"memory": NaN}'), "NaN is not a number"),
+        ("latin1.csv", "memory,user_id\nCafé,ann\n".encode("latin-1"), "not UTF-8 text (byte 19"),
+        (
+            "zero.jsonl",
+            b'{"memory": "x", "user_id": "a", "created_at": 0}\n',
+            "after 1970 (it is 0)",
+        ),
+        (
+            "digits.jsonl",
+            b'{"memory": "x", "user_id": "a", "created_at": ' + b"9" * 5000 + b"}\n",
+            "digits",
+        ),
+        ("surrogate.jsonl", b'{"memory": "\\ud800", "user_id": "a"}\n', "lone surrogate"),
+        ("surrogate.jsonl", exported_file(memory={"\ud800": 1}), "lone surrogate"),
+        ("extra.jsonl", exported_file(mood="happy"), "unknown field `mood`"),
+        ("version.jsonl", b'{"format": "memory-studio/memories", "version": 3}\n', "version 3"),
+        ("nul.csv", b"memory,user_id,topics\nx\x00y,ann,\n", "U+0000"),
+    ]
+    + [
+        (f"nul-{name}.jsonl", jsonl({"memory": "x", "user_id": "a", name: "x\x00y"}), "U+0000")
+        for name in ("memory", "user_id", "topics", "input", "memory_id", "feedback")
+    ]
+    + [
+        (f"nul-exported-{name}.jsonl", exported_file(**{name: "x\x00y"}), "U+0000")
+        for name in ("memory", "user_id", "topics", "input", "memory_id", "feedback", "team_id")
+    ]
+)
+
+
+@pytest.mark.parametrize(("name", "data", "reason"), PROBES, ids=[p[0] for p in PROBES])
+def test_each_import_probe_gets_a_clear_422_and_writes_nothing(
+    editor_client, agent, name, data, reason
+):
+    response = upload(editor_client, agent, name, data)
+    assert response.status_code == 422
+    assert reason in response.content.decode()
+    assert runtime.memory_owners(agent, ["m"]) == {}
+    assert not AuditEvent.objects.filter(action="memories.imported").exists()
+
+
+def test_an_id_postgres_cannot_index_is_refused_whole(editor_client, agent, agno_db_for):
+    agno_db_for(agent).upsert_user_memory(UserMemory(memory_id="kept", memory="x", user_id="a"))
+    random_id = "".join(chr(0x4E00 + (n * 7919) % 20_000) for n in range(3_000))
+    data = exported_file(memory_id="fine") + exported_file(memory_id=random_id).split(b"\n", 1)[1]
+    response = upload(editor_client, agent, "x.jsonl", data)
+    assert response.status_code == 422
+    assert "too long for the runtime&#x27;s index" in response.content.decode()
+    assert [row[0] for row in stored_memories(agent.db_schema)] == ["kept"]
+
+
+def test_the_import_page_says_csv_cannot_be_lossless(editor_client, agent):
+    response = editor_client.get(reverse("memories:import", args=[agent.slug]))
+    assert response.status_code == 200
+    assert "CSV carries text only" in response.content.decode()
+    assert "use the JSON Lines export to move memories losslessly" in response.content.decode()
+
+
+def test_line_separators_inside_a_memory_do_not_split_its_line(
+    editor_client, make_agent, agno_db_for
+):
+    source, target = make_agent(), make_agent()
+    agno_db_for(source).upsert_user_memory(
+        UserMemory(memory="a\x85b\u2028c\x1cd\re", user_id="ann", team_id="\u2029")
+    )
+    response = upload(editor_client, target, "x.jsonl", export_of(editor_client, source))
+    assert "Written: 1 added" in response.content.decode()
+    assert stored_memories(target.db_schema) == stored_memories(source.db_schema)

@@ -65,7 +65,10 @@ def test_the_null_user_page_shows_searches_and_exports_only_its_memories(
     found = unescape(editor_client.get(no_user_page(agent, q="jazz")).content.decode())
     assert "Orphan: likes jazz." in found and "hates rain" not in found
     export = editor_client.get(reverse("memories:export", args=[agent.slug]) + NO_USER)
-    rows = [json.loads(line) for line in b"".join(export.streaming_content).splitlines()]
+    header, *rows = [
+        json.loads(line) for line in b"".join(export.streaming_content).split(b"\n") if line
+    ]
+    assert header["format"] == "memory-studio/memories"
     assert sorted(r["memory_id"] for r in rows) == ["n1", "n2"]
     assert {r["user_id"] for r in rows} == {None}
     sessions = editor_client.get(reverse("memories:sessions", args=[agent.slug]) + NO_USER)

@@ -24,6 +24,7 @@ from memories.runtime.access import (
     MemoryNotFound,
     Page,
     StaleMemory,
+    Tables,
     decode_cursor,
     in_agent_schema,
     keyset_page,
@@ -259,33 +260,86 @@ EXPORT_FIELDS = (
 def iter_memories_for_export(
     agent: Agent, user_id: str | None = None, chunk: int = 1000, *, one_user: bool = False
 ) -> Iterator[dict[str, Any]]:
-    """Every memory of an agent as runtime-shaped dicts, in memory_id chunks; with
-    `one_user` (or a user_id given), only that user's, user_id None being the runtime's NULL."""
+    """Every memory of an agent as stored, in memory_id chunks; with `one_user` (or a
+    user_id given), only that user's, user_id None being the runtime's NULL. A memory whose
+    topics are SQL NULL has no `topics` key; JSON null is None."""
     one_user = one_user or user_id is not None
-    after = ""
+    after: str | None = None  # not "": a memory_id may be the empty string
     while True:
         with in_agent_schema(agent) as tables:
             if not tables.memories:
                 return
-            rows = tables.Memory.objects.filter(memory_id__gt=after)
+            rows = tables.Memory.objects.annotate(
+                topics_sql_null=RawSQL("topics IS NULL", (), BooleanField())
+            )
+            if after is not None:
+                rows = rows.filter(memory_id__gt=after)
             if one_user:
                 rows = rows.filter(user_id=user_id)
             batch = list(rows.order_by("memory_id")[:chunk])
         for memory in batch:
-            yield {name: getattr(memory, name) for name in EXPORT_FIELDS}
+            skipped = ("topics",) if memory.topics_sql_null else ()
+            yield {name: getattr(memory, name) for name in EXPORT_FIELDS if name not in skipped}
         if len(batch) < chunk:
             return
         after = batch[-1].memory_id
 
 
-def upsert_memories(agent: Agent, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
-    """Insert or update validated rows by memory_id; returns (added, updated). One transaction."""
+def _json_value(value: Any) -> Any:
+    # Django writes Python None to a JSONField as SQL NULL; JSON null needs saying so.
+    return Value(None, output_field=JSONField()) if value is None else value
+
+
+def _stored_state(memory: Memory, topics_sql_null: bool) -> str:
+    """Every column as one comparable string: JSON types kept (True is not 1)."""
+    columns = {name: getattr(memory, name) for name in EXPORT_FIELDS}
+    columns["topics"] = "SQL NULL" if topics_sql_null else ["JSON", columns["topics"]]
+    return json.dumps(columns, sort_keys=True)
+
+
+def _restore_memories(tables: Tables, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:
+    """Write exported rows exactly as they were stored: every column, times included.
+    A row without `topics` restores SQL NULL. Runs inside in_agent_schema."""
+    existing = {
+        m.memory_id: m
+        for m in tables.Memory.objects.select_for_update()
+        .annotate(topics_sql_null=RawSQL("topics IS NULL", (), BooleanField()))
+        .filter(memory_id__in=[row["memory_id"] for row in rows])
+    }
+    fresh, updated = [], 0
+    for row in rows:
+        wanted = tables.Memory(**{name: row.get(name) for name in EXPORT_FIELDS})
+        sql_null = "topics" not in row
+        current = existing.get(row["memory_id"])
+        if current is not None and _stored_state(current, current.topics_sql_null) == (
+            _stored_state(wanted, sql_null)
+        ):
+            continue
+        columns = {name: row.get(name) for name in EXPORT_FIELDS if name != "memory_id"}
+        columns["memory"] = _json_value(row["memory"])
+        columns["topics"] = None if sql_null else _json_value(row["topics"])
+        if current is None:
+            fresh.append(tables.Memory(memory_id=row["memory_id"], **columns))
+        else:
+            tables.Memory.objects.filter(memory_id=row["memory_id"]).update(**columns)
+            updated += 1
+    tables.Memory.objects.bulk_create(fresh, batch_size=1000)
+    return len(fresh), updated
+
+
+def upsert_memories(
+    agent: Agent, rows: Sequence[dict[str, Any]], *, exact: bool = False
+) -> tuple[int, int]:
+    """Insert or update validated rows by memory_id; returns (added, updated). One transaction.
+    `exact`: rows of an export, restored as stored; otherwise typed rows, stamped now."""
     added = updated = 0
     if not rows:
         return 0, 0
     with in_agent_schema(agent) as tables:
         if not tables.memories:
             ensure_runtime_tables(tables.location)
+        if exact:
+            return _restore_memories(tables, rows)
         existing = {
             m.memory_id: m
             for m in tables.Memory.objects.select_for_update().filter(

@@ -23,7 +23,7 @@ class Command(BaseCommand):
             raise CommandError(f"There is no agent “{options['agent']}”.")
         lines = import_export.export_lines(agent, options["user_id"])
         if options["output"]:
-            count = 0
+            count = -1  # the first line is the export's header, not a memory
             with open(options["output"], "w", encoding="utf-8") as handle:
                 for line in lines:
                     handle.write(line)
