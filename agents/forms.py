@@ -71,3 +71,27 @@ class MemorySettingsForm(forms.Form):
             max_tool_calls_from_history=data["max_tool_calls_from_history"],
             compress_tool_results_threshold=data["compress_tool_results_threshold"],
         )
+
+
+class DiscoverForm(forms.Form):
+    """Which runtime connection to look through for agents (discovery)."""
+
+    connection = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, connections: list[str], **kwargs) -> None:  # noqa: ANN002, ANN003
+        super().__init__(*args, **kwargs)
+        self.fields["connection"].choices = [(name, name) for name in connections]
+        self.fields["connection"].error_messages["invalid_choice"] = (
+            "There is no runtime connection of that name; choose one from the list."
+        )
+
+    def clean_connection(self) -> str:
+        return self.cleaned_data.get("connection") or self.fields["connection"].choices[0][0]
+
+
+class RegisterDiscoveredForm(forms.Form):
+    """A schema discovery found, to become an agent: the connection and schema name it."""
+
+    connection = forms.CharField(max_length=63)
+    schema = forms.CharField(max_length=63)
+    name = forms.CharField(max_length=120, required=False, strip=True)

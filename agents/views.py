@@ -1,29 +1,106 @@
 from __future__ import annotations
 
+import logging
+
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from agents.access import agent_for_user, rw_agent_for_user
+from agents.access import agent_for_user, can_write, rw_agent_for_user
 from agents.agno_bridge import agent_options, unsupported_settings
-from agents.forms import MemorySettingsForm
+from agents.forms import DiscoverForm, MemorySettingsForm, RegisterDiscoveredForm
 from agents.models import Agent
 from memories import actions, runtime, tokens, users
 from memories.context_cost import ENCODING_NAME
 from memories.forms import UserSearchForm
+from memories.runtime.discovery import discover_schemas
+from memories.runtime.location import RuntimeConnectionMissing
 from studio.feedback import first_error, flash, toast
+from studio.responses import bad_request
+
+logger = logging.getLogger(__name__)
 
 
 @require_GET
 def agent_list(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("agents.view_agent"):
         raise PermissionDenied("You need the Viewer or Editor role to see agents.")
-    rows = [(agent, runtime.agent_overview(agent)) for agent in Agent.objects.all()]
-    estimated = any(overview.estimated for _, overview in rows)
+    rows = [(agent, *_overview(agent)) for agent in Agent.objects.all()]
+    estimated = any(overview and overview.estimated for _, overview, _ in rows)
     return render(request, "agents/list.html", {"rows": rows, "estimated": estimated})
+
+
+def _overview(agent: Agent) -> tuple[runtime.AgentOverview | None, str]:
+    """An agent's counts, or why its runtime cannot be read now: one unreachable runtime
+    (its own server down, its connection not configured) leaves the others listed."""
+    try:
+        return runtime.agent_overview(agent), ""
+    except RuntimeConnectionMissing as error:
+        return None, str(error)
+    except DatabaseError as error:
+        logger.warning("Runtime of %s unreadable: %s", agent.slug, error)
+        return None, (
+            f"Its runtime connection “{agent.connection}” cannot be read right now; "
+            "the other agents are unaffected."
+        )
+
+
+@require_GET
+def discover_agents(request: HttpRequest) -> HttpResponse:
+    """Schemas in a runtime connection that hold agno's tables, registered or not."""
+    if not request.user.has_perm("agents.view_agent"):
+        raise PermissionDenied("You need the Viewer or Editor role to see agents.")
+    names = list(settings.RUNTIME_CONNECTIONS)
+    form = DiscoverForm(request.GET, connections=names)
+    if not form.is_valid():
+        return bad_request(request, first_error(form))
+    connection = form.cleaned_data["connection"]
+    try:
+        found = discover_schemas(connection)
+    except DatabaseError:
+        logger.warning("Discovery on %s failed", connection, exc_info=True)
+        message = f"The runtime connection “{connection}” cannot be read right now."
+        return bad_request(request, message, status=503)
+    context = {
+        "form": form,
+        "connection": connection,
+        "connections": names,
+        "found": found,
+        "can_register": can_write(request),
+    }
+    return render(request, "agents/discover.html", context)
+
+
+@require_POST
+def register_discovered(request: HttpRequest) -> HttpResponse:
+    if not can_write(request):
+        raise PermissionDenied("Your role can view agents but not register them.")
+    form = RegisterDiscoveredForm(request.POST)
+    if not form.is_valid():
+        return bad_request(request, first_error(form))
+    data = form.cleaned_data
+    if data["connection"] not in settings.RUNTIME_CONNECTIONS:
+        return bad_request(request, f"There is no runtime connection “{data['connection']}”.")
+    # Found again now: only a schema that holds agno's tables becomes an agent.
+    found = {s.schema: s for s in discover_schemas(data["connection"])}.get(data["schema"])
+    if found is None:
+        return bad_request(request, f"No agno tables were found in “{data['schema']}”.", 404)
+    if found.registered:
+        return redirect(found.registered.get_absolute_url())
+    agent = actions.register_agent(
+        actor=request.user,
+        connection=data["connection"],
+        schema=found.schema,
+        tables=found.tables,
+        name=data["name"],
+    )
+    flash(request, f"{agent.name} is registered: its memories are below.")
+    return redirect(agent.get_absolute_url())
 
 
 def _users_context(request: HttpRequest, agent: Agent) -> dict:

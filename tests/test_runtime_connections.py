@@ -183,3 +183,11 @@ def test_an_agent_naming_a_connection_not_configured_gets_a_plain_page(editor_cl
     response = editor_client.get(user_page(agent, "ann"))
     assert response.status_code == 503
     assert "“gone” is not configured here" in unescape(response.content.decode())
+
+
+def test_one_unreachable_runtime_leaves_the_agents_list_working(editor_client, make_agent, agent):
+    make_agent(connection="gone", name="Lost agent")
+    response = editor_client.get(reverse("agents:list"))
+    html = unescape(response.content.decode())
+    assert response.status_code == 200
+    assert "Lost agent" in html and "Unreachable" in html and agent.name in html

@@ -1,0 +1,154 @@
+"""Discovering agents in a runtime connection: default-named, renamed and Agent Studio's
+`ag_…` schemas, on the second Postgres server, written by agno's own PostgresDb."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from html import unescape
+from io import StringIO
+
+import pytest
+from agno.db.postgres import PostgresDb
+from agno.db.schemas.memory import UserMemory
+from agno.session import AgentSession
+from django.core.management import call_command
+from django.urls import reverse
+
+from agents.models import Agent
+from memories import runtime
+from memories.models import AuditEvent
+from studio.database_urls import psycopg_connect, sqlalchemy_url
+from tests.conftest import READER_ROLE
+from tests.factories import user_page
+
+pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
+
+
+@pytest.fixture
+def found(runtime_connections):
+    """Three agents' schemas as their runtimes left them, and one schema that is not agno's."""
+    tag = uuid.uuid4().hex[:8]
+    schemas = {
+        "plain": f"t_plain_{tag}",
+        "renamed": f"t_renamed_{tag}",
+        "studio": f"ag_support_bot_{tag}",
+        "other": f"t_other_{tag}",
+    }
+    runtime_connections["schemas"].extend(schemas.values())
+    url = sqlalchemy_url(runtime_connections["server"])
+    handles = [
+        PostgresDb(db_url=url, db_schema=schemas["plain"]),
+        PostgresDb(
+            db_url=url,
+            db_schema=schemas["renamed"],
+            memory_table="bot_memories",
+            session_table="bot_chats",
+        ),
+        PostgresDb(db_url=url, db_schema=schemas["studio"]),
+    ]
+    runtime_connections["engines"].extend(agno.db_engine for agno in handles)
+    for n, agno in enumerate(handles):
+        for i in range(n + 1):
+            agno.upsert_user_memory(UserMemory(memory=f"Fact {i}.", user_id=f"user{i}"))
+        agno.upsert_session(
+            AgentSession(
+                session_id=f"s-{tag}-{n}", agent_id="a", user_id="u", created_at=int(time.time())
+            )
+        )
+    with psycopg_connect(runtime_connections["server"]) as conn:
+        conn.execute(f'CREATE SCHEMA "{schemas["other"]}"')
+        conn.execute(f'CREATE TABLE "{schemas["other"]}".notes (id int, memory text)')
+        for schema in schemas.values():  # the replica's login reads what lists show
+            conn.execute(f'GRANT USAGE ON SCHEMA "{schema}" TO {READER_ROLE}')
+            conn.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "{schema}" TO {READER_ROLE}')
+    return schemas
+
+
+def discover_page(client, connection: str = "remote") -> str:
+    response = client.get(reverse("agents:discover") + f"?connection={connection}")
+    assert response.status_code == 200
+    return unescape(response.content.decode())
+
+
+def test_it_finds_default_renamed_and_agent_studio_schemas(editor_client, found):
+    html = discover_page(editor_client)
+    for key in ("plain", "renamed", "studio"):
+        assert found[key] in html
+    assert found["other"] not in html  # a table with a "memory" column is not agno's
+    assert "bot_memories" in html and "bot_chats" in html
+    assert "bot_chats_runs" not in html  # agno creates runs lazily: none were written
+    assert f"support-bot-{found['studio'].rsplit('_', 1)[1]}" in html  # ag_<id>, "_" as "-"
+
+
+def test_counts_are_those_agno_wrote(found):
+    from memories.runtime.discovery import discover_schemas
+
+    by_schema = {entry.schema: entry for entry in discover_schemas("remote")}
+    assert [by_schema[found[k]].memories for k in ("plain", "renamed", "studio")] == [1, 2, 3]
+    assert [by_schema[found[k]].users for k in ("plain", "renamed", "studio")] == [1, 2, 3]
+    assert all(by_schema[found[k]].sessions == 1 for k in ("plain", "renamed", "studio"))
+    assert by_schema[found["renamed"]].tables == {
+        "memories": "bot_memories",
+        "sessions": "bot_chats",
+    }
+
+
+def test_registering_a_renamed_schema_takes_one_click_and_shows_its_memories(editor_client, found):
+    response = editor_client.post(
+        reverse("agents:register_discovered"),
+        {"connection": "remote", "schema": found["renamed"], "name": "Support bot"},
+    )
+    assert response.status_code == 302
+    agent = Agent.objects.get(db_schema=found["renamed"])
+    assert (agent.connection, agent.memory_table, agent.session_table, agent.runs_table) == (
+        "remote",
+        "bot_memories",
+        "bot_chats",
+        "",  # agno's default for a renamed session table: bot_chats_runs
+    )
+    assert agent.table_names.runs == "bot_chats_runs"
+    assert AuditEvent.objects.get(action="agent.registered").agent == agent
+    assert "Fact 1." in unescape(editor_client.get(user_page(agent, "user1")).content.decode())
+    assert runtime.agent_overview(agent).memory_count == 2
+    again = editor_client.post(
+        reverse("agents:register_discovered"),
+        {"connection": "remote", "schema": found["renamed"]},
+    )
+    assert (
+        again.status_code == 302 and Agent.objects.filter(db_schema=found["renamed"]).count() == 1
+    )
+    assert f'href="{reverse("agents:memory_tab", args=[agent.slug])}"' in discover_page(
+        editor_client
+    )
+
+
+def test_a_schema_without_agno_tables_cannot_be_registered(editor_client, found):
+    response = editor_client.post(
+        reverse("agents:register_discovered"), {"connection": "remote", "schema": found["other"]}
+    )
+    assert response.status_code == 404
+    assert not Agent.objects.filter(db_schema=found["other"]).exists()
+
+
+def test_a_viewer_sees_but_cannot_register(viewer_client, found):
+    assert "Register</button>" not in discover_page(viewer_client)
+    response = viewer_client.post(
+        reverse("agents:register_discovered"), {"connection": "remote", "schema": found["plain"]}
+    )
+    assert response.status_code == 403
+
+
+def test_an_unknown_connection_is_refused_plainly(editor_client, runtime_connections):
+    response = editor_client.get(reverse("agents:discover") + "?connection=nowhere")
+    assert response.status_code == 400
+    assert "no runtime connection of that name" in response.content.decode()
+
+
+def test_the_command_lists_what_the_page_lists(found):
+    out = StringIO()
+    call_command("discover_agents", "--connection", "remote", stdout=out)
+    text = out.getvalue()
+    assert found["plain"] in text and found["renamed"] in text and found["studio"] in text
+    assert "memories=bot_memories" in text and "Agent Studio agent support-bot-" in text
+    assert found["other"] not in text
