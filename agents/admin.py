@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 
@@ -17,13 +18,36 @@ class AgentAdminForm(MemorySettingsForm, forms.ModelForm):
     class Meta:
         model = Agent
         # agno_settings is not among them: the typed fields above stand for it.
-        fields = ["name", "slug", "description", "db_schema", "user_id_kind", "token_budget"]
+        fields = [
+            "name",
+            "slug",
+            "description",
+            "db_schema",
+            "connection",
+            "memory_table",
+            "session_table",
+            "runs_table",
+            "user_id_kind",
+            "token_budget",
+        ]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # The connections this deployment configures (RUNTIME_DATABASES), and the stored one.
+        names = list(dict.fromkeys([*settings.RUNTIME_CONNECTIONS, self.instance.connection]))
+        self.fields["connection"] = forms.ChoiceField(
+            choices=[(name, name) for name in names if name],
+            required=False,  # blank: the studio's own database, "default"
+            initial=self.instance.connection or "default",
+            label="Runtime connection",
+            help_text=Agent._meta.get_field("connection").help_text,
+        )
         typed = MemorySettingsForm.for_settings(self.instance.memory_settings)
         for name in MemorySettingsForm.base_fields:
             self.initial.setdefault(name, typed.initial[name])
+
+    def clean_connection(self) -> str:
+        return self.cleaned_data.get("connection") or "default"
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -45,13 +69,17 @@ class AgentAdminForm(MemorySettingsForm, forms.ModelForm):
 @admin.register(Agent)
 class AgentAdmin(admin.ModelAdmin):
     form = AgentAdminForm
-    list_display = ["name", "slug", "db_schema", "user_id_kind", "updated_at"]
+    list_display = ["name", "slug", "connection", "db_schema", "user_id_kind", "updated_at"]
     search_fields = ["name", "slug", "db_schema"]
     prepopulated_fields = {"slug": ["name"]}
     # cost_inputs belong to the cost page, whose form checks them; raw JSON here could not be.
     readonly_fields = ["cost_inputs", "created_at", "updated_at"]
     fieldsets = [
-        (None, {"fields": ["name", "slug", "description", "db_schema", "user_id_kind"]}),
+        (None, {"fields": ["name", "slug", "description", "user_id_kind"]}),
+        (
+            "Runtime tables (as the agent's PostgresDb names them)",
+            {"fields": ["connection", "db_schema", "memory_table", "session_table", "runs_table"]},
+        ),
         ("Cost", {"fields": ["token_budget", "cost_inputs"]}),
         (
             "Memory settings (as on the Memory tab)",

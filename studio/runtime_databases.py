@@ -13,8 +13,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import environ
 from django.core.exceptions import ImproperlyConfigured
+
+from studio.database_urls import database_settings
 
 CONNECTION_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,40}$")
 STUDIO_ALIAS = "default"
@@ -89,7 +90,7 @@ def runtime_databases(
 
 
 def _entry(url: str, studio: dict[str, Any]) -> dict[str, Any]:
-    entry = environ.Env.db_url_config(url)
+    entry = database_settings(url)  # a Unix socket (?host=/dir) included
     entry.setdefault("CONN_MAX_AGE", studio.get("CONN_MAX_AGE", 60))
     entry["CONN_HEALTH_CHECKS"] = True
     entry.setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)

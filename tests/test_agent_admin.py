@@ -158,3 +158,20 @@ def test_an_agent_added_in_the_admin_gets_typed_settings(admin_client, db):
     made = Agent.objects.get(slug="helper")
     assert made.memory_settings.session_storage and made.memory_settings.num_history_runs == 5
     assert not made.memory_settings.memories_enabled
+
+
+def test_the_runtime_location_is_set_in_admin_and_checked(admin_client, agent):
+    data = change_data(agent, memory_table="bot_memories", session_table="bot_chats")
+    assert admin_client.post(change_url(agent), data).status_code == 302
+    agent.refresh_from_db()
+    assert (agent.connection, agent.table_names.memories, agent.table_names.runs) == (
+        "default",
+        "bot_memories",
+        "bot_chats_runs",
+    )
+    bad = admin_client.post(change_url(agent), {**data, "memory_table": 'x"; DROP'})
+    assert bad.status_code == 200 and "A table name starts with a letter" in bad.content.decode()
+    unknown = admin_client.post(change_url(agent), {**data, "connection": "nowhere"})
+    assert unknown.status_code == 200 and "Select a valid choice" in unknown.content.decode()
+    agent.refresh_from_db()
+    assert agent.memory_table == "bot_memories"
