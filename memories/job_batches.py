@@ -90,7 +90,8 @@ def token_sweep_batch(job: Job) -> bool:
         gone = gone.filter(user_id__gt=after)
     if last is not None:
         gone = gone.filter(user_id__lte=last)
-    stale = [*stale_users(job.agent, keys), *gone.values_list("user_id", flat=True)]
+    # In user_id order, as every recount takes the rows' locks: concurrent ones cannot deadlock.
+    stale = sorted({*stale_users(job.agent, keys), *gone.values_list("user_id", flat=True)})
     for user_id in stale:
         tokens.recount_user(job.agent, user_id)
     job.done += len(keys)

@@ -18,7 +18,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -28,6 +28,8 @@ from memories.models import Job
 logger = logging.getLogger(__name__)
 
 SYSTEM = "system"
+# Postgres' deadlock and serialization failures: the batch is simply run again.
+RETRYABLE = {"40P01", "40001"}
 
 
 def create_job(
@@ -97,15 +99,30 @@ def run_step(job_id: int, task_id: str) -> str:
                 job.task_id = queue_step(job)
                 job.save()
             return job.state
+    except DatabaseError as error:
+        if getattr(getattr(error, "__cause__", None), "sqlstate", None) not in RETRYABLE:
+            return _failed(job_id, task_id, error)
+        # A deadlock or serialization failure rolled the batch back: run it again.
+        logger.warning("Job %s batch rolled back (%s); queued again", job_id, error)
+        with transaction.atomic():
+            job = Job.objects.select_for_update().filter(pk=job_id, task_id=task_id).first()
+            if job is not None:
+                job.task_id = queue_step(job)
+                job.save(update_fields=["task_id"])
+        return "retried"
     except Exception as error:
-        logger.exception("Job %s failed", job_id)
-        Job.objects.filter(pk=job_id, task_id=task_id).update(
-            state=Job.State.FAILED,
-            error=f"{type(error).__name__}: {error}"[:2000],
-            finished_at=timezone.now(),
-            heartbeat_at=timezone.now(),
-        )
-        return Job.State.FAILED
+        return _failed(job_id, task_id, error)
+
+
+def _failed(job_id: int, task_id: str, error: Exception) -> str:
+    logger.exception("Job %s failed", job_id, exc_info=error)
+    Job.objects.filter(pk=job_id, task_id=task_id).update(
+        state=Job.State.FAILED,
+        error=f"{type(error).__name__}: {error}"[:2000],
+        finished_at=timezone.now(),
+        heartbeat_at=timezone.now(),
+    )
+    return Job.State.FAILED
 
 
 def _finish(job: Job, state: str) -> None:
@@ -145,14 +162,20 @@ def revive_stalled() -> list[int]:
 
 
 def ensure_token_sweeps() -> list[Job]:
-    """Start a token sweep for every agent that has none queued or running."""
-    busy = Job.objects.filter(
-        kind=Job.Kind.TOKEN_SWEEP, state__in=[Job.State.QUEUED, Job.State.RUNNING]
-    ).values_list("agent_id", flat=True)
-    return [
-        create_job(kind=Job.Kind.TOKEN_SWEEP, agent=agent, actor=None)
-        for agent in Agent.objects.exclude(pk__in=list(busy))
-    ]
+    """Start a token sweep for every agent that has none queued or running (workers starting
+    together lock the agent row, so each agent gets one)."""
+    started = []
+    for agent_id in Agent.objects.values_list("pk", flat=True):
+        with transaction.atomic():
+            agent = Agent.objects.select_for_update().filter(pk=agent_id).first()
+            busy = Job.objects.filter(
+                kind=Job.Kind.TOKEN_SWEEP,
+                agent_id=agent_id,
+                state__in=[Job.State.QUEUED, Job.State.RUNNING],
+            ).exists()
+            if agent is not None and not busy:
+                started.append(create_job(kind=Job.Kind.TOKEN_SWEEP, agent=agent, actor=None))
+    return started
 
 
 def jobs_for(agent: Agent | None, limit: int = 50) -> list[Job]:

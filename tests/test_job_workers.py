@@ -89,7 +89,8 @@ def wait_for(condition: Callable[[], bool], seconds: float, what: str) -> float:
         if condition():
             return time.monotonic() - started
         time.sleep(0.05)
-    raise AssertionError(f"not within {seconds} s: {what}")
+    jobs = list(Job.objects.values("kind", "state", "done", "batches", "error", "task_id"))
+    raise AssertionError(f"not within {seconds} s: {what}; jobs: {jobs}")
 
 
 def job_state(job: Job) -> Job:
@@ -135,14 +136,17 @@ def test_a_job_started_on_the_page_is_finished_by_a_worker_process(
 def test_a_worker_killed_mid_job_is_resumed_by_the_next_without_repeats(agent, start_worker):
     prune, job = big_prune(agent, 3_000, batch=20)
     first = start_worker("worker-killed")
-    wait_for(lambda: job_state(job).done >= 400, 120, "the first worker got going")
+    holding = DBTaskResult.objects.filter(status="RUNNING", worker_ids__contains=["worker-killed"])
+    wait_for(
+        lambda: job_state(job).done >= 400 and holding.exists(), 120, "the first worker mid-batch"
+    )
     first.send_signal(signal.SIGKILL)
     first.wait(timeout=10)
     at_kill = job_state(job).done
     assert 0 < at_kill < 3_000
-    # It died holding a task: claimed, never finished.
-    orphan = DBTaskResult.objects.filter(status="RUNNING", worker_ids__contains=["worker-killed"])
-    assert orphan.count() == 1
+    # Usually it died holding a task (claimed, never finished), at times just between two.
+    print(f"killed at {at_kill} of 3,000; tasks left running: {holding.count()}")
+    assert holding.count() <= 1
     time.sleep(1.2)  # past JOB_STALL_SECONDS: the next worker hands the job on at start
     start_worker("worker-restarted")
     wait_for(lambda: job_state(job).state == "done", 180, "the job finished after the restart")
