@@ -13,6 +13,7 @@ agent's search path.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -433,6 +434,56 @@ def start_export(*, actor: Actor, agent: Agent, batch: int | None = None) -> Job
         params = {"batch": batch} if batch else {}
         return jobs.create_job(
             kind=Job.Kind.EXPORT, agent=agent, actor=actor, params=params, total=total
+        )
+
+
+def start_import(
+    *,
+    actor: Actor,
+    agent: Agent,
+    data: bytes,
+    filename: str,
+    user_id: str | None = None,
+    valid_rows_only: bool = False,
+) -> tuple[import_export.ImportReport, Job | None]:
+    """Check every row now (as a direct import does), then hand the accepted rows to the
+    workers; nothing is queued when rows are rejected and only all-or-nothing was asked."""
+    report = import_export.check_import(agent, data, filename, user_id=user_id)
+    if report.rejected and not valid_rows_only:
+        return report, None
+    with transaction.atomic():
+        job = jobs.create_job(
+            kind=Job.Kind.IMPORT,
+            agent=agent,
+            actor=actor,
+            params={"user_id": user_id or "", "rejected": len(report.rejected)},
+            total=len(report.accepted),
+        )
+        path = import_export.pending_import_path(job.pk)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as file:
+            for row in report.accepted:
+                file.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return report, job
+
+
+def import_batch(*, actor: Actor, job: Job, rows: list[dict[str, Any]], last: bool) -> None:
+    """Write one batch of a background import; the last one records the audit event."""
+    agent = job.agent
+    added, updated = runtime_memories.upsert_memories(agent, rows)
+    flags.rescan_ids(agent, [row["memory_id"] for row in rows])
+    tokens.recount_users(agent, {row["user_id"] for row in rows})
+    job.result = {
+        "added": job.result.get("added", 0) + added,
+        "updated": job.result.get("updated", 0) + updated,
+    }
+    if last:
+        audit.record(
+            actor,
+            agent,
+            AuditEvent.Action.MEMORIES_IMPORTED,
+            user_id=job.params.get("user_id", ""),
+            details={**job.result, "rejected": job.params.get("rejected", 0)},
         )
 
 

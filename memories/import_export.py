@@ -12,7 +12,10 @@ import json
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from django.conf import settings
 
 from agents.models import Agent
 from memories import runtime
@@ -30,6 +33,11 @@ MAX_IMPORT_BYTES = 20 * 1024 * 1024
 REJECTED_SHOWN = 200  # rejected rows the import page lists; the rest are a count
 # Derived ids for rows that come without one: stable, so a re-import finds the same memory.
 IMPORT_NAMESPACE = uuid.UUID("0b8f8a7e-3f0e-4f43-9a55-6c1a3c4de2f1")
+
+
+def pending_import_path(job_id: int) -> Path:
+    """Where a background import's checked rows wait for the workers."""
+    return Path(settings.MEDIA_ROOT) / "imports" / f"job-{job_id}.jsonl"
 
 
 def export_lines(agent: Agent, user_id: str | None = None) -> Iterator[str]:

@@ -16,7 +16,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.models import Agent
-from memories import actions, flags, tokens
+from memories import actions, flags, import_export, tokens
 from memories.models import Job, PruneJob, UserTokens
 from memories.runtime import memories_after
 from memories.runtime.memories import EXPORT_FIELDS
@@ -192,10 +192,37 @@ def export_batch(job: Job) -> bool:
     return finished
 
 
+# Import: the checked rows of a large file, written a batch at a time.
+
+IMPORT_BATCH = 1_000
+
+
+def import_batch(job: Job) -> bool:
+    path = import_export.pending_import_path(job.pk)
+    offset, limit = job.cursor.get("bytes", 0), _batch_size(job, IMPORT_BATCH)
+    rows = []
+    with open(path, "rb") as file:
+        file.seek(offset)
+        while len(rows) < limit:
+            line = file.readline()
+            if not line:
+                break
+            rows.append(json.loads(line))
+        offset = file.tell()
+        last = not file.readline()
+    actions.import_batch(actor=job.actor, job=job, rows=rows, last=last)
+    job.done += len(rows)
+    job.cursor = {"bytes": offset}
+    if last:
+        transaction.on_commit(lambda: path.unlink(missing_ok=True))
+    return last
+
+
 BATCHES: dict[str, Callable[[Job], bool]] = {
     Job.Kind.SENSITIVE_SCAN: sensitive_scan_batch,
     Job.Kind.TOKEN_SWEEP: token_sweep_batch,
     Job.Kind.PRUNE: prune_batch,
     Job.Kind.FORGET: forget_batch,
     Job.Kind.EXPORT: export_batch,
+    Job.Kind.IMPORT: import_batch,
 }

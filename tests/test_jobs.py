@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from datetime import timedelta
 
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -244,3 +245,62 @@ def test_the_jobs_page_lists_jobs_per_agent_and_for_all(viewer_client, make_agen
     assert row.strip().startswith(f'<tr id="job-{first.pk}"') and "every 2s" in row
     assert viewer_client.get(reverse("memories:job", args=[99_999]), **HTMX).status_code == 404
     assert viewer_client.post(reverse("memories:start_export", args=["one"])).status_code == 403
+
+
+def test_a_large_import_is_checked_on_the_page_and_written_by_the_worker(
+    editor_client, agent, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.MEDIA_ROOT = tmp_path
+    rows = [{"memory": f"Fact {n}.", "user_id": f"user-{n % 7}"} for n in range(2_500)]
+    data = "".join(json.dumps(row) + "\n" for row in rows).encode()
+    url = reverse("memories:import", args=[agent.slug])
+    upload = SimpleUploadedFile("big.jsonl", data)
+    response = editor_client.post(url, {"file": upload, "background": "on"})
+    assert response.status_code == 302
+    job = Job.objects.get(kind=Job.Kind.IMPORT)
+    assert response["Location"].endswith(f"#job-{job.pk}")
+    assert (job.total, runtime.agent_overview(agent).memory_count) == (2_500, 0)
+    with django_capture_on_commit_callbacks(execute=True):
+        run_queued_tasks()
+    job.refresh_from_db()
+    assert (job.state, job.done, job.batches) == ("done", 2_500, 3)
+    assert job.result == {"added": 2_500, "updated": 0}
+    assert runtime.agent_overview(agent).memory_count == 2_500
+    assert AuditEvent.objects.get(action="memories.imported").details["added"] == 2_500
+    assert not list((tmp_path / "imports").iterdir())  # the checked rows are not kept
+
+
+def test_a_background_import_with_a_bad_row_queues_nothing(
+    editor_client, agent, tmp_path, settings
+):
+    settings.MEDIA_ROOT = tmp_path
+    data = b'{"memory": "Good.", "user_id": "ann"}\n{not json\n'
+    response = editor_client.post(
+        reverse("memories:import", args=[agent.slug]),
+        {"file": SimpleUploadedFile("bad.jsonl", data), "background": "on"},
+    )
+    assert response.status_code == 422 and "Line 2: not valid JSON" in response.content.decode()
+    assert not Job.objects.exists()
+
+
+def test_forgetting_in_the_background_takes_one_agent_per_batch(editor_client, make_agent):
+    support, sales = make_agent(slug="support"), make_agent(slug="sales")
+    make_memories(support, "ann", 3)
+    make_memories(sales, "ann", 2)
+    make_memories(sales, "bob", 1)
+    response = editor_client.post(
+        reverse("memories:forget"), {"user_id": "ann", "confirmation": "ann", "background": "on"}
+    )
+    assert response.status_code == 302
+    job = Job.objects.get(kind=Job.Kind.FORGET)
+    assert (job.total, job.agent, job.params["user_id"]) == (2, None, "ann")
+    assert len(runtime.user_memories(support, "ann").items) == 3  # nothing yet
+    run_queued_tasks()
+    job.refresh_from_db()
+    assert (job.state, job.batches) == ("done", 2)
+    assert job.result["erased"]["support"]["memories"] == 3
+    assert job.result["erased"]["sales"]["memories"] == 2
+    assert runtime.user_memories(support, "ann").items == []
+    assert runtime.user_memories(sales, "ann").items == []
+    assert len(runtime.user_memories(sales, "bob").items) == 1
+    assert AuditEvent.objects.filter(action="user.forgotten").count() == 2
