@@ -1,11 +1,11 @@
 """Jobs: long work run by `manage.py db_worker` in short batches that commit as they go.
 
 Each queued task runs ONE batch of one job and queues the next before its transaction
-commits. The job row is locked while the batch runs (`select_for_update(skip_locked)`),
-and only the task named in `Job.task_id` may run it, so two workers never do the same
-batch. A worker killed mid-batch loses only that uncommitted batch: the job row is
-unlocked, its task never finishes, and `revive_stalled` queues a new task that resumes
-from the cursor of the last committed batch.
+commits. The job row is locked while the batch runs (`select_for_update`), and only the
+task named in `Job.task_id` may run it (any other finds itself superseded once it gets the
+lock), so two workers never do the same batch. A worker killed mid-batch loses only that
+uncommitted batch: the job row is unlocked, its task never finishes, and `revive_stalled`
+queues a new task that resumes from the cursor of the last committed batch.
 
 What each kind of job does per batch lives in memories.job_batches; starting, cancelling
 and retrying a job are writes, so they are memories.actions functions.
@@ -73,14 +73,16 @@ def run_step(job_id: int, task_id: str) -> str:
 
     try:
         with transaction.atomic():
+            # Waits for whoever holds the row (a stray task, a cancel) rather than skipping:
+            # skipping would drop the chain when the task the job waits for is the one blocked.
             job = (
-                Job.objects.select_for_update(skip_locked=True, of=("self",))
+                Job.objects.select_for_update(of=("self",))
                 .select_related("agent", "actor")
                 .filter(pk=job_id)
                 .first()
             )
             if job is None:
-                return "busy"  # another worker holds it mid-batch (or it was deleted)
+                return "gone"
             if job.is_finished or job.task_id != task_id:
                 return "superseded"
             now = timezone.now()
