@@ -38,6 +38,9 @@ run: $(VENV)/.installed
 	$(BIN)/python manage.py count_tokens --missing
 	$(BIN)/python manage.py scan_sensitive
 	$(BIN)/python manage.py demo_logins
+	@# One background worker beside the web server; Ctrl-C (or either exiting) stops both.
+	@$(BIN)/python manage.py db_worker --no-reload & worker=$$!; \
+	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # Production: SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL come from the environment.

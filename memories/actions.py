@@ -13,6 +13,7 @@ agent's search path.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -24,21 +25,36 @@ from django.utils.text import slugify
 
 from agents.memory_settings import MemorySettings, apply_changes
 from agents.models import Agent
-from memories import audit, flags, import_export, tokens
+from memories import audit, flags, import_export, jobs, tokens
 from memories.cost import CostInputs
-from memories.models import AuditEvent, EndUser, Memory, PruneCandidate, PruneJob, SensitiveFlag
+from memories.models import (
+    AuditEvent,
+    EndUser,
+    Job,
+    Memory,
+    PruneCandidate,
+    PruneJob,
+    SensitiveFlag,
+    SensitiveScan,
+)
 from memories.pruning import PRUNE_BATCH, PruneCriteria
 from memories.runtime import memories as runtime_memories
 from memories.runtime import prune as runtime_prune
 from memories.runtime import sessions as runtime_sessions
 from memories.runtime import users as runtime_users
-from memories.runtime.access import in_agent_schema
 from memories.runtime.users import UserFootprint
 
 Actor = AbstractBaseUser | AnonymousUser | None
 
 
 # Memories of one user
+
+
+def queue_recount(agent: Agent, user_id: str) -> None:
+    """The user's token count is refreshed by a worker, in the write's transaction's wake."""
+    from memories.tasks import recount_user
+
+    recount_user.enqueue(agent.pk, user_id)
 
 
 @dataclass(frozen=True)
@@ -57,11 +73,9 @@ def add_memory(
     *, actor: Actor, agent: Agent, user_id: str, text: str, topics: list[str], input_text: str = ""
 ) -> Added:
     with transaction.atomic():
-        with in_agent_schema(agent):  # one schema switch: the write and the user's new context
-            memory, created_tables = runtime_memories.insert_memory(
-                agent, user_id, text=text, topics=topics, input_text=input_text
-            )
-            context = runtime_memories.memories_for_context(agent, user_id)
+        memory, created_tables = runtime_memories.insert_memory(
+            agent, user_id, text=text, topics=topics, input_text=input_text
+        )
         if created_tables:
             audit.record(actor, agent, AuditEvent.Action.TABLES_CREATED)
         audit.record(
@@ -73,7 +87,7 @@ def add_memory(
             details={"topics": len(topics), "characters": len(text)},
         )
         flags.rescan(agent, memory)
-        tokens.store_count(agent, user_id, context)
+        queue_recount(agent, user_id)
     return Added(memory, created_tables)
 
 
@@ -90,11 +104,9 @@ def edit_memory(
     """Change text and/or topics (None: keep as stored); raises StaleMemory if the memory
     changed since `version` was read."""
     with transaction.atomic():
-        with in_agent_schema(agent):  # one schema switch: the write and the user's new context
-            memory = runtime_memories.update_memory(
-                agent, user_id, memory_id, text=text, topics=topics, version=version
-            )
-            context = runtime_memories.memories_for_context(agent, user_id)
+        memory = runtime_memories.update_memory(
+            agent, user_id, memory_id, text=text, topics=topics, version=version
+        )
         audit.record(
             actor,
             agent,
@@ -106,7 +118,7 @@ def edit_memory(
             },
         )
         flags.rescan(agent, memory)
-        tokens.store_count(agent, user_id, context)
+        queue_recount(agent, user_id)
     return memory
 
 
@@ -115,14 +127,12 @@ def delete_memory(
 ) -> None:
     """Raises StaleMemory if `version` is given and the memory changed since it was shown."""
     with transaction.atomic():
-        with in_agent_schema(agent):
-            runtime_memories.delete_memory(agent, user_id, memory_id, version=version)
-            context = runtime_memories.memories_for_context(agent, user_id)
+        runtime_memories.delete_memory(agent, user_id, memory_id, version=version)
         audit.record(
             actor, agent, AuditEvent.Action.MEMORY_DELETED, user_id=user_id, memory_id=memory_id
         )
         flags.drop_flags(agent, [memory_id])
-        tokens.store_count(agent, user_id, context)
+        queue_recount(agent, user_id)
 
 
 def delete_memories(
@@ -130,9 +140,7 @@ def delete_memories(
 ) -> int:
     """All of `memory_ids` or none: every id must be this user's memory in this agent."""
     with transaction.atomic():
-        with in_agent_schema(agent):
-            count = runtime_memories.delete_user_memories(agent, user_id, memory_ids)
-            context = runtime_memories.memories_for_context(agent, user_id)
+        count = runtime_memories.delete_user_memories(agent, user_id, memory_ids)
         audit.record(
             actor,
             agent,
@@ -141,7 +149,7 @@ def delete_memories(
             details={"count": count, "memory_ids": list(memory_ids)},
         )
         flags.drop_flags(agent, memory_ids)
-        tokens.store_count(agent, user_id, context)
+        queue_recount(agent, user_id)
     return count
 
 
@@ -426,3 +434,172 @@ def rotate_bridge_token(*, actor: Actor, agent: Agent) -> str:
 def export_started(*, actor: Actor, agent: Agent, user_id: str | None) -> None:
     """Exports write nothing, but who took a copy of which memories is on the record."""
     audit.record(actor, agent, AuditEvent.Action.MEMORIES_EXPORTED, user_id=user_id or "")
+
+
+# Jobs: long work handed to the workers (memories.jobs), and what people do with it
+
+
+def start_sensitive_scan(*, actor: Actor, agent: Agent, batch: int | None = None) -> Job:
+    """Scan every memory of the agent again from the start, a batch at a time."""
+    with transaction.atomic():
+        running = _unfinished(agent, Job.Kind.SENSITIVE_SCAN)
+        if running is not None:
+            return running
+        SensitiveScan.objects.update_or_create(
+            agent=agent,
+            defaults={"after_memory_id": "", "scanned": 0, "finished_at": None},
+        )
+        total = runtime_users.agent_overview(agent).memory_count
+        params = {"batch": batch} if batch else {}
+        return jobs.create_job(
+            kind=Job.Kind.SENSITIVE_SCAN, agent=agent, actor=actor, params=params, total=total
+        )
+
+
+def scan_sensitive_batch(*, agent: Agent, batch: int) -> SensitiveScan:
+    """One batch of the agent-wide scan: flags follow the memories' current text."""
+    return flags.scan_next_batch(agent, batch)
+
+
+def confirm_prune(*, actor: Actor, job: PruneJob, batch: int | None = None) -> Job:
+    """A confirmed prune is deleted by the workers; confirming twice starts nothing new."""
+    with transaction.atomic():
+        prune = PruneJob.objects.select_for_update().get(pk=job.pk)
+        existing = Job.objects.filter(kind=Job.Kind.PRUNE, params__prune_job=prune.pk).first()
+        if existing is not None:
+            return existing
+        if prune.confirmed_at is None:
+            prune.confirmed_at = timezone.now()
+            prune.save(update_fields=["confirmed_at"])
+        params: dict[str, Any] = {"prune_job": prune.pk}
+        if batch:
+            params["batch"] = batch
+        return jobs.create_job(
+            kind=Job.Kind.PRUNE, agent=prune.agent, actor=actor, params=params, total=prune.planned
+        )
+
+
+def start_forget(*, actor: Actor, agents: Sequence[Agent], user_id: str) -> Job:
+    """Forget a user in each agent, one agent (one transaction) per batch."""
+    return jobs.create_job(
+        kind=Job.Kind.FORGET,
+        agent=agents[0] if len(agents) == 1 else None,
+        actor=actor,
+        params={"user_id": user_id, "agent_ids": [agent.pk for agent in agents]},
+        total=len(agents),
+    )
+
+
+def start_export(*, actor: Actor, agent: Agent, batch: int | None = None) -> Job:
+    """Write every memory of the agent to a file the Jobs page offers when done."""
+    with transaction.atomic():
+        audit.record(actor, agent, AuditEvent.Action.MEMORIES_EXPORTED)
+        total = runtime_users.agent_overview(agent).memory_count
+        params = {"batch": batch} if batch else {}
+        return jobs.create_job(
+            kind=Job.Kind.EXPORT, agent=agent, actor=actor, params=params, total=total
+        )
+
+
+def start_import(
+    *,
+    actor: Actor,
+    agent: Agent,
+    data: bytes,
+    filename: str,
+    user_id: str | None = None,
+    valid_rows_only: bool = False,
+) -> tuple[import_export.ImportReport, Job | None]:
+    """Check every row now (as a direct import does), then hand the accepted rows to the
+    workers; nothing is queued when rows are rejected and only all-or-nothing was asked."""
+    report = import_export.check_import(agent, data, filename, user_id=user_id)
+    if report.rejected and not valid_rows_only:
+        return report, None
+    with transaction.atomic():
+        job = jobs.create_job(
+            kind=Job.Kind.IMPORT,
+            agent=agent,
+            actor=actor,
+            params={"user_id": user_id or "", "rejected": len(report.rejected)},
+            total=len(report.accepted),
+        )
+        path = import_export.pending_import_path(job.pk)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as file:
+            for row in report.accepted:
+                file.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return report, job
+
+
+def import_batch(*, actor: Actor, job: Job, rows: list[dict[str, Any]], last: bool) -> None:
+    """Write one batch of a background import; the last one records the audit event."""
+    agent = job.agent
+    added, updated = runtime_memories.upsert_memories(agent, rows)
+    flags.rescan_ids(agent, [row["memory_id"] for row in rows])
+    tokens.recount_users(agent, {row["user_id"] for row in rows})
+    job.result = {
+        "added": job.result.get("added", 0) + added,
+        "updated": job.result.get("updated", 0) + updated,
+    }
+    if last:
+        audit.record(
+            actor,
+            agent,
+            AuditEvent.Action.MEMORIES_IMPORTED,
+            user_id=job.params.get("user_id", ""),
+            details={**job.result, "rejected": job.params.get("rejected", 0)},
+        )
+
+
+class JobFinished(ValueError):
+    message = "That job has already finished; there is nothing to cancel."
+
+
+class JobNotFailed(ValueError):
+    message = "Only a failed job can be retried."
+
+
+def cancel_job(*, actor: Actor, job: Job) -> Job:
+    """Stop a job between batches: a queued one at once, a running one after its batch."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update(of=("self",)).select_related("agent").get(pk=job.pk)
+        if job.is_finished:
+            raise JobFinished(JobFinished.message)
+        job.cancel_requested = True
+        if job.started_at is None:
+            job.state, job.finished_at, job.task_id = Job.State.CANCELLED, timezone.now(), ""
+        job.save()
+        audit.record(
+            actor,
+            job.agent,
+            AuditEvent.Action.JOB_CANCELLED,
+            details={"job": job.pk, "kind": job.kind},
+        )
+    return job
+
+
+def retry_job(*, actor: Actor, job: Job) -> Job:
+    """Run a failed job again from its last committed batch."""
+    with transaction.atomic():
+        job = Job.objects.select_for_update(of=("self",)).select_related("agent").get(pk=job.pk)
+        if job.state != Job.State.FAILED:
+            raise JobNotFailed(JobNotFailed.message)
+        job.state, job.error, job.finished_at = Job.State.RUNNING, "", None
+        job.heartbeat_at = timezone.now()
+        job.task_id = jobs.queue_step(job)
+        job.save()
+        audit.record(
+            actor,
+            job.agent,
+            AuditEvent.Action.JOB_RETRIED,
+            details={"job": job.pk, "kind": job.kind},
+        )
+    return job
+
+
+def _unfinished(agent: Agent, kind: str) -> Job | None:
+    return (
+        Job.objects.filter(agent=agent, kind=kind, state__in=[Job.State.QUEUED, Job.State.RUNNING])
+        .order_by("-created_at")
+        .first()
+    )

@@ -430,6 +430,7 @@ class ForgetUserForm(forms.Form):
     no_user_id = forms.BooleanField(required=False)  # the runtime's rows with user_id NULL
     agent = forms.CharField(required=False, max_length=60)  # empty: every agent
     confirmation = forms.CharField(required=False, strip=False, max_length=MAX_USER_ID_CHARS)
+    background = forms.BooleanField(required=False)  # a job, one agent per batch
 
     def __init__(self, *args: Any, agents: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -466,6 +467,9 @@ class ImportForm(forms.Form):
         required=False, label="Import the valid rows even if some are rejected"
     )
     dry_run = forms.BooleanField(required=False, label="Only check the file; write nothing")
+    background = forms.BooleanField(
+        required=False, label="Write it in the background, in batches (for large files)"
+    )
 
 
 class CostForm(forms.Form):

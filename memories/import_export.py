@@ -16,7 +16,10 @@ import math
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+from django.conf import settings
 
 from agents.models import Agent
 from memories import runtime
@@ -49,6 +52,11 @@ TEXT_FIELDS = ("input", "feedback", "agent_id", "team_id", "user_id")
 BIGINT = (-(2**63), 2**63 - 1)
 # Python reads JSON nested ~1,000 deep at most; the page and the write need headroom.
 MAX_JSON_DEPTH = 500
+
+
+def pending_import_path(job_id: int) -> Path:
+    """Where a background import's checked rows wait for the workers."""
+    return Path(settings.MEDIA_ROOT) / "imports" / f"job-{job_id}.jsonl"
 
 
 def export_lines(

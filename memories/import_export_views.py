@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from agents.access import agent_for_user, rw_agent_for_user
+from agents.models import Agent
 from memories import actions, import_export, runtime
 from memories.forms import MAX_TOPICS, ImportForm, UserSearchForm
 from memories.views import UserKey, page_url, user_id_in
-from studio.feedback import first_error
+from studio.feedback import first_error, flash
 from studio.responses import bad_request, page_or_partial
 
 
@@ -44,6 +46,8 @@ def import_memories(request: HttpRequest, slug: str) -> HttpResponse:
         status = 200 if request.method == "GET" else 422
         return render(request, "memories/import.html", context, status=status)
     upload = form.cleaned_data["file"]
+    if form.cleaned_data["background"] and not form.cleaned_data["dry_run"]:
+        return _import_in_background(request, agent, form, context)
     try:
         report = actions.import_memories(
             actor=request.user,
@@ -60,6 +64,30 @@ def import_memories(request: HttpRequest, slug: str) -> HttpResponse:
     context["report"] = report
     status = 200 if report.written or report.ok else 422
     return render(request, "memories/import.html", context, status=status)
+
+
+def _import_in_background(
+    request: HttpRequest, agent: Agent, form: ImportForm, context: dict[str, Any]
+) -> HttpResponse:
+    """Check every row now; the workers write the accepted ones in batches."""
+    upload = form.cleaned_data["file"]
+    try:
+        report, job = actions.start_import(
+            actor=request.user,
+            agent=agent,
+            data=upload.read(),
+            filename=upload.name,
+            user_id=form.cleaned_data["user_id"] or None,
+            valid_rows_only=form.cleaned_data["valid_rows_only"],
+        )
+    except import_export.ImportFileError as error:
+        form.add_error("file", str(error))
+        return render(request, "memories/import.html", context, status=422)
+    if job is None:  # rejected rows and no "valid rows only": nothing queued
+        context["report"] = report
+        return render(request, "memories/import.html", context, status=422)
+    flash(request, f"Importing {len(report.accepted):,} memories in the background.")
+    return redirect(f"{reverse('memories:agent_jobs', args=[agent.slug])}#job-{job.pk}")
 
 
 @require_GET

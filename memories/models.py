@@ -82,6 +82,8 @@ class AuditEvent(models.Model):
         MEMORIES_PRUNED = "memories.pruned", "Pruned memories"
         SENSITIVE_DELETED = "sensitive.deleted", "Deleted flagged memories"
         BUDGET_CHANGED = "cost.changed", "Changed the token budget or cost inputs"
+        JOB_CANCELLED = "job.cancelled", "Cancelled a job"
+        JOB_RETRIED = "job.retried", "Retried a failed job"
         AGENT_REGISTERED = "agent.registered", "Registered an agent found in a runtime"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -211,6 +213,78 @@ class PruneCandidate(models.Model):
 
     def __str__(self) -> str:
         return self.memory_id
+
+
+class Job(models.Model):
+    """Long work done by a worker in short batches: what, who, when, progress, outcome.
+
+    `cursor` is where the next batch starts and `task_id` the one queued task allowed to run
+    it; both change in the transaction that commits a batch, so a batch is done exactly once.
+    """
+
+    class Kind(models.TextChoices):
+        SENSITIVE_SCAN = "sensitive_scan", "Sensitive-data scan"
+        TOKEN_SWEEP = "token_sweep", "Token sweep"
+        PRUNE = "prune", "Prune"
+        IMPORT = "import", "Import"
+        FORGET = "forget", "Forget a user"
+        EXPORT = "export", "Export the agent"
+
+    class State(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    agent = models.ForeignKey("agents.Agent", null=True, blank=True, on_delete=models.CASCADE)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor_name = models.CharField(max_length=150, blank=True)  # "system" for the worker's own
+    params = models.JSONField(default=dict, blank=True)
+    state = models.CharField(max_length=10, choices=State.choices, default=State.QUEUED)
+    done = models.PositiveBigIntegerField(default=0)
+    total = models.PositiveBigIntegerField(null=True, blank=True)
+    batches = models.PositiveIntegerField(default=0)
+    cursor = models.JSONField(default=dict, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    task_id = models.CharField(max_length=64, blank=True)
+    retry_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+    run_after = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["agent", "-created_at"], name="job_agent_recent"),
+            models.Index(fields=["state", "heartbeat_at"], name="job_unfinished"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.pk}: {self.state}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.state in (self.State.DONE, self.State.FAILED, self.State.CANCELLED)
+
+    @property
+    def percent(self) -> int | None:
+        if not self.total:
+            return 100 if self.state == self.State.DONE else None
+        return min(100, self.done * 100 // self.total)
+
+    @property
+    def duration(self) -> Any:
+        if self.started_at is None:
+            return None
+        return (self.finished_at or self.heartbeat_at or self.started_at) - self.started_at
 
 
 def _shown(value: Any) -> str:

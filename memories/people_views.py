@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from agents.access import can_write, rw_agent_for_user
@@ -59,6 +60,10 @@ def forget_user(request: HttpRequest) -> HttpResponse:
         preview = [(agent, runtime.user_footprint(agent, user_id)) for agent in agents]
         context = {"form": form, "preview": preview, "phrase": phrase, "null_user": user_id is None}
         return render(request, "memories/forget.html", context, status=422 if posted else 200)
+    if form.cleaned_data["background"]:
+        job = actions.start_forget(actor=request.user, agents=agents, user_id=user_id)
+        flash(request, f"Forgetting {user_id} in the background, one agent at a time.")
+        return redirect(f"{reverse('memories:jobs')}#job-{job.pk}")
     erased = [f for _, f in actions.forget_user(actor=request.user, agents=agents, user_id=user_id)]
     flash(
         request,

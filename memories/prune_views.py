@@ -9,8 +9,9 @@ from django.views.decorators.http import require_GET, require_POST
 from agents.access import agent_for_user, rw_agent_for_user
 from memories import actions, pruning
 from memories.forms import PruneForm
-from memories.models import PruneJob
+from memories.models import Job, PruneJob
 from studio.feedback import toast
+from studio.responses import bad_request
 
 PRUNE_PAGE = "memories/prune.html"
 
@@ -38,6 +39,7 @@ def preview_prune(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_GET
 def prune_job(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+    """The preview, then the worker's progress (htmx polls the progress part while it runs)."""
     agent, can_write = agent_for_user(request, slug)
     job = get_object_or_404(PruneJob, pk=job_id, agent=agent)
     context = {
@@ -45,14 +47,33 @@ def prune_job(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
         "can_write": can_write,
         "job": job,
         "criteria": pruning.PruneCriteria(**job.criteria).describe(),
-        "affected": pruning.prune_affected_users(job),
+        "run": Job.objects.filter(kind=Job.Kind.PRUNE, params__prune_job=job.pk).first(),
     }
+    if request.htmx:
+        return render(request, f"{PRUNE_PAGE}#progress", context)
+    context["affected"] = pruning.prune_affected_users(job)
     return render(request, PRUNE_PAGE, context)
 
 
 @require_POST
+def confirm_prune(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+    """Hand the confirmed prune to the workers; the page shows their progress."""
+    agent = rw_agent_for_user(request, slug)
+    job = get_object_or_404(PruneJob, pk=job_id, agent=agent)
+    if job.finished_at:
+        return bad_request(request, "This prune has already finished.", status=409)
+    run = actions.confirm_prune(actor=request.user, job=job)
+    if not request.htmx:
+        return redirect("memories:prune_job", slug=agent.slug, job_id=job.pk)
+    job.refresh_from_db()
+    context = {"agent": agent, "job": job, "run": run, "can_write": True}
+    return toast(render(request, f"{PRUNE_PAGE}#progress", context), "The prune has started.")
+
+
+@require_POST
 def prune_batch(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
-    """Delete one batch; htmx asks for the next until none is left (progress on the page)."""
+    """Delete one batch now, by hand (the workers do the same in the background; the job's
+    lock keeps the two from taking the same batch)."""
     agent = rw_agent_for_user(request, slug)
     job = get_object_or_404(PruneJob, pk=job_id, agent=agent)
     job = actions.run_prune_batch(actor=request.user, job=job)

@@ -10,7 +10,7 @@ from agents.access import agent_for_user, rw_agent_for_user
 from agents.models import Agent
 from memories import actions, flags, runtime
 from memories.forms import BulkDeleteForm
-from memories.models import SensitiveScan
+from memories.models import Job, SensitiveScan
 from memories.sensitive import KINDS
 from studio.feedback import first_error, flash, toast
 from studio.responses import bad_request
@@ -29,6 +29,7 @@ def _flagged_context(agent: Agent, can_write: bool, after: str | None) -> dict:
         "state": SensitiveScan.objects.filter(agent=agent).first(),
         "kinds": KINDS,
         "counts": flags.sensitive_counts(agent),
+        "scan_job": Job.objects.filter(agent=agent, kind=Job.Kind.SENSITIVE_SCAN).first(),
     }
 
 
@@ -50,9 +51,12 @@ def sensitive(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 def scan_sensitive(request: HttpRequest, slug: str) -> HttpResponse:
-    """Scan the next batch of the agent's memories; the page asks again until it is done."""
+    """Start the agent-wide scan on the workers; the list polls until it is done."""
     agent = rw_agent_for_user(request, slug)
-    flags.scan_next_batch(agent)
+    actions.start_sensitive_scan(actor=request.user, agent=agent)
+    if not request.htmx:
+        flash(request, "The scan runs in the background; flagged memories appear as it goes.")
+        return redirect("memories:sensitive", slug=agent.slug)
     return _flagged(request, agent, True)
 
 

@@ -51,7 +51,7 @@ def recount_users(agent: Agent, user_ids: set[str]) -> None:
     """After a bulk change (import, prune): recount small sets now; drop the counts of larger
     ones, so they show as estimates until `manage.py count_tokens --missing` counts them."""
     if len(user_ids) <= RECOUNT_NOW_LIMIT:
-        for user_id in user_ids:
+        for user_id in sorted(user_ids):  # one lock order for all recounts: no deadlocks
             recount_user(agent, user_id)
     else:
         UserTokens.objects.filter(agent=agent, user_id__in=user_ids).delete()

@@ -3,6 +3,7 @@ from django.urls import path
 from memories import (
     cost_views,
     import_export_views,
+    jobs_views,
     people_views,
     prune_views,
     sensitive_views,
@@ -50,6 +51,18 @@ urlpatterns = [
         sensitive_views.delete_flagged,
         name="delete_flagged",
     ),
+    path("agents/<slug:slug>/jobs/", jobs_views.agent_jobs, name="agent_jobs"),
+    path("agents/<slug:slug>/export/start/", jobs_views.start_export, name="start_export"),
+    path(
+        "agents/<slug:slug>/prune/<int:job_id>/confirm/",
+        prune_views.confirm_prune,
+        name="confirm_prune",
+    ),
+    path("jobs/", jobs_views.all_jobs, name="jobs"),
+    path("jobs/<int:job_id>/", jobs_views.job_row, name="job"),
+    path("jobs/<int:job_id>/cancel/", jobs_views.cancel_job, name="cancel_job"),
+    path("jobs/<int:job_id>/retry/", jobs_views.retry_job, name="retry_job"),
+    path("jobs/<int:job_id>/download/", jobs_views.download_export, name="download_export"),
     path("forget/", people_views.forget_user, name="forget"),
     path("audit/", people_views.audit_log, name="audit"),
 ]

@@ -208,3 +208,13 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="WARNING")},
 }
+
+# Background jobs (issue 13): Django's task API, its database backend, `manage.py db_worker`.
+INSTALLED_APPS += ["django_tasks", "django_tasks_db"]
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# The token sweep recounts users whose memories changed, then runs again this many minutes later.
+TOKEN_SWEEP_MINUTES = env.float("TOKEN_SWEEP_MINUTES", default=2)
+# A running job whose last batch is older than this (its worker died) is handed to another worker.
+JOB_STALL_SECONDS = env.int("JOB_STALL_SECONDS", default=120)
+# Finished agent exports wait here for their download (outside the repository's tracked files).
+MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))

@@ -225,3 +225,32 @@ def clear_memories(schema: str) -> None:
             "AND table_name = 'agno_memories'",
             [schema],
         ).fetchone() and conn.execute(f'DELETE FROM "{schema}".agno_memories')
+
+
+def run_queued_tasks(max_tasks: int | None = None) -> int:
+    """Run every task that is ready, in this process, as `manage.py db_worker --batch` does,
+    but inside the test's transaction (the worker's loop would close its connection)."""
+    from django.db import transaction
+    from django_tasks_db.management.commands.db_worker import Worker
+    from django_tasks_db.models import DBTaskResult
+
+    worker = Worker(
+        queue_names=["default"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="test-worker",
+        excluded_queue_names=[],
+    )
+    ran = 0
+    while max_tasks is None or ran < max_tasks:
+        with transaction.atomic():
+            task_result = DBTaskResult.objects.ready().get_locked()
+            if task_result is None:
+                return ran
+            task_result.claim("test-worker")
+        worker.run_task(task_result)
+        ran += 1
+    return ran

@@ -109,6 +109,7 @@ AGENT_SCOPE = {
     "memories.prunejob": "agent",
     "memories.prunecandidate": "job__agent",
     "memories.auditevent": "agent",
+    "memories.job": "agent",
     "memories.enduser": None,  # registered people are the studio's, not an agent's
 }
 # Differ by construction between the two agents or the two actors.

@@ -50,6 +50,38 @@ def browser():
 
 
 @pytest.fixture
+def worker(transactional_db):
+    """A background worker (django-tasks-db's own loop) in a thread beside the live server."""
+    import threading
+
+    from django.db import connection
+    from django_tasks_db.management.commands.db_worker import Worker
+
+    loop = Worker(
+        queue_names=["default"],
+        interval=0.2,
+        batch=False,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id="browser-test-worker",
+        excluded_queue_names=[],
+    )
+
+    def run() -> None:
+        try:
+            loop.run()
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    yield loop
+    loop.running = False
+    thread.join(timeout=10)
+
+
+@pytest.fixture
 def page(browser, live_server, editor):
     context = browser.new_context(viewport={"width": 1400, "height": 950}, base_url=live_server.url)
     page = context.new_page()
@@ -215,7 +247,7 @@ def test_adding_a_memory_in_the_browser(page, make_agent):
     assert len(runtime.user_memories(agent, "new@example.com").items) == 1
 
 
-def test_an_operator_sees_the_cost_and_prunes_with_a_preview(page, make_agent):
+def test_an_operator_sees_the_cost_and_prunes_with_a_preview(page, make_agent, worker):
     agent = make_agent(
         name="Support Assistant",
         slug="support",

@@ -254,12 +254,14 @@ def test_a_scan_runs_until_it_finishes(editor_client, agent):
     state = flags.scan_next_batch(agent, batch=1)
     assert state.is_running
     running = editor_client.get(url).content.decode()
-    assert "so far" in running and "Scanning… continue" in running and "load delay" in running
+    # The worker drives the scan now; the page polls while it runs instead of asking for batches.
+    assert "so far" in running and "A background worker is scanning" in running
+    assert 'hx-trigger="every 2s"' in running and "Scan the agent" not in running
     while state.is_running:
         state = flags.scan_next_batch(agent, batch=1)
     assert SensitiveScan.objects.get(agent=agent).is_running is False
     done = editor_client.get(url).content.decode()
-    assert "Scanned all 2 memories" in done and "load delay" not in done
+    assert "Scanned all 2 memories" in done and 'hx-trigger="every 2s"' not in done
 
 
 def test_the_bulk_confirmation_warns_when_a_memory_is_not_the_users(editor_client, agent):

@@ -37,7 +37,7 @@ from memories.models import (
     UserTokens,
 )
 from studio.database_urls import psycopg_connect
-from tests.factories import agno_session_with_run
+from tests.factories import agno_session_with_run, run_queued_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -392,6 +392,7 @@ def test_adding_a_memory(editor_client, world, request_mode):
     check(response, "Has a cat named Miso.", "Memory added.")
     [added] = world.agno.get_user_memories(user_id=ANN, search_content="Miso")
     assert last_event("memory.added").memory_id == added.memory_id
+    run_queued_tasks()  # the worker recounts the user the write changed
     assert tokens_of(world.agent, ANN) == tokens.context_block(world.agent, ANN)[1]
     assert UserTokens.objects.get(agent=world.agent, user_id=ANN).memories == 4
     assert world.digest() == before
@@ -428,6 +429,7 @@ def test_deleting_a_memory(editor_client, world, request_mode):
     assert world.agno.get_user_memory(memory_id) is None
     assert last_event("memory.deleted").memory_id == memory_id
     assert not SensitiveFlag.objects.filter(agent=world.agent, memory_id=memory_id).exists()
+    run_queued_tasks()  # the worker recounts the user the write changed
     assert UserTokens.objects.get(agent=world.agent, user_id=ANN).memories == 2
     assert world.digest() == before
 
@@ -443,6 +445,7 @@ def test_bulk_deleting_memories(editor_client, world, request_mode):
     check(response, "2 memories deleted.", "Tulip-2024!")
     assert [m.memory for m in world.agno.get_user_memories(user_id=ANN)] == [PASSWORD]
     assert last_event("memories.bulk_deleted").details["count"] == 2
+    run_queued_tasks()  # the worker recounts the user the write changed
     assert UserTokens.objects.get(agent=world.agent, user_id=ANN).memories == 1
     assert world.digest() == before
 

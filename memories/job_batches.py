@@ -1,0 +1,228 @@
+"""One batch of each kind of job. Each runs inside the transaction that holds the job's lock,
+moves `job.cursor` and `job.done` past what it committed, and returns True when nothing is
+left. Writes go through memories.actions, as every write does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from agents.models import Agent
+from memories import actions, flags, import_export, tokens
+from memories.models import Job, PruneJob, UserTokens
+from memories.runtime import memories_after
+from memories.runtime.memories import EXPORT_FIELDS
+from memories.runtime.users import user_ids_after, user_stats
+
+SCAN_BATCH = flags.SCAN_BATCH
+SWEEP_BATCH = 500  # users looked at per batch
+EXPORT_BATCH = 2_000
+
+
+def run_batch(job: Job) -> bool:
+    return BATCHES[job.kind](job)
+
+
+def after_done(job: Job) -> None:
+    """What a finished job sets going: the token sweep queues its next pass, and hands on any
+    job whose worker died (the periodic watchdog, without a worker restart)."""
+    from memories import jobs
+
+    if job.kind == Job.Kind.TOKEN_SWEEP:
+        schedule_next_sweep(job)
+        transaction.on_commit(jobs.revive_stalled)
+
+
+def _batch_size(job: Job, default: int) -> int:
+    return int(job.params.get("batch") or default)
+
+
+# Sensitive scan: the agent's memories in memory_id order (the cursor is SensitiveScan's).
+
+
+def sensitive_scan_batch(job: Job) -> bool:
+    state = actions.scan_sensitive_batch(agent=job.agent, batch=_batch_size(job, SCAN_BATCH))
+    job.done = state.scanned
+    job.result = {"flagged": flags.SensitiveFlag.objects.filter(agent=job.agent).count()}
+    return state.finished_at is not None
+
+
+# Token sweep: recount exactly the users whose memories changed since they were counted.
+
+
+def stale_users(agent: Agent, user_ids: list[str]) -> list[str]:
+    """Users whose count is missing, or older than their newest memory, or of another number
+    of memories (agno deleted one), or who have a count but no memories left."""
+    stats = user_stats(agent, user_ids)
+    counted = tokens.token_map(agent, user_ids)
+    stale = []
+    for user_id in user_ids:
+        stat, count = stats[user_id], counted.get(user_id)
+        if count is None:
+            if stat.memory_count:
+                stale.append(user_id)
+            continue
+        # Epoch seconds against a datetime: a change in the same second counts as newer.
+        changed_since = stat.last_update is not None and stat.last_update >= int(
+            count.refreshed_at.timestamp()
+        )
+        if changed_since or stat.memory_count != count.memories:
+            stale.append(user_id)
+    return stale
+
+
+def token_sweep_batch(job: Job) -> bool:
+    after = job.cursor.get("after")
+    limit = _batch_size(job, SWEEP_BATCH)
+    keys = user_ids_after(job.agent, after=after, prefix="", limit=limit)
+    last = keys[-1] if len(keys) == limit else None
+    # Counted users the runtime no longer lists (all their memories and sessions went).
+    gone = UserTokens.objects.filter(agent=job.agent).exclude(user_id__in=keys)
+    if after is not None:
+        gone = gone.filter(user_id__gt=after)
+    if last is not None:
+        gone = gone.filter(user_id__lte=last)
+    # In user_id order, as every recount takes the rows' locks: concurrent ones cannot deadlock.
+    stale = sorted({*stale_users(job.agent, keys), *gone.values_list("user_id", flat=True)})
+    for user_id in stale:
+        tokens.recount_user(job.agent, user_id)
+    job.done += len(keys)
+    job.result = {"recounted": job.result.get("recounted", 0) + len(stale)}
+    job.cursor = {"after": last}
+    return last is None
+
+
+def schedule_next_sweep(job: Job) -> None:
+    """Queue the agent's next pass, and keep only the latest finished pass on record."""
+    from memories import jobs
+
+    if Job.objects.filter(
+        kind=Job.Kind.TOKEN_SWEEP, agent=job.agent, state__in=[Job.State.QUEUED]
+    ).exists():
+        return
+    Job.objects.filter(kind=Job.Kind.TOKEN_SWEEP, agent=job.agent, state=Job.State.DONE).exclude(
+        pk=job.pk
+    ).filter(result__recounted=0).delete()
+    jobs.create_job(
+        kind=Job.Kind.TOKEN_SWEEP,
+        agent=job.agent,
+        actor=None,
+        params=job.params,
+        run_after=timezone.now() + timedelta(minutes=settings.TOKEN_SWEEP_MINUTES),
+    )
+
+
+# Prune: the previewed candidates, deleted by actions.run_prune_batch.
+
+
+def prune_batch(job: Job) -> bool:
+    prune = PruneJob.objects.get(pk=job.params["prune_job"], agent=job.agent)
+    prune = actions.run_prune_batch(
+        actor=job.actor, job=prune, batch=_batch_size(job, actions.PRUNE_BATCH)
+    )
+    job.total = prune.planned
+    job.done = prune.deleted + prune.skipped
+    job.result = {"deleted": prune.deleted, "kept_changed": prune.skipped}
+    return prune.finished_at is not None
+
+
+# Forget a user across agents: one agent per batch (one transaction per agent, as before).
+
+
+def forget_batch(job: Job) -> bool:
+    index = job.cursor.get("index", 0)
+    agent_ids = job.params["agent_ids"]
+    if index < len(agent_ids):
+        agent = Agent.objects.filter(pk=agent_ids[index]).first()
+        if agent is not None:
+            [(_, footprint)] = actions.forget_user(
+                actor=job.actor, agents=[agent], user_id=job.params["user_id"]
+            )
+            erased = job.result.get("erased", {})
+            erased[agent.slug] = {
+                "memories": footprint.memories,
+                "sessions": footprint.sessions,
+                "runs": footprint.runs,
+            }
+            job.result = {"erased": erased}
+        index += 1
+    job.cursor = {"index": index}
+    job.done = index
+    return index >= len(agent_ids)
+
+
+# Export the whole agent to a JSON Lines file, downloadable when done.
+
+
+def export_path(job: Job) -> Path:
+    return Path(settings.MEDIA_ROOT) / "exports" / f"job-{job.pk}.jsonl"
+
+
+def export_batch(job: Job) -> bool:
+    path = export_path(job)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    offset = job.cursor.get("bytes", 0)
+    rows = memories_after(job.agent, job.cursor.get("after", ""), _batch_size(job, EXPORT_BATCH))
+    with open(path, "ab") as file:
+        # Lines a killed worker wrote after its last commit are cut off, never repeated.
+        file.truncate(offset)
+        file.seek(offset)
+        for memory in rows:
+            row = {name: getattr(memory, name) for name in EXPORT_FIELDS}
+            file.write((json.dumps(row, ensure_ascii=False) + "\n").encode())
+        file.flush()
+        os.fsync(file.fileno())
+        offset = file.tell()
+    job.done += len(rows)
+    job.cursor = {
+        "after": rows[-1].memory_id if rows else job.cursor.get("after", ""),
+        "bytes": offset,
+    }
+    finished = len(rows) < _batch_size(job, EXPORT_BATCH)
+    if finished:
+        job.result = {"memories": job.done, "bytes": offset, "file": path.name}
+    return finished
+
+
+# Import: the checked rows of a large file, written a batch at a time.
+
+IMPORT_BATCH = 1_000
+
+
+def import_batch(job: Job) -> bool:
+    path = import_export.pending_import_path(job.pk)
+    offset, limit = job.cursor.get("bytes", 0), _batch_size(job, IMPORT_BATCH)
+    rows = []
+    with open(path, "rb") as file:
+        file.seek(offset)
+        while len(rows) < limit:
+            line = file.readline()
+            if not line:
+                break
+            rows.append(json.loads(line))
+        offset = file.tell()
+        last = not file.readline()
+    actions.import_batch(actor=job.actor, job=job, rows=rows, last=last)
+    job.done += len(rows)
+    job.cursor = {"bytes": offset}
+    if last:
+        transaction.on_commit(lambda: path.unlink(missing_ok=True))
+    return last
+
+
+BATCHES: dict[str, Callable[[Job], bool]] = {
+    Job.Kind.SENSITIVE_SCAN: sensitive_scan_batch,
+    Job.Kind.TOKEN_SWEEP: token_sweep_batch,
+    Job.Kind.PRUNE: prune_batch,
+    Job.Kind.FORGET: forget_batch,
+    Job.Kind.EXPORT: export_batch,
+    Job.Kind.IMPORT: import_batch,
+}

@@ -1,0 +1,122 @@
+"""The Jobs page: long work the workers do, per agent or for all, with progress, cancel, retry."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from agents.access import VIEW_PERMISSION, agent_for_user, can_write, rw_agent_for_user
+from memories import actions, job_batches, jobs
+from memories.models import Job
+from studio.feedback import flash, toast
+from studio.responses import bad_request
+
+JOBS_PAGE = "memories/jobs.html"
+
+
+def _job_for_user(request: HttpRequest, job_id: int) -> tuple[Job, bool]:
+    """The job and whether this person may act on it; 404 if unknown, 403 if not a viewer."""
+    if not request.user.has_perm(VIEW_PERMISSION):
+        raise PermissionDenied("You need the Viewer or Editor role to see jobs.")
+    job = get_object_or_404(Job.objects.select_related("agent"), pk=job_id)
+    return job, can_write(request)
+
+
+@require_GET
+def all_jobs(request: HttpRequest) -> HttpResponse:
+    if not request.user.has_perm(VIEW_PERMISSION):
+        raise PermissionDenied("You need the Viewer or Editor role to see jobs.")
+    context = {"agent": None, "jobs": jobs.jobs_for(None), "can_write": can_write(request)}
+    return render(request, JOBS_PAGE, context)
+
+
+@require_GET
+def agent_jobs(request: HttpRequest, slug: str) -> HttpResponse:
+    agent, writable = agent_for_user(request, slug)
+    context = {"agent": agent, "jobs": jobs.jobs_for(agent), "can_write": writable}
+    return render(request, JOBS_PAGE, context)
+
+
+@require_GET
+def job_row(request: HttpRequest, job_id: int) -> HttpResponse:
+    """One job's row: what htmx polls every 2 s while the job runs (and stops after)."""
+    job, writable = _job_for_user(request, job_id)
+    context = {"job": job, "can_write": writable, "highlight": job.pk}
+    if request.htmx:
+        return render(request, f"{JOBS_PAGE}#job-row", context)
+    return redirect(_jobs_url(job))
+
+
+def _jobs_url(job: Job) -> str:
+    from django.urls import reverse
+
+    base = (
+        reverse("memories:agent_jobs", args=[job.agent.slug])
+        if job.agent
+        else reverse("memories:jobs")
+    )
+    return f"{base}#job-{job.pk}"
+
+
+def _after_change(request: HttpRequest, job: Job, message: str) -> HttpResponse:
+    if request.htmx:
+        context = {"job": job, "can_write": True, "highlight": job.pk}
+        return toast(render(request, f"{JOBS_PAGE}#job-row", context), message)
+    flash(request, message)
+    return redirect(_jobs_url(job))
+
+
+def _rw_job_for_user(request: HttpRequest, job_id: int) -> Job:
+    job, writable = _job_for_user(request, job_id)
+    if not writable:
+        raise PermissionDenied("Your role can view jobs but not change them.")
+    return job
+
+
+@require_POST
+def cancel_job(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = _rw_job_for_user(request, job_id)
+    try:
+        job = actions.cancel_job(actor=request.user, job=job)
+    except actions.JobFinished as error:
+        return bad_request(request, error.message, status=409)
+    message = "Cancelled." if job.is_finished else "Cancelling after the current batch."
+    return _after_change(request, job, message)
+
+
+@require_POST
+def retry_job(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = _rw_job_for_user(request, job_id)
+    try:
+        job = actions.retry_job(actor=request.user, job=job)
+    except actions.JobNotFailed as error:
+        return bad_request(request, error.message, status=409)
+    return _after_change(request, job, "Retrying from the last finished batch.")
+
+
+@require_POST
+def start_export(request: HttpRequest, slug: str) -> HttpResponse:
+    """Export the whole agent in the background; the Jobs page offers the file when done."""
+    agent = rw_agent_for_user(request, slug)
+    job = actions.start_export(actor=request.user, agent=agent)
+    flash(request, "The export runs in the background; download it here when it is done.")
+    return redirect(_jobs_url(job))
+
+
+@require_GET
+def download_export(request: HttpRequest, job_id: int) -> HttpResponse:
+    job, _ = _job_for_user(request, job_id)
+    if job.kind != Job.Kind.EXPORT or job.state != Job.State.DONE or job.agent is None:
+        return bad_request(request, "This export is not finished, so there is no file yet.", 404)
+    path = job_batches.export_path(job)
+    if not path.exists():
+        return bad_request(request, "This export's file is gone; start a new export.", 404)
+    name = f"{job.agent.slug}-memories-{job.created_at:%Y%m%d-%H%M}.jsonl"
+    return FileResponse(
+        open(path, "rb"),  # noqa: SIM115 — FileResponse closes it
+        as_attachment=True,
+        filename=name,
+        content_type="application/x-ndjson; charset=utf-8",
+    )
