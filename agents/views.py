@@ -15,7 +15,7 @@ from agents.access import agent_for_user, can_write, rw_agent_for_user
 from agents.agno_bridge import agent_options, unsupported_settings
 from agents.forms import DiscoverForm, MemorySettingsForm, RegisterDiscoveredForm
 from agents.models import Agent
-from memories import actions, runtime, tokens, users
+from memories import actions, flags, runtime, tokens, users
 from memories.context_cost import ENCODING_NAME
 from memories.forms import UserSearchForm
 from memories.runtime.discovery import discover_schemas
@@ -140,6 +140,27 @@ def memory_tab(request: HttpRequest, slug: str) -> HttpResponse:
     context["settings"] = agent.memory_settings
     context.update(_bridge_context(request, agent))
     return render(request, "agents/memory_tab.html", context, status=status)
+
+
+RECENT_SHOWN = 10
+
+
+@require_GET
+def recent_memories(request: HttpRequest, slug: str) -> HttpResponse:
+    """The newest memories across all users, polled while the Memory tab is visible: when
+    nothing changed since `seen`, an empty 204 (htmx swaps nothing)."""
+    agent, _ = agent_for_user(request, slug)
+    memories = runtime.recent_memories(agent, RECENT_SHOWN)
+    newest = runtime.encode_cursor(memories[0].sort_key, memories[0].memory_id) if memories else ""
+    if request.htmx and request.GET.get("seen") == newest:
+        return HttpResponse(status=204)
+    context = {
+        "agent": agent,
+        "recent": memories,
+        "seen": newest,
+        "recent_flags": flags.flags_for(agent, [m.memory_id for m in memories]),
+    }
+    return render(request, "agents/memory_tab.html#recent", context)
 
 
 @require_POST

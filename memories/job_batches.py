@@ -18,8 +18,7 @@ from django.utils import timezone
 from agents.models import Agent
 from memories import actions, flags, import_export, tokens
 from memories.models import Job, PruneJob, UserTokens
-from memories.runtime import memories_after
-from memories.runtime.memories import EXPORT_FIELDS
+from memories.runtime.memories import export_rows_after
 from memories.runtime.users import user_ids_after, user_stats
 
 SCAN_BATCH = flags.SCAN_BATCH
@@ -170,20 +169,22 @@ def export_batch(job: Job) -> bool:
     path = export_path(job)
     path.parent.mkdir(parents=True, exist_ok=True)
     offset = job.cursor.get("bytes", 0)
-    rows = memories_after(job.agent, job.cursor.get("after", ""), _batch_size(job, EXPORT_BATCH))
+    # The same lines as the page's export: its header, then each memory exactly as stored.
+    rows = export_rows_after(job.agent, job.cursor.get("after"), _batch_size(job, EXPORT_BATCH))
     with open(path, "ab") as file:
         # Lines a killed worker wrote after its last commit are cut off, never repeated.
         file.truncate(offset)
         file.seek(offset)
-        for memory in rows:
-            row = {name: getattr(memory, name) for name in EXPORT_FIELDS}
+        if offset == 0:
+            file.write((json.dumps(import_export.EXPORT_HEADER) + "\n").encode())
+        for row in rows:
             file.write((json.dumps(row, ensure_ascii=False) + "\n").encode())
         file.flush()
         os.fsync(file.fileno())
         offset = file.tell()
     job.done += len(rows)
     job.cursor = {
-        "after": rows[-1].memory_id if rows else job.cursor.get("after", ""),
+        "after": rows[-1]["memory_id"] if rows else job.cursor.get("after"),
         "bytes": offset,
     }
     finished = len(rows) < _batch_size(job, EXPORT_BATCH)

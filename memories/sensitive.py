@@ -50,7 +50,7 @@ SECRET_DETECTORS = [
 ]
 PASSWORD_IN_PROSE = re.compile(
     r"\b(?:password|passwd|passcode|pass phrase|passphrase|pin code|api[ _-]?key|secret key|"
-    r"access token)\b[^.\n]{0,20}?\b(?:is|was|=|:)\s*[\"'“]?(?=\S*[A-Za-z0-9])\S{4,}",
+    r"access token)\b[^.\n]{0,20}?\b(?:is|was|=|:)\s*[\"'“]?(?=\S*[A-Za-z0-9])(\S{4,})",
     re.IGNORECASE,
 )
 CARD_CANDIDATE = re.compile(r"(?<![\d-])(?:\d[ -]?){12,18}\d(?![\d-])")
@@ -117,6 +117,61 @@ def sensitive_kinds(text: str) -> list[str]:
     if _phones(text):
         found.append("phone")
     return found
+
+
+def sensitive_spans(text: str) -> list[tuple[int, int]]:
+    """Where in the text the sensitive parts are, merged, for masking them on screen."""
+    import phonenumbers
+    from detect_secrets.core.scan import scan_line
+    from detect_secrets.settings import transient_settings
+    from stdnum import iban, luhn
+    from stdnum.us import ssn
+
+    spans = [m.span(1) for m in PASSWORD_IN_PROSE.finditer(text)]
+    for match in CARD_CANDIDATE.finditer(text):
+        digits = re.sub(r"\D", "", match.group())
+        if 13 <= len(digits) <= 19 and luhn.is_valid(digits) and len(set(digits)) > 1:
+            spans.append(match.span())
+    spans += [m.span() for m in SSN_CANDIDATE.finditer(text) if ssn.is_valid(m.group())]
+    spans += [m.span() for m in IBAN_CANDIDATE.finditer(text) if iban.is_valid(m.group())]
+    matcher = phonenumbers.PhoneNumberMatcher(text, "US", leniency=phonenumbers.Leniency.VALID)
+    spans += [(m.start, m.end) for m in matcher]
+    with transient_settings(_secret_settings()):
+        offset = 0
+        for line in text.splitlines(keepends=True):
+            for found in scan_line(line.rstrip("\r\n")):
+                value = found.secret_value or ""
+                at = line.find(value) if value else -1
+                if at >= 0:
+                    # Some detectors report only a prefix (ghp_…): mask the whole token.
+                    start, end = at, at + len(value)
+                    while start > 0 and not line[start - 1].isspace():
+                        start -= 1
+                    while end < len(line) and not line[end].isspace():
+                        end += 1
+                    spans.append((offset + start, offset + end))
+            offset += len(line)
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    return merged
+
+
+MASK = "••••"
+
+
+def masked(text: str) -> str:
+    """The text with each sensitive part cut to its first third and "••••" (Tulip-••••)."""
+    shown, last = [], 0
+    for start, end in sensitive_spans(text):
+        keep = (end - start) // 3
+        shown.append(text[last : start + keep] + MASK)
+        last = end
+    shown.append(text[last:])
+    return "".join(shown)
 
 
 def scan(texts: Iterable[tuple[str, str]]) -> dict[str, list[str]]:

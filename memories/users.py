@@ -14,6 +14,7 @@ from urllib.parse import quote
 from django.db.models import Q
 
 from agents.models import Agent
+from memories.flags import flag_counts
 from memories.models import EndUser
 from memories.runtime import access
 from memories.runtime.users import (
@@ -67,6 +68,7 @@ class UserRow:
     last_update: int | None = None
     memory_chars: int = 0
     counted_tokens: int | None = None  # exact, from the token cache (memories.tokens)
+    flagged: int = 0  # memories the sensitive-data scan flagged (memories.flags)
     agent: Agent | None = field(default=None, repr=False)  # whose budget the row is judged by
 
     @property
@@ -136,6 +138,9 @@ def user_rows(agent: Agent, user_ids: Sequence[str | None]) -> list[UserRow]:
     for row in rows:
         row.take(stats[row.user_id])
     _attach_registered_users(rows, by_id=agent.user_id_kind == Agent.UserIdKind.ID)
+    flagged = flag_counts(agent, list(user_ids)) if rows else {}
+    for row in rows:
+        row.flagged = flagged.get(row.user_id, 0)
     return rows
 
 

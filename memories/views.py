@@ -23,6 +23,7 @@ from memories.forms import (
     UserForm,
 )
 from memories.models import Memory
+from memories.runtime import users as runtime_users
 from memories.sensitive import KINDS
 from memories.users import (
     registered_user,
@@ -99,19 +100,18 @@ def _list_context(agent: Agent, can_write: bool, user_id: str, filters: dict) ->
     }
     # The sensitive filter scans this user's memories now, so it is never out of date.
     found = flags.scan_user(agent, user_id) if f["sensitive"] else {}
-    with runtime.in_agent_schema(
-        agent, replica=True
-    ):  # one schema switch for the list and the summary
-        page = runtime.user_memories(
-            agent,
-            user_id,
-            after=f["after"] or None,
-            search=f["q"],
-            topic=f["topic"],
-            sort=f["sort"],
-            only_ids=list(found) if f["sensitive"] else None,
-        )
-        summary = runtime.user_summary(agent, user_id)
+    page, summary = runtime_users.user_page(
+        agent,
+        user_id,
+        after=f["after"] or None,
+        search=f["q"],
+        topic=f["topic"],
+        sort=f["sort"],
+        only_ids=list(found) if f["sensitive"] else None,
+    )
+    if not f["sensitive"]:
+        # Flags the agent-wide scan or an edit recorded, as badges on the rows shown.
+        found = flags.flags_for(agent, [memory.memory_id for memory in page.items])
     next_url = user_url(
         agent,
         user_id,

@@ -65,8 +65,11 @@ def user_memories(
     sort: str = "-updated",
     limit: int = PAGE_SIZE,
     only_ids: Sequence[str] | None = None,
+    with_summary: bool = False,
 ) -> Page[Memory]:
-    """One page of a user's memories, newest first by default, keyset-paginated."""
+    """One page of a user's memories, newest first by default, keyset-paginated. With
+    `with_summary`, each row also carries the user's totals (summary_memories,
+    summary_sessions, summary_last): uncorrelated subqueries Postgres runs once, not per row."""
     if sort not in MEMORY_SORTS:
         sort = "-updated"
     limit = page_limit(limit)
@@ -74,9 +77,36 @@ def user_memories(
         if not tables.memories:
             return Page([])
         rows = _filtered_memories(tables.Memory.objects.filter(user_id=user_id), search, topic)
+        if with_summary:
+            rows = rows.annotate(**_summary_columns(tables, user_id))
         if only_ids is not None:
             rows = rows.filter(memory_id__in=list(only_ids))
         return _keyset_page(rows, sort, after, limit)
+
+
+def _summary_columns(tables: Tables, user_id: str | None) -> dict[str, Any]:
+    user = same_user(user_id, "%s")
+    params = () if user_id is None else (user_id,)
+    sessions = (
+        RawSQL(tables.sql(f"(SELECT count(*) FROM {{sessions}} WHERE {user})"), params)
+        if tables.sessions
+        else Value(0)
+    )
+    return {
+        "summary_memories": RawSQL(
+            tables.sql(f"(SELECT count(*) FROM {{memories}} WHERE {user})"),
+            params,
+            BigIntegerField(),
+        ),
+        "summary_last": RawSQL(
+            tables.sql(
+                f"(SELECT max(coalesce(updated_at, created_at)) FROM {{memories}} WHERE {user})"
+            ),
+            params,
+            BigIntegerField(),
+        ),
+        "summary_sessions": sessions,
+    }
 
 
 # The sort keys as SQL, so keyset conditions compare rows the way the indexes are ordered.
@@ -122,6 +152,14 @@ def search_memories(
             return Page([])
         rows = _filtered_memories(tables.Memory.objects.all(), search, "")
         return _keyset_page(rows, "-updated", after, limit)
+
+
+def recent_memories(agent: Agent, limit: int = 10) -> list[Memory]:
+    """The newest memories across every user of an agent (the index on the change time)."""
+    with in_agent_schema(agent, replica=True) as tables:
+        if not tables.memories:
+            return []
+        return _keyset_page(tables.Memory.objects.all(), "-updated", None, page_limit(limit)).items
 
 
 def memory_topics(agent: Agent, user_id: str) -> list[str]:
@@ -266,23 +304,42 @@ def iter_memories_for_export(
     one_user = one_user or user_id is not None
     after: str | None = None  # not "": a memory_id may be the empty string
     while True:
-        with in_agent_schema(agent) as tables:
-            if not tables.memories:
-                return
-            rows = tables.Memory.objects.annotate(
-                topics_sql_null=RawSQL("topics IS NULL", (), BooleanField())
-            )
-            if after is not None:
-                rows = rows.filter(memory_id__gt=after)
-            if one_user:
-                rows = rows.filter(user_id=user_id)
-            batch = list(rows.order_by("memory_id")[:chunk])
-        for memory in batch:
-            skipped = ("topics",) if memory.topics_sql_null else ()
-            yield {name: getattr(memory, name) for name in EXPORT_FIELDS if name not in skipped}
+        batch = export_rows_after(agent, after, chunk, user_id=user_id, one_user=one_user)
+        yield from batch
         if len(batch) < chunk:
             return
-        after = batch[-1].memory_id
+        after = batch[-1]["memory_id"]
+
+
+def export_rows_after(
+    agent: Agent,
+    after: str | None,
+    limit: int,
+    *,
+    user_id: str | None = None,
+    one_user: bool = False,
+) -> list[dict[str, Any]]:
+    """The next memories after `after` (None: from the first) in memory_id order, as stored:
+    a memory whose topics are SQL NULL has no `topics` key; JSON null is None."""
+    with in_agent_schema(agent) as tables:
+        if not tables.memories:
+            return []
+        rows = tables.Memory.objects.annotate(
+            topics_sql_null=RawSQL("topics IS NULL", (), BooleanField())
+        )
+        if after is not None:
+            rows = rows.filter(memory_id__gt=after)
+        if one_user:
+            rows = rows.filter(user_id=user_id)
+        batch = list(rows.order_by("memory_id")[:limit])
+    return [
+        {
+            name: getattr(memory, name)
+            for name in EXPORT_FIELDS
+            if not (name == "topics" and memory.topics_sql_null)
+        }
+        for memory in batch
+    ]
 
 
 def _json_value(value: Any) -> Any:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from agents.models import Agent
-from memories.runtime.access import Tables, in_agent_schema, like_escaped, same_user
+from memories.runtime.access import Page, Tables, in_agent_schema, like_escaped, same_user
+from memories.runtime.memories import user_memories
 
 # Above this many rows (by the planner's estimate) the agents list shows estimated counts.
 EXACT_COUNT_LIMIT = 200_000
@@ -146,6 +148,20 @@ def user_summary(agent: Agent, user_id: str | None) -> UserSummary:
             cursor.execute(tables.sql(f"SELECT {memories}, {sessions}"), {"u": user_id})
             memory_count, last_update, session_count = cursor.fetchone()
     return UserSummary(memory_count, session_count, last_update, tables)
+
+
+def user_page(agent: Agent, user_id: str | None, **filters: Any) -> tuple[Page, UserSummary]:
+    """A page of a user's memories and the user's summary: one query when the page has rows
+    (the totals ride on it), a second for the summary only when it is empty."""
+    with in_agent_schema(agent, replica=True) as tables:
+        page = user_memories(agent, user_id, with_summary=True, **filters)
+        if not page.items:
+            return page, user_summary(agent, user_id)
+        first = page.items[0]
+        summary = UserSummary(
+            first.summary_memories, first.summary_sessions, first.summary_last, tables
+        )
+    return page, summary
 
 
 # The agents list: how much each agent holds, exact when small, estimated at scale.

@@ -12,7 +12,7 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
-from memories import users
+from memories import sensitive, users
 from memories.stamps import read_stamp
 
 register = template.Library()
@@ -114,3 +114,9 @@ def user_fields(user_id: str | None) -> str:
     if user_id is None:
         return mark_safe('<input type="hidden" name="no_user_id" value="1">')
     return format_html('<input type="hidden" name="user_id" value="{}">', user_id)
+
+
+@register.filter
+def masked(text: str) -> str:
+    """The sensitive parts of a memory cut short (Tulip-••••): the list shows what, not all."""
+    return sensitive.masked(text)

@@ -17,6 +17,13 @@
   }
   window.memoryStudioToast = showToast;
 
+  // Polling ([data-poll-visible]) pauses while the tab is hidden: no requests nobody sees.
+  document.body.addEventListener("htmx:beforeRequest", function (event) {
+    if (document.hidden && event.target.closest && event.target.closest("[data-poll-visible]")) {
+      event.preventDefault();
+    }
+  });
+
   // Server feedback rides on HX-Trigger: {"toast": {"message": ..., "level": ...}}
   document.body.addEventListener("toast", function (event) {
     showToast(event.detail.message, event.detail.level);

@@ -1,0 +1,87 @@
+"""Sensitive data in sight: badges on a user's rows, a count per user in the users list, the
+agent-wide list masking what matched (an Editor reveals it), and the Memory tab's "Recently
+remembered" feed, which answers 204 when nothing is new. agno writes every row."""
+
+from __future__ import annotations
+
+from html import unescape
+
+import pytest
+from agno.db.schemas.memory import UserMemory
+from django.urls import reverse
+
+from memories import flags
+from memories.sensitive import masked
+from tests.factories import user_page
+
+pytestmark = pytest.mark.django_db(transaction=True)
+HTMX = {"HTTP_HX_REQUEST": "true"}
+SECRET = "My password is Tulip-2024!"
+
+
+@pytest.fixture
+def agno(agent, agno_db_for):
+    agno = agno_db_for(agent)
+    agno.upsert_user_memory(UserMemory(memory_id="p1", memory=SECRET, user_id="ann"))
+    agno.upsert_user_memory(UserMemory(memory_id="t1", memory="Likes tea.", user_id="ann"))
+    agno.upsert_user_memory(UserMemory(memory_id="b1", memory="Likes coffee.", user_id="bob"))
+    flags.scan_next_batch(agent)
+    return agno
+
+
+def page(client, url: str) -> str:
+    response = client.get(url)
+    assert response.status_code == 200, url
+    return unescape(response.content.decode())
+
+
+def test_a_flagged_row_carries_its_badge_on_the_user_page(viewer_client, agent, agno):
+    html = page(viewer_client, user_page(agent, "ann"))
+    rows = [row.split("</tr>")[0] for row in html.split('class="memory-row"')[1:]]
+    flagged = [row for row in rows if SECRET in row]
+    plain = [row for row in rows if "Likes tea." in row]
+    assert len(flagged) == 1 and len(plain) == 1
+    assert 'class="badge danger">Password' in flagged[0]
+    assert "badge danger" not in plain[0]
+
+
+def test_the_users_list_counts_flagged_memories_per_user(viewer_client, agent, agno):
+    html = page(viewer_client, reverse("agents:memory_tab", args=[agent.slug]))
+    assert "1 sensitive" in html
+    ann_link = reverse("memories:user", args=[agent.slug]) + "?user_id=ann&sensitive=1"
+    assert f'href="{ann_link}"' in html
+    assert html.count(" sensitive</a>") == 1  # bob has none
+
+
+def test_the_sensitive_list_masks_what_matched_and_an_editor_reveals_it(
+    viewer_client, editor_client, agent, agno
+):
+    assert masked(SECRET) == "My password is Tul••••"
+    url = reverse("memories:sensitive", args=[agent.slug])
+    viewer_html = page(viewer_client, url)
+    assert "My password is Tul••••" in viewer_html and "Tulip-2024!" not in viewer_html
+    editor_html = page(editor_client, url)
+    assert "My password is Tul••••" in editor_html
+    assert "<summary>Reveal</summary>" in editor_html and SECRET in editor_html
+
+
+def test_recently_remembered_shows_the_newest_and_answers_204_when_nothing_is_new(
+    viewer_client, agent, agno
+):
+    url = reverse("agents:recent", args=[agent.slug])
+    first = viewer_client.get(url, **HTMX)
+    html = unescape(first.content.decode())
+    assert first.status_code == 200
+    assert SECRET in html and "Likes coffee." in html
+    assert 'title="password"' in html  # the flagged one is marked
+    assert reverse("memories:user", args=[agent.slug]) + "?user_id=bob" in html
+    seen = html.split("seen=", 1)[1].split('"', 1)[0]
+    unchanged = viewer_client.get(f"{url}?seen={seen}", **HTMX)
+    assert unchanged.status_code == 204 and unchanged.content == b""
+    agno.upsert_user_memory(
+        UserMemory(memory_id="n1", memory="Just moved to Oslo.", user_id="cat", updated_at=2**40)
+    )
+    changed = viewer_client.get(f"{url}?seen={seen}", **HTMX)
+    assert changed.status_code == 200 and "Just moved to Oslo." in changed.content.decode()
+    tab = page(viewer_client, reverse("agents:memory_tab", args=[agent.slug]))
+    assert "Recently remembered" in tab and f'hx-get="{url}"' in tab
