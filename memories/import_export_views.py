@@ -6,6 +6,7 @@ from typing import Any
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.conf import settings
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -46,7 +47,9 @@ def import_memories(request: HttpRequest, slug: str) -> HttpResponse:
         status = 200 if request.method == "GET" else 422
         return render(request, "memories/import.html", context, status=status)
     upload = form.cleaned_data["file"]
-    if form.cleaned_data["background"] and not form.cleaned_data["dry_run"]:
+    # A large file is always written by the workers: no request holds a big transaction.
+    large = upload.size > settings.IMPORT_IN_BACKGROUND_BYTES
+    if (form.cleaned_data["background"] or large) and not form.cleaned_data["dry_run"]:
         return _import_in_background(request, agent, form, context)
     try:
         report = actions.import_memories(

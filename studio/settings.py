@@ -218,3 +218,6 @@ TOKEN_SWEEP_MINUTES = env.float("TOKEN_SWEEP_MINUTES", default=2)
 JOB_STALL_SECONDS = env.int("JOB_STALL_SECONDS", default=120)
 # Finished agent exports wait here for their download (outside the repository's tracked files).
 MEDIA_ROOT = Path(env.str("MEDIA_ROOT", default=str(BASE_DIR / "media")))
+
+# Imports larger than this (bytes) are always written by the workers, in batches.
+IMPORT_IN_BACKGROUND_BYTES = env.int("IMPORT_IN_BACKGROUND_BYTES", default=2_000_000)

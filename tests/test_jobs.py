@@ -304,3 +304,21 @@ def test_forgetting_in_the_background_takes_one_agent_per_batch(editor_client, m
     assert runtime.user_memories(sales, "ann").items == []
     assert len(runtime.user_memories(sales, "bob").items) == 1
     assert AuditEvent.objects.filter(action="user.forgotten").count() == 2
+
+
+def test_a_file_over_the_size_limit_goes_to_the_workers_without_being_asked(
+    editor_client, agent, settings, tmp_path
+):
+    settings.MEDIA_ROOT = tmp_path
+    settings.IMPORT_IN_BACKGROUND_BYTES = 1_000
+    data = "".join(json.dumps({"memory": f"Fact {n}.", "user_id": "ann"}) + "\n" for n in range(50))
+    assert len(data) > 1_000
+    url = reverse("memories:import", args=[agent.slug])
+    response = editor_client.post(url, {"file": SimpleUploadedFile("big.jsonl", data.encode())})
+    assert response.status_code == 302
+    job = Job.objects.get(kind=Job.Kind.IMPORT)
+    assert (job.total, runtime.agent_overview(agent).memory_count) == (50, 0)
+    small = editor_client.post(
+        url, {"file": SimpleUploadedFile("small.jsonl", data[:500].rsplit("\n", 1)[0].encode())}
+    )
+    assert small.status_code == 200 and Job.objects.filter(kind=Job.Kind.IMPORT).count() == 1
