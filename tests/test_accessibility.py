@@ -147,8 +147,17 @@ def test_every_page_fits_800_pixels_without_scrolling_sideways(
         width = page.evaluate("document.scrollingElement.scrollWidth")
         if width > 800:
             too_wide[name] = width
-    context.close()
     assert not too_wide, f"pages wider than 800 px: {too_wide}"
+
+    # The cost page's chart labels stay legible when the chart shrinks to fit: at least 12 px.
+    page.goto(f"/agents/{agent_with_everything.slug}/cost/")
+    label_sizes = page.eval_on_selector_all(
+        "svg.chart .axis text",
+        "texts => texts.map(t => { const m = t.getScreenCTM(); "
+        "return Math.hypot(m.a, m.b) * parseFloat(getComputedStyle(t).fontSize); })",
+    )
+    context.close()
+    assert label_sizes and min(label_sizes) >= 12, label_sizes
 
 
 def tab_to(page, target, presses: int = 200) -> None:
