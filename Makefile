@@ -37,7 +37,7 @@ run: $(VENV)/.installed
 	$(BIN)/python manage.py runtime_indexes
 	$(BIN)/python manage.py count_tokens --missing
 	$(BIN)/python manage.py scan_sensitive
-	$(BIN)/python manage.py demo_logins
+	$(BIN)/python manage.py demo_logins --host $(HOST):$(PORT)
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # Production: SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL come from the environment.
