@@ -37,7 +37,7 @@ run: $(VENV)/.installed
 	$(BIN)/python manage.py runtime_indexes
 	$(BIN)/python manage.py count_tokens --missing
 	$(BIN)/python manage.py scan_sensitive
-	$(BIN)/python manage.py demo_logins
+	$(BIN)/python manage.py demo_logins --host $(HOST):$(PORT)
 	@# One background worker beside the web server; Ctrl-C (or either exiting) stops both.
 	@$(BIN)/python manage.py db_worker --no-reload & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \

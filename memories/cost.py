@@ -112,24 +112,3 @@ def _every_day(counts: list[tuple[int, int]], days: int) -> list[tuple[int, int]
     return [
         (day, by_day.get(day, 0)) for day in range(today - (days - 1) * 86_400, today + 1, 86_400)
     ]
-
-
-def bar_chart(points: list[tuple[str, int]], width: int = 640, height: int = 160) -> dict[str, Any]:
-    """Bars for an inline SVG the template draws: no chart library, no script."""
-    peak = max((value for _, value in points), default=0) or 1
-    gap = 4
-    bar = max(2.0, (width - gap * len(points)) / max(1, len(points)))
-    bars = []
-    for index, (label, value) in enumerate(points):
-        h = 0 if not value else max(2.0, (height - 20) * value / peak)
-        bars.append(
-            {
-                "x": round(index * (bar + gap), 1),
-                "y": round(height - 20 - h, 1),
-                "w": round(bar, 1),
-                "h": round(h, 1),
-                "label": label,
-                "value": value,
-            }
-        )
-    return {"width": width, "height": height, "bars": bars, "peak": peak}

@@ -8,7 +8,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from agents.access import agent_for_user, rw_agent_for_user
 from agents.models import Agent
-from memories import actions, cost, tokens
+from memories import actions, charts, cost, tokens
 from memories.context_cost import ENCODING_NAME
 from memories.forms import CostForm
 from memories.views import NO_USER, user_id_in
@@ -41,7 +41,6 @@ def context_cost(request: HttpRequest, slug: str) -> HttpResponse:
 def _panel_context(agent: Agent, can_write: bool, form: CostForm | None = None) -> dict:
     inputs = cost.CostInputs.for_agent(agent)
     overview = cost.cost_overview(agent)
-    per_day = [(str(day), n) for day, n in overview.per_day]
     return {
         "agent": agent,
         "can_write": can_write,
@@ -52,8 +51,8 @@ def _panel_context(agent: Agent, can_write: bool, form: CostForm | None = None) 
         ),
         "inputs": inputs,
         "encoding": ENCODING_NAME,
-        "histogram_chart": cost.bar_chart(overview.histogram),
-        "per_day_chart": cost.bar_chart(per_day, height=140),
+        "histogram_chart": charts.histogram_chart(overview.histogram, cost.HISTOGRAM_BUCKETS),
+        "per_day_chart": charts.per_day_chart(overview.per_day, span=overview.per_day_days),
     }
 
 

@@ -43,7 +43,7 @@ def test_the_cost_panel_saves_inputs_and_budget(editor_client, make_agent):
     response = editor_client.get(url)
     assert response.status_code == 200
     page = response.content.decode()
-    assert " tokens: 1 users</title>" in page  # ann's bar in the histogram
+    assert " tokens: 1 user</title>" in page  # ann's bar in the histogram
     assert "Extraction calls" in page
     heaviest = table_row(page, ">ann</a>")
     assert f'<td class="num">1</td><td class="num">{counted:,}</td>' in heaviest

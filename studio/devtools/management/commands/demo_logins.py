@@ -17,7 +17,8 @@ class Command(BaseCommand):
     help = "Create the demo Editor and Viewer logins and print them (development only)."
 
     def add_arguments(self, parser: Any) -> None:
-        parser.add_argument("--host", default="127.0.0.1:8000")
+        # `make run` passes its HOST:PORT, so the address printed is the one runserver serves.
+        parser.add_argument("--host", default="127.0.0.1:8000", help="host:port being served")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if not settings.DEBUG:
