@@ -214,10 +214,13 @@ def test_adding_a_memory_in_the_browser(page, make_agent):
     page.goto("/agents/onboarding/user/?user_id=new%40example.com")
     expect(page.locator(".empty-state")).to_contain_text("has not run yet")
     page.fill("#add-form textarea[name=text]", "Starts on Monday; prefers video walkthroughs.")
-    page.fill("#add-form input[name=topics]", "onboarding, preferences")
+    # One box per topic: a comma would stay inside a topic.
+    page.fill("#add-form input[name=topics] >> nth=-1", "onboarding")
+    page.click("#add-form [data-add-topic]")
+    page.fill("#add-form input[name=topics] >> nth=-1", "preferences")
     page.get_by_role("button", name="Add memory").click()
     expect(page.locator(".memory-row")).to_have_count(1)
-    expect(page.locator(".chip")).to_have_text(["onboarding", "preferences"])
+    expect(page.locator(".memory-row .chip")).to_have_text(["onboarding", "preferences"])
     expect(page.locator("#add-form textarea[name=text]")).to_have_value("")
     memory = runtime.user_memories(agent, "new@example.com").items[0]
     assert memory.text == "Starts on Monday; prefers video walkthroughs."
