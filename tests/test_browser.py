@@ -158,7 +158,7 @@ def test_an_operator_edits_deletes_and_bulk_deletes_memories(page, make_agent):
         insert_memory(agent, "ann@example.com", text=text, topics=topics, input_text=said)
 
     page.goto("/agents/support/")
-    page.get_by_role("link", name="ann@example.com").click()
+    page.locator("#users").get_by_role("link", name="ann@example.com").click()
     expect(page.locator("h1")).to_contain_text("Ann Lee")
     expect(page.locator(".memory-row")).to_have_count(5)
     screenshot(page, "user-memories")
