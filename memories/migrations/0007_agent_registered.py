@@ -4,15 +4,36 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('memories', '0006_jobs'),
+        ("memories", "0006_jobs"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditevent',
-            name='action',
-            field=models.CharField(choices=[('settings.changed', 'Changed memory settings'), ('memory.added', 'Added a memory'), ('memory.edited', 'Edited a memory'), ('memory.deleted', 'Deleted a memory'), ('memories.bulk_deleted', 'Bulk-deleted memories'), ('runtime.tables_created', 'Created the runtime tables'), ('user.registered', 'Registered a user'), ('session.deleted', 'Deleted a session'), ('user.forgotten', 'Forgot a user'), ('memories.imported', 'Imported memories'), ('memories.exported', 'Exported memories'), ('bridge.token_rotated', 'Rotated the settings token'), ('memories.pruned', 'Pruned memories'), ('sensitive.deleted', 'Deleted flagged memories'), ('cost.changed', 'Changed the token budget or cost inputs'), ('job.cancelled', 'Cancelled a job'), ('job.retried', 'Retried a failed job'), ('agent.registered', 'Registered an agent found in a runtime')], max_length=40),
+            model_name="auditevent",
+            name="action",
+            field=models.CharField(
+                choices=[
+                    ("settings.changed", "Changed memory settings"),
+                    ("memory.added", "Added a memory"),
+                    ("memory.edited", "Edited a memory"),
+                    ("memory.deleted", "Deleted a memory"),
+                    ("memories.bulk_deleted", "Bulk-deleted memories"),
+                    ("runtime.tables_created", "Created the runtime tables"),
+                    ("user.registered", "Registered a user"),
+                    ("session.deleted", "Deleted a session"),
+                    ("user.forgotten", "Forgot a user"),
+                    ("memories.imported", "Imported memories"),
+                    ("memories.exported", "Exported memories"),
+                    ("bridge.token_rotated", "Rotated the settings token"),
+                    ("memories.pruned", "Pruned memories"),
+                    ("sensitive.deleted", "Deleted flagged memories"),
+                    ("cost.changed", "Changed the token budget or cost inputs"),
+                    ("job.cancelled", "Cancelled a job"),
+                    ("job.retried", "Retried a failed job"),
+                    ("agent.registered", "Registered an agent found in a runtime"),
+                ],
+                max_length=40,
+            ),
         ),
     ]
