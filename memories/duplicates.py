@@ -106,10 +106,12 @@ def find_duplicates(
     for ids in exact:
         for other in ids[1:]:
             parent[root(other)] = root(ids[0])
-    weakest: dict[str, float] = {}
-    exact_ids = {memory_id for ids in exact for memory_id in ids}
+    exact_group = {memory_id: n for n, ids in enumerate(exact) for memory_id in ids}
+    # A near pair inside one exact group adds nothing: that group stays exact.
+    pairs = [p for p in pairs if exact_group.get(p[0], -1) != exact_group.get(p[1], -2)]
     for a, b, _ in pairs:
         parent[root(b)] = root(a)
+    weakest: dict[str, float] = {}
     for a, _, similarity in pairs:
         top = root(a)
         weakest[top] = min(weakest.get(top, 1.0), similarity)
@@ -121,7 +123,7 @@ def find_duplicates(
         members = [rows[i] for i in ids if i in rows]
         if len(members) < 2:
             continue
-        is_exact = all(i in exact_ids for i in ids) and top not in weakest
+        is_exact = top not in weakest
         report.groups.append(
             DuplicateGroup(
                 user_id=members[0].user_id,
