@@ -423,6 +423,15 @@ class EndUserForm(forms.ModelForm):
         value = self.cleaned_data.get("additional_attributes") or {}
         if not isinstance(value, dict):
             raise ValidationError('Additional attributes are a JSON object, e.g. {"plan": "pro"}.')
+        aliases = value.get("aliases", [])
+        # The user_id doctor matches stray user_ids against these: text only.
+        if not isinstance(aliases, list) or not all(
+            isinstance(alias, str) and alias.strip() for alias in aliases
+        ):
+            raise ValidationError(
+                '"aliases" is a list of the other user_ids this person goes by, e.g. '
+                '{"aliases": ["Annie", "ann.smith"]}.'
+            )
         return value
 
 
