@@ -16,6 +16,7 @@ from studio.feedback import first_error, flash
 from studio.responses import bad_request
 
 MOVE_PAGE = "memories/move.html"
+ROWS_SHOWN = 1_000  # those with a suggestion come first; the rest are a count
 
 
 @require_GET
@@ -23,7 +24,13 @@ def scoping_problems(request: HttpRequest, slug: str) -> HttpResponse:
     """Every user_id no registered person has as this agent's key, with the likely person."""
     agent, can_write = agent_for_user(request, slug)
     problems = scoping.scoping_problems(agent)
-    context = {"agent": agent, "can_write": can_write, "problems": problems}
+    context = {
+        "agent": agent,
+        "can_write": can_write,
+        "problems": problems[:ROWS_SHOWN],
+        "more": max(0, len(problems) - ROWS_SHOWN),
+        "total": len(problems),
+    }
     return render(request, "memories/scoping.html", context)
 
 

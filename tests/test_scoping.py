@@ -194,3 +194,18 @@ def test_memories_without_a_user_id_can_be_moved(editor_client, agent):
 def test_the_memory_tab_links_the_scoping_page(editor_client, agent):
     html = editor_client.get(reverse("agents:memory_tab", args=[agent.slug])).content.decode()
     assert reverse("memories:scoping", args=[agent.slug]) in html
+
+
+def test_a_long_list_shows_the_suggestions_first_and_counts_the_rest(
+    editor_client, agent, monkeypatch
+):
+    from memories import scoping_views
+
+    monkeypatch.setattr(scoping_views, "ROWS_SHOWN", 2)
+    make_person("zed@example.com")
+    for user_id in ("a1", "a2", "a3", "ZED@example.com"):
+        make_memory(agent, user_id)
+    html = editor_client.get(reverse("memories:scoping", args=[agent.slug])).content.decode()
+    assert "Move these memories to zed@example.com" in html and ">a1</a>" in html
+    assert ">a2</a>" not in html
+    assert "… and 2 more user_ids without a suggestion (4 in all)." in html

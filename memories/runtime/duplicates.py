@@ -81,10 +81,12 @@ def near_pairs(
                 raise TrigramMissing(TrigramMissing.message)
             # `%` compares with this threshold, and can use the trigram index.
             cursor.execute(
-                "SELECT set_config('pg_trgm.similarity_threshold', %s, true), "
+                "SELECT current_setting('statement_timeout'), "
+                "set_config('pg_trgm.similarity_threshold', %s, true), "
                 "set_config('statement_timeout', %s, true)",
                 [str(threshold), str(NEAR_TIMEOUT_MS)],
             )
+            timeout_before = cursor.fetchone()[0]
             try:
                 cursor.execute(
                     tables.sql(
@@ -103,7 +105,7 @@ def near_pairs(
                 if getattr(error.__cause__, "sqlstate", None) == "57014":  # query_canceled
                     raise NearSearchTooSlow(NearSearchTooSlow.message) from error
                 raise
-            cursor.execute("SELECT set_config('statement_timeout', '0', true)")
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [timeout_before])
     return pairs
 
 
