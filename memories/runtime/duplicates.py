@@ -71,7 +71,8 @@ def near_pairs(
 ) -> list[tuple[str, str, float]]:
     """(memory_id, memory_id, similarity) of one user's memories at least `threshold` alike.
     Raises TrigramMissing without pg_trgm, NearSearchTooSlow past the time limit."""
-    where = "TRUE" if all_users else same_user(user_id, column="a.user_id")
+    where = "TRUE" if all_users else same_user(user_id)
+    params = {"u": user_id, "n": MAX_PAIRS, "threshold": threshold}
     with in_agent_schema(agent) as tables:
         if not tables.memories:
             return []
@@ -88,18 +89,7 @@ def near_pairs(
             )
             timeout_before = cursor.fetchone()[0]
             try:
-                cursor.execute(
-                    tables.sql(
-                        f"SELECT a.memory_id, b.memory_id, {trgm}.similarity(a.t, b.t) FROM "
-                        "(SELECT memory_id, user_id, memory #>> '{}' AS t FROM {memories}) a "
-                        "JOIN LATERAL (SELECT memory_id, memory #>> '{}' AS t FROM {memories} "
-                        f"WHERE (memory #>> '{{}}') OPERATOR({trgm}.%%) a.t "
-                        "AND memory_id > a.memory_id "
-                        "AND user_id IS NOT DISTINCT FROM a.user_id) b ON TRUE "
-                        f"WHERE {where} ORDER BY 3 DESC, 1, 2 LIMIT %(n)s"
-                    ),
-                    {"u": user_id, "n": MAX_PAIRS},
-                )
+                cursor.execute(tables.sql(_near_sql(trgm, where, all_users=all_users)), params)
                 pairs = [(a, b, float(s)) for a, b, s in cursor.fetchall()]
             except DatabaseError as error:
                 if getattr(error.__cause__, "sqlstate", None) == "57014":  # query_canceled
@@ -107,6 +97,28 @@ def near_pairs(
                 raise
             cursor.execute("SELECT set_config('statement_timeout', %s, true)", [timeout_before])
     return pairs
+
+
+def _near_sql(trgm: str, where: str, *, all_users: bool) -> str:
+    if not all_users:
+        # One user's memories against each other: the trigram index would also return every
+        # other user's look-alikes, so compare the few rows directly.
+        return (
+            "WITH u AS MATERIALIZED (SELECT memory_id, memory #>> '{}' AS t FROM {memories} "
+            f"WHERE {where}) SELECT a.memory_id, b.memory_id, {trgm}.similarity(a.t, b.t) "
+            "FROM u a JOIN u b ON b.memory_id > a.memory_id "
+            f"WHERE {trgm}.similarity(a.t, b.t) >= %(threshold)s "
+            "ORDER BY 3 DESC, 1, 2 LIMIT %(n)s"
+        )
+    # Every user: each memory looks up its look-alikes through the trigram index (`%`).
+    return (
+        f"SELECT a.memory_id, b.memory_id, {trgm}.similarity(a.t, b.t) FROM "
+        "(SELECT memory_id, user_id, memory #>> '{}' AS t FROM {memories}) a "
+        "JOIN LATERAL (SELECT memory_id, memory #>> '{}' AS t FROM {memories} "
+        f"WHERE (memory #>> '{{}}') OPERATOR({trgm}.%%) a.t AND memory_id > a.memory_id "
+        "AND user_id IS NOT DISTINCT FROM a.user_id) b ON TRUE "
+        "ORDER BY 3 DESC, 1, 2 LIMIT %(n)s"
+    )
 
 
 def normalised_collisions(
