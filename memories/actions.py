@@ -40,6 +40,7 @@ from memories.models import (
 from memories.pruning import PRUNE_BATCH, PruneCriteria
 from memories.runtime import memories as runtime_memories
 from memories.runtime import prune as runtime_prune
+from memories.runtime import scoping as runtime_scoping
 from memories.runtime import sessions as runtime_sessions
 from memories.runtime import users as runtime_users
 from memories.runtime.users import UserFootprint
@@ -603,3 +604,102 @@ def _unfinished(agent: Agent, kind: str) -> Job | None:
         .order_by("-created_at")
         .first()
     )
+
+
+# Scoping and duplicates: memories under the wrong user_id, memories that repeat
+
+
+class SameUserId(ValueError):
+    message = "The memories are already under that user_id: choose another one."
+
+
+def move_user_memories(
+    *, actor: Actor, agent: Agent, source: str | None, target: str, sessions: bool = False
+) -> runtime_scoping.Moved:
+    """Put every memory of `source` (and, if asked, its sessions and runs) under `target`, in
+    one transaction on the agent's connection; flags follow the memories, counts are redone."""
+    if source == target:
+        raise SameUserId(SameUserId.message)
+    with transaction.atomic():
+        moved = runtime_scoping.move_user_rows(agent, source, target, sessions=sessions)
+        audit.record(
+            actor,
+            agent,
+            AuditEvent.Action.MEMORIES_MOVED,
+            user_id=source or "",
+            details={
+                "to": target,
+                "from_null": source is None,
+                "memories": moved.memories,
+                "sessions": moved.sessions,
+                "runs": moved.runs,
+            },
+        )
+        SensitiveFlag.objects.filter(agent=agent, memory_id__in=moved.memory_ids).update(
+            user_id=target
+        )
+        PruneCandidate.objects.filter(
+            job__agent=agent, job__finished_at=None, memory_id__in=moved.memory_ids
+        ).update(user_id=target)
+        if source is not None:
+            tokens.drop_counts(agent, source)
+        queue_recount(agent, target)
+    return moved
+
+
+def start_move(
+    *, actor: Actor, agent: Agent, source: str | None, target: str, sessions: bool, total: int
+) -> Job:
+    """A large move runs on a worker, still as one transaction (one batch)."""
+    if source == target:
+        raise SameUserId(SameUserId.message)
+    return jobs.create_job(
+        kind=Job.Kind.MOVE_USER,
+        agent=agent,
+        actor=actor,
+        params={"source": source, "target": target, "sessions": sessions},
+        total=total,
+    )
+
+
+def remove_duplicates(
+    *, actor: Actor, agent: Agent, removals: Sequence[Any], merge_topics: bool = False
+) -> int:
+    """Remove the chosen repeats (memories.duplicates.plan_removal) through delete_memories,
+    after giving each kept memory the group's topics if asked; all or nothing."""
+    removed = 0
+    by_user: dict[str | None, list[Any]] = {}
+    for removal in removals:
+        by_user.setdefault(removal.user_id, []).append(removal)
+    with transaction.atomic():
+        for user_id, planned in by_user.items():
+            for removal in planned:
+                if removal.topics is not None:
+                    edit_memory(
+                        actor=actor,
+                        agent=agent,
+                        user_id=user_id,
+                        memory_id=removal.keep.memory_id,
+                        version=removal.keep.version,
+                        text=None,
+                        topics=removal.topics,
+                    )
+            removed += delete_memories(
+                actor=actor,
+                agent=agent,
+                user_id=user_id,
+                memory_ids=[m.memory_id for r in planned for m in r.remove],
+            )
+        audit.record(
+            actor,
+            agent,
+            AuditEvent.Action.DUPLICATES_REMOVED,
+            user_id=(next(iter(by_user)) or "") if len(by_user) == 1 else "",
+            details={
+                "removed": removed,
+                "groups": len(removals),
+                "users": len(by_user),
+                "topics_merged": merge_topics,
+            },
+        )
+    return removed

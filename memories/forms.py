@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput
 from django.utils.crypto import salted_hmac
 
+from memories.duplicates import DEFAULT_THRESHOLD, MIN_THRESHOLD
 from memories.models import EndUser
 from memories.pruning import PruneCriteria
 from memories.runtime import MEMORY_SORTS
@@ -422,6 +423,15 @@ class EndUserForm(forms.ModelForm):
         value = self.cleaned_data.get("additional_attributes") or {}
         if not isinstance(value, dict):
             raise ValidationError('Additional attributes are a JSON object, e.g. {"plan": "pro"}.')
+        aliases = value.get("aliases", [])
+        # The user_id doctor matches stray user_ids against these: text only.
+        if not isinstance(aliases, list) or not all(
+            isinstance(alias, str) and alias.strip() for alias in aliases
+        ):
+            raise ValidationError(
+                '"aliases" is a list of the other user_ids this person goes by, e.g. '
+                '{"aliases": ["Annie", "ann.smith"]}.'
+            )
         return value
 
 
@@ -520,3 +530,89 @@ class PruneForm(forms.Form):
         """The criteria a valid form names (page and command alike)."""
         chosen = {k: v for k, v in self.cleaned_data.items() if v not in ("", None)}
         return PruneCriteria(**chosen)
+
+
+class MoveUserForm(UserForm):
+    """Move a user_id's memories (the user named as on every page) to another user_id."""
+
+    to = UserIdField(
+        error_messages={
+            "required": "Say which user_id the memories should move to.",
+            "max_length": f"A user_id is at most {MAX_USER_ID_CHARS} characters.",
+        }
+    )
+    sessions = forms.BooleanField(required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        target = data.get("to")
+        if self.errors or target is None:
+            return data
+        if not target.strip():
+            raise ValidationError(
+                "A user_id of only spaces reaches nobody; choose the person's real user_id.",
+                code="blank",
+            )
+        if target == self.user_id_value:
+            raise ValidationError(
+                "The memories are already under that user_id: choose another one.", code="same"
+            )
+        return data
+
+
+class DuplicatesForm(forms.Form):
+    """Where to look for repeats: one user (`user_id` or `no_user_id=1`) or, without either,
+    every user of the agent; and how alike near repeats must be."""
+
+    user_id = UserIdField(required=False)
+    no_user_id = forms.BooleanField(required=False)
+    threshold = forms.FloatField(
+        required=False,
+        min_value=MIN_THRESHOLD,
+        max_value=1.0,
+        label="Near-repeat threshold",
+        error_messages={
+            "invalid": "The threshold is a number between 0.3 and 1, such as 0.8.",
+            "min_value": f"The threshold is at least {MIN_THRESHOLD}: below it almost any two "
+            "sentences look alike.",
+            "max_value": "The threshold is at most 1 (identical trigrams).",
+        },
+    )
+    exact_only = forms.BooleanField(required=False, label="Exact repeats only")
+
+    def clean_threshold(self) -> float:
+        value = self.cleaned_data.get("threshold")
+        if value is not None and not math.isfinite(value):
+            raise ValidationError("The threshold is a number between 0.3 and 1, such as 0.8.")
+        return DEFAULT_THRESHOLD if value is None else round(value, 2)
+
+    @property
+    def all_users(self) -> bool:
+        return not self.cleaned_data.get("no_user_id") and "user_id" not in self.data
+
+    @property
+    def user_id_value(self) -> str | None:
+        if self.all_users or self.cleaned_data.get("no_user_id"):
+            return None
+        return self.cleaned_data["user_id"]
+
+
+class RemoveDuplicatesForm(DuplicatesForm):
+    remove = forms.MultipleChoiceField(
+        error_messages={"required": "Choose at least one repeat to remove."}
+    )
+    merge_topics = forms.BooleanField(required=False)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        ids = self.data.getlist("remove") if hasattr(self.data, "getlist") else []
+        # Any id is a valid choice here; whether it is a repeat is checked against the groups.
+        self.fields["remove"].choices = [(i, i) for i in ids]
+
+    def clean_remove(self) -> list[str]:
+        ids = list(dict.fromkeys(self.cleaned_data["remove"]))
+        if len(ids) > MAX_BULK:
+            raise ValidationError(f"Remove at most {MAX_BULK} repeats at once.")
+        for memory_id in ids:
+            _storable(memory_id)
+        return ids

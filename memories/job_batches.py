@@ -219,6 +219,23 @@ def import_batch(job: Job) -> bool:
     return last
 
 
+# Move a user_id's rows: one batch, so the move stays one transaction, as a direct one is.
+
+
+def move_user_batch(job: Job) -> bool:
+    params = job.params
+    moved = actions.move_user_memories(
+        actor=job.actor,
+        agent=job.agent,
+        source=params["source"],
+        target=params["target"],
+        sessions=bool(params.get("sessions")),
+    )
+    job.done = moved.memories
+    job.result = {"memories": moved.memories, "sessions": moved.sessions, "runs": moved.runs}
+    return True
+
+
 BATCHES: dict[str, Callable[[Job], bool]] = {
     Job.Kind.SENSITIVE_SCAN: sensitive_scan_batch,
     Job.Kind.TOKEN_SWEEP: token_sweep_batch,
@@ -226,4 +243,5 @@ BATCHES: dict[str, Callable[[Job], bool]] = {
     Job.Kind.FORGET: forget_batch,
     Job.Kind.EXPORT: export_batch,
     Job.Kind.IMPORT: import_batch,
+    Job.Kind.MOVE_USER: move_user_batch,
 }

@@ -85,6 +85,8 @@ class AuditEvent(models.Model):
         JOB_CANCELLED = "job.cancelled", "Cancelled a job"
         JOB_RETRIED = "job.retried", "Retried a failed job"
         AGENT_REGISTERED = "agent.registered", "Registered an agent found in a runtime"
+        MEMORIES_MOVED = "memories.moved", "Moved memories to another user_id"
+        DUPLICATES_REMOVED = "duplicates.removed", "Removed repeated memories"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
@@ -229,6 +231,7 @@ class Job(models.Model):
         IMPORT = "import", "Import"
         FORGET = "forget", "Forget a user"
         EXPORT = "export", "Export the agent"
+        MOVE_USER = "move_user", "Move memories to another user_id"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"

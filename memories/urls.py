@@ -2,10 +2,12 @@ from django.urls import path
 
 from memories import (
     cost_views,
+    duplicates_views,
     import_export_views,
     jobs_views,
     people_views,
     prune_views,
+    scoping_views,
     sensitive_views,
     session_views,
     views,
@@ -57,6 +59,15 @@ urlpatterns = [
         "agents/<slug:slug>/prune/<int:job_id>/confirm/",
         prune_views.confirm_prune,
         name="confirm_prune",
+    ),
+    path("agents/<slug:slug>/scoping/", scoping_views.scoping_problems, name="scoping"),
+    path("agents/<slug:slug>/scoping/move/", scoping_views.move_preview, name="move_preview"),
+    path("agents/<slug:slug>/scoping/move/do/", scoping_views.move_user, name="move_user"),
+    path("agents/<slug:slug>/duplicates/", duplicates_views.duplicates_page, name="duplicates"),
+    path(
+        "agents/<slug:slug>/duplicates/remove/",
+        duplicates_views.remove_duplicates,
+        name="remove_duplicates",
     ),
     path("jobs/", jobs_views.all_jobs, name="jobs"),
     path("jobs/<int:job_id>/", jobs_views.job_row, name="job"),

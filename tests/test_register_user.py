@@ -49,6 +49,14 @@ def test_an_unregistered_user_can_be_registered_from_their_page(editor_client, a
         ({"email": "a@example.com", "timezone": "Mars/Olympus"}, "is not a time zone we know"),
         ({"email": "a@example.com", "additional_attributes": "[1, 2]"}, "a JSON object"),
         ({"email": "a@example.com", "additional_attributes": "{oops"}, "a JSON object"),
+        (
+            {"email": "a@example.com", "additional_attributes": '{"aliases": "annie"}'},
+            "is a list of the other user_ids this person goes by",
+        ),
+        (
+            {"email": "a@example.com", "additional_attributes": '{"aliases": ["", 3]}'},
+            "is a list of the other user_ids this person goes by",
+        ),
     ],
 )
 def test_bad_registrations_are_refused_with_a_message(editor_client, agent, data, message):

@@ -1,0 +1,89 @@
+"""The user_id doctor: an agent's suspicious user_ids, and moving memories to the right one."""
+
+from __future__ import annotations
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from agents.access import agent_for_user, rw_agent_for_user
+from memories import actions, scoping
+from memories.forms import MoveUserForm
+from memories.users import user_label
+from memories.views import user_url
+from studio.feedback import first_error, flash
+from studio.responses import bad_request
+
+MOVE_PAGE = "memories/move.html"
+ROWS_SHOWN = 1_000  # those with a suggestion come first; the rest are a count
+
+
+@require_GET
+def scoping_problems(request: HttpRequest, slug: str) -> HttpResponse:
+    """Every user_id no registered person has as this agent's key, with the likely person."""
+    agent, can_write = agent_for_user(request, slug)
+    problems = scoping.scoping_problems(agent)
+    context = {
+        "agent": agent,
+        "can_write": can_write,
+        "problems": problems[:ROWS_SHOWN],
+        "more": max(0, len(problems) - ROWS_SHOWN),
+        "total": len(problems),
+    }
+    return render(request, "memories/scoping.html", context)
+
+
+@require_GET
+def move_preview(request: HttpRequest, slug: str) -> HttpResponse:
+    """What moving a user_id's memories to another does, before anything moves."""
+    agent, can_write = agent_for_user(request, slug)
+    form = MoveUserForm(request.GET)
+    if not form.is_valid():
+        return bad_request(request, first_error(form))
+    source, target = form.user_id_value, form.cleaned_data["to"]
+    preview = scoping.preview_move(agent, source, target)
+    suggestion, note = (None, "")
+    if source:
+        suggestion, note = scoping.RegisteredIndex(agent).suggest(source)
+    context = {
+        "agent": agent,
+        "can_write": can_write,
+        "preview": preview,
+        "suggestion": suggestion if suggestion and suggestion.target == target else None,
+        "note": note,
+        "sessions": form.cleaned_data["sessions"],
+        "source_label": user_label(source),
+    }
+    return render(request, MOVE_PAGE, context)
+
+
+@require_POST
+def move_user(request: HttpRequest, slug: str) -> HttpResponse:
+    """Move now in one transaction, or hand a large move to the workers."""
+    agent = rw_agent_for_user(request, slug)
+    form = MoveUserForm(request.POST)
+    if not form.is_valid():
+        return bad_request(request, first_error(form))
+    source, target = form.user_id_value, form.cleaned_data["to"]
+    sessions = form.cleaned_data["sessions"]
+    preview = scoping.preview_move(agent, source, target)
+    if not preview.memories and not (sessions and preview.sessions):
+        return bad_request(request, f"{user_label(source)} has nothing to move.", status=409)
+    if preview.runs_in_a_job:
+        job = actions.start_move(
+            actor=request.user,
+            agent=agent,
+            source=source,
+            target=target,
+            sessions=sessions,
+            total=preview.memories,
+        )
+        flash(request, f"Moving {preview.memories:,} memories to {target}: a worker is on it.")
+        return redirect(f"{reverse('memories:agent_jobs', args=[agent.slug])}#job-{job.pk}")
+    moved = actions.move_user_memories(
+        actor=request.user, agent=agent, source=source, target=target, sessions=sessions
+    )
+    extra = f" and {moved.sessions} sessions" if sessions else ""
+    flash(request, f"Moved {moved.memories} memories{extra} to {target}.")
+    return redirect(user_url(agent, target))

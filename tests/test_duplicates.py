@@ -1,0 +1,211 @@
+"""Duplicates: the page per user and per agent (memories.duplicates_views), the grouping
+(memories.duplicates) and the removal (actions.remove_duplicates)."""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlencode
+
+import pytest
+from agno.db.schemas.memory import UserMemory
+from django.db import connection
+from django.urls import reverse
+
+from agents.models import Agent
+from memories import duplicates, runtime
+from memories.context_cost import count_tokens
+from memories.models import AuditEvent
+from tests.factories import make_memories, make_memory, memory_texts, user_page
+
+NEAR_A = "Likes green tea in the morning with a little honey."
+NEAR_B = "Likes green tea in the mornings with a little honey!"
+
+
+@pytest.fixture(autouse=True)
+def trigrams(db):
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+
+
+def page_url(agent: Agent, **params: str) -> str:
+    return f"{reverse('memories:duplicates', args=[agent.slug])}?{urlencode(params)}"
+
+
+def aged(agent: Agent, user_id: str, text: str, age: int, topics=()) -> str:
+    """A memory last changed `age` seconds before the others: the older loses."""
+    [memory] = make_memories(
+        agent, user_id, 1, text=text, updated_at=1_700_000_000 - age, topics=list(topics) or None
+    )
+    return memory.memory_id
+
+
+def similarity(a: str, b: str) -> float:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+            "WHERE e.extname = 'pg_trgm'"
+        )
+        schema = cursor.fetchone()[0]
+        cursor.execute(f'SELECT "{schema}".similarity(%s, %s)', [a, b])
+        return cursor.fetchone()[0]
+
+
+def checked_ids(html: str) -> set[str]:
+    return set(re.findall(r'name="remove" value="([^"]+)" checked', html))
+
+
+def test_a_users_repeats_are_grouped_with_the_newest_kept(editor_client, agent):
+    old = aged(agent, "ann", "Likes green tea.", 300)
+    new = aged(agent, "ann", "  likes GREEN tea!! ", 100)
+    near_old = aged(agent, "ann", NEAR_A, 200)
+    near_new = aged(agent, "ann", NEAR_B, 50)
+    aged(agent, "ann", "Lives in Porto.", 10)
+    aged(agent, "bob", "Likes green tea.", 10)  # another user's: never ann's repeat
+    response = editor_client.get(user_page(agent, "ann").replace("/user/", "/duplicates/"))
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.count('<table class="data-table duplicate-group">') == 2
+    assert html.count('<span class="badge">Exact repeats</span>') == 1
+    assert html.count('<span class="badge warning">Near repeats</span>') == 1
+    assert checked_ids(html) == {old, near_old}  # all but the newest of each group
+    assert f'value="{new}" >' in html or f'value="{new}"> ' in html
+    saved = count_tokens("\n- Likes green tea.") + count_tokens(f"\n- {NEAR_A}")
+    assert f"saves about <strong>{saved} tokens</strong>" in html
+    assert "Lives in Porto." not in html
+    assert near_new in html
+
+
+def test_exact_repeats_ignore_case_spaces_and_punctuation(agent):
+    first = make_memory(agent, "ann", "Likes green tea.").memory_id
+    second = make_memory(agent, "ann", "  likes GREEN,   tea!! ").memory_id
+    make_memory(agent, "ann", "Likes green teas.")
+    [group] = duplicates.find_duplicates(agent, user_id="ann", near=False).groups
+    assert group.kind == "exact"
+    assert {m.memory_id for m in group.members} == {first, second}
+
+
+def test_the_threshold_decides_what_is_near(agent):
+    make_memory(agent, "ann", NEAR_A)
+    make_memory(agent, "ann", NEAR_B)
+    alike = similarity(NEAR_A, NEAR_B)
+    assert 0.5 < alike < 0.95
+    above = duplicates.find_duplicates(agent, user_id="ann", threshold=round(alike + 0.04, 2))
+    below = duplicates.find_duplicates(agent, user_id="ann", threshold=round(alike - 0.04, 2))
+    assert above.groups == []
+    [group] = below.groups
+    assert group.kind == "near" and group.similarity == pytest.approx(alike, abs=1e-4)
+    exact_only = duplicates.find_duplicates(agent, user_id="ann", threshold=0.3, near=False)
+    assert exact_only.groups == []
+
+
+def test_the_agent_page_groups_each_users_repeats_apart(editor_client, agent):
+    make_memories(agent, "ann", 3, text="Same thing.")
+    make_memories(agent, "bob", 2, text="Same thing.")
+    make_memory(agent, "cat", "Same thing.")
+    response = editor_client.get(page_url(agent))
+    html = response.content.decode()
+    assert response.status_code == 200 and "Repeated memories of every user" in html
+    assert html.count("duplicate-group") == 2
+    assert len(checked_ids(html)) == 2 + 1
+    memory_tab = editor_client.get(reverse("agents:memory_tab", args=[agent.slug]))
+    assert reverse("memories:duplicates", args=[agent.slug]) in memory_tab.content.decode()
+
+
+def test_removal_goes_through_delete_and_agno_reads_the_merged_topics(
+    editor_client, agent, agno_db_for
+):
+    agno = agno_db_for(agent)
+    for memory_id, text, topics, changed in (
+        ("keep", "Has a dog named Rex.", ["pets"], 1_700_000_300),
+        ("old1", "has a dog named rex", ["dogs"], 1_700_000_200),
+        ("old2", "Has a dog, named Rex!", ["pets", "rex"], 1_700_000_100),
+        ("other", "Lives in Porto.", None, 1_700_000_000),
+    ):
+        agno.upsert_user_memory(
+            UserMemory(
+                memory_id=memory_id,
+                memory=text,
+                user_id="ann",
+                topics=topics,
+                created_at=changed,
+                updated_at=changed,
+            )
+        )
+    response = editor_client.post(
+        reverse("memories:remove_duplicates", args=[agent.slug]),
+        {"user_id": "ann", "remove": ["old1", "old2"], "merge_topics": "1"},
+    )
+    assert response.status_code == 302
+    assert response["Location"] == page_url(agent, threshold="0.8", user_id="ann")
+    left = {m.memory_id: m for m in agno.get_user_memories(user_id="ann")}
+    assert set(left) == {"keep", "other"}
+    assert left["keep"].topics == ["pets", "dogs", "rex"]
+    deleted = AuditEvent.objects.get(action=AuditEvent.Action.MEMORIES_BULK_DELETED)
+    assert sorted(deleted.details["memory_ids"]) == ["old1", "old2"]
+    event = AuditEvent.objects.get(action=AuditEvent.Action.DUPLICATES_REMOVED)
+    assert event.details == {"removed": 2, "groups": 1, "users": 1, "topics_merged": True}
+    assert event.user_id == "ann"
+
+
+def test_topics_stay_as_they_are_unless_merging_is_asked(editor_client, agent):
+    keep = aged(agent, "ann", "Same.", 0, topics=["a"])
+    old = aged(agent, "ann", "same", 10, topics=["b"])
+    response = editor_client.post(
+        reverse("memories:remove_duplicates", args=[agent.slug]), {"user_id": "ann", "remove": old}
+    )
+    assert response.status_code == 302
+    [kept] = runtime.user_memories(agent, "ann").items
+    assert (kept.memory_id, kept.topics) == (keep, ["a"])
+
+
+def test_bad_requests_are_refused_and_remove_nothing(editor_client, agent):
+    keep = aged(agent, "ann", "Same.", 0)
+    old = aged(agent, "ann", "same", 10)
+    lone = aged(agent, "ann", "Lives in Porto.", 20)
+    remove_url = reverse("memories:remove_duplicates", args=[agent.slug])
+    cases = [
+        ({"user_id": "ann"}, 400, "Choose at least one repeat to remove."),
+        ({"user_id": "ann", "remove": [keep, old]}, 409, "keep at least one of each group"),
+        ({"user_id": "ann", "remove": lone}, 409, "no longer repeats"),
+        ({"user_id": "ann", "remove": old, "threshold": "x"}, 400, "between 0.3 and 1"),
+        ({"user_id": "ann", "remove": old, "threshold": "0.1"}, 400, "at least 0.3"),
+        ({"user_id": "ann", "remove": old, "threshold": "nan"}, 400, "between 0.3 and 1"),
+        ({"user_id": "a\x00", "remove": old}, 400, "U+0000"),
+    ]
+    for data, status, message in cases:
+        response = editor_client.post(remove_url, data)
+        assert response.status_code == status, data
+        assert message in response.content.decode(), data
+    assert editor_client.get(page_url(agent, threshold="2")).status_code == 400
+    assert memory_texts(agent, "ann") == ["Lives in Porto.", "Same.", "same"]
+    assert not AuditEvent.objects.filter(action__startswith="duplicates").exists()
+
+
+def test_a_viewer_sees_the_groups_but_cannot_remove(viewer_client, agent):
+    aged(agent, "ann", "Same.", 0)
+    old = aged(agent, "ann", "same", 10)
+    page = viewer_client.get(page_url(agent, user_id="ann"))
+    assert page.status_code == 200 and "<fieldset disabled" in page.content.decode()
+    response = viewer_client.post(
+        reverse("memories:remove_duplicates", args=[agent.slug]), {"user_id": "ann", "remove": old}
+    )
+    assert response.status_code == 403
+    assert len(memory_texts(agent, "ann")) == 2
+
+
+def test_without_pg_trgm_exact_repeats_show_with_a_clear_message(editor_client, agent):
+    make_memories(agent, "ann", 2, text="Same thing.")
+    with connection.cursor() as cursor:
+        # Inside the test's transaction: rolled back with it, for every other test.
+        cursor.execute("DROP EXTENSION pg_trgm CASCADE")
+    response = editor_client.get(page_url(agent, user_id="ann"))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "pg_trgm extension" in html and "manage.py runtime_indexes" in html
+    assert html.count("duplicate-group") == 1
+
+
+def test_the_user_page_links_its_duplicates(editor_client, agent):
+    make_memory(agent, "ann/x", "Fact.")
+    html = editor_client.get(user_page(agent, "ann/x")).content.decode()
+    assert reverse("memories:duplicates", args=[agent.slug]) + "?user_id=ann%2Fx" in html
