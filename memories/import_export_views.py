@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.conf import settings
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
