@@ -28,6 +28,7 @@ class AgentAdminForm(MemorySettingsForm, forms.ModelForm):
             "session_table",
             "runs_table",
             "user_id_kind",
+            "trash_days",
             "token_budget",
         ]
 
@@ -42,12 +43,18 @@ class AgentAdminForm(MemorySettingsForm, forms.ModelForm):
             label="Runtime connection",
             help_text=Agent._meta.get_field("connection").help_text,
         )
+        # Left blank (or absent from an older form), the agent keeps what it has.
+        self.fields["trash_days"].required = False
         typed = MemorySettingsForm.for_settings(self.instance.memory_settings)
         for name in MemorySettingsForm.base_fields:
             self.initial.setdefault(name, typed.initial[name])
 
     def clean_connection(self) -> str:
         return self.cleaned_data.get("connection") or "default"
+
+    def clean_trash_days(self) -> int:
+        days = self.cleaned_data.get("trash_days")
+        return self.instance.trash_days if days is None else days
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
@@ -81,6 +88,7 @@ class AgentAdmin(admin.ModelAdmin):
             {"fields": ["connection", "db_schema", "memory_table", "session_table", "runs_table"]},
         ),
         ("Cost", {"fields": ["token_budget", "cost_inputs"]}),
+        ("Trash", {"fields": ["trash_days"]}),
         (
             "Memory settings (as on the Memory tab)",
             {"fields": list(MemorySettingsForm.base_fields)},

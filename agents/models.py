@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -128,6 +129,12 @@ class Agent(models.Model):
         "token budget per user",
         default=0,
         help_text="Memory tokens a user may carry in context; users above it are flagged. 0: none.",
+    )
+    trash_days = models.PositiveSmallIntegerField(
+        "days deleted memories stay in the trash",
+        default=7,
+        validators=[MaxValueValidator(365)],
+        help_text="Deleted memories can be restored for this many days. 0: deletes are permanent.",
     )
     # The cost calculator's inputs, saved per agent (see memories.cost.CostInputs).
     cost_inputs = models.JSONField(default=dict, blank=True)

@@ -25,17 +25,20 @@ from django.utils.text import slugify
 
 from agents.memory_settings import MemorySettings, apply_changes
 from agents.models import Agent
-from memories import audit, flags, import_export, jobs, tokens
+from memories import audit, flags, forgetting, import_export, jobs, tokens, trash
 from memories.cost import CostInputs
 from memories.models import (
     AuditEvent,
     EndUser,
+    ForgetReceipt,
+    ForgetReceiptLine,
     Job,
     Memory,
     PruneCandidate,
     PruneJob,
     SensitiveFlag,
     SensitiveScan,
+    TrashedMemory,
 )
 from memories.pruning import PRUNE_BATCH, PruneCriteria
 from memories.runtime import memories as runtime_memories
@@ -126,9 +129,11 @@ def edit_memory(
 def delete_memory(
     *, actor: Actor, agent: Agent, user_id: str | None, memory_id: str, version: str = ""
 ) -> None:
-    """Raises StaleMemory if `version` is given and the memory changed since it was shown."""
+    """Raises StaleMemory if `version` is given and the memory changed since it was shown.
+    The row goes to the trash for the agent's trash_days."""
     with transaction.atomic():
-        runtime_memories.delete_memory(agent, user_id, memory_id, version=version)
+        row = runtime_memories.take_memory(agent, user_id, memory_id, version=version)
+        trash.keep(agent, [row], reason=TrashedMemory.Reason.DELETED, actor=actor)
         audit.record(
             actor, agent, AuditEvent.Action.MEMORY_DELETED, user_id=user_id, memory_id=memory_id
         )
@@ -137,11 +142,22 @@ def delete_memory(
 
 
 def delete_memories(
-    *, actor: Actor, agent: Agent, user_id: str | None, memory_ids: Sequence[str]
+    *,
+    actor: Actor,
+    agent: Agent,
+    user_id: str | None,
+    memory_ids: Sequence[str],
+    to_trash: bool = True,
+    reason: str = TrashedMemory.Reason.BULK_DELETED,
 ) -> int:
-    """All of `memory_ids` or none: every id must be this user's memory in this agent."""
+    """All of `memory_ids` or none: every id must be this user's memory in this agent.
+    With `to_trash` (the default) the rows can be restored for the agent's trash_days;
+    `reason` says why on the Trash page (TrashedMemory.Reason.DUPLICATE for a clean-up)."""
     with transaction.atomic():
-        count = runtime_memories.delete_user_memories(agent, user_id, memory_ids)
+        rows = runtime_memories.take_user_memories(agent, user_id, memory_ids)
+        count = len(rows)
+        if to_trash:
+            trash.keep(agent, rows, reason=reason, actor=actor)
         audit.record(
             actor,
             agent,
@@ -155,19 +171,27 @@ def delete_memories(
 
 
 def delete_flagged_memories(*, actor: Actor, agent: Agent, memory_ids: Sequence[str]) -> int:
-    """Delete flagged memories of any users; every id must carry a sensitive flag."""
+    """Delete flagged memories of any users, for good: every id must carry a sensitive flag,
+    and the owners' trashed memories go too (a secret must not wait in the trash)."""
     ids = list(dict.fromkeys(memory_ids))
     with transaction.atomic():
         flagged = SensitiveFlag.objects.select_for_update().filter(agent=agent, memory_id__in=ids)
         if set(flagged.values_list("memory_id", flat=True)) != set(ids):
             raise NotFlagged(NotFlagged.message)
+        owners = set(flagged.values_list("user_id", flat=True))
         deleted = runtime_memories.delete_memories_by_id(agent, ids)
         flags.drop_flags(agent, ids)
+        owners |= {owner for _, owner in deleted}
+        purged = _purge_users_trash(agent, owners)
         audit.record(
             actor,
             agent,
             AuditEvent.Action.SENSITIVE_DELETED,
-            details={"count": len(deleted), "memory_ids": [m for m, _ in deleted]},
+            details={
+                "count": len(deleted),
+                "memory_ids": [m for m, _ in deleted],
+                **({"trash_purged": purged} if purged else {}),
+            },
         )
     tokens.recount_users(agent, {owner for _, owner in deleted if owner})
     return len(deleted)
@@ -175,6 +199,103 @@ def delete_flagged_memories(*, actor: Actor, agent: Agent, memory_ids: Sequence[
 
 class NotFlagged(ValueError):
     message = "Only flagged memories can be deleted here; nothing was deleted."
+
+
+def _purge_users_trash(agent: Agent, user_ids: set[str | None]) -> int:
+    rows = TrashedMemory.objects.filter(agent=agent, user_id__in=user_ids - {None})
+    if None in user_ids:
+        rows = rows | TrashedMemory.objects.filter(agent=agent, user_id__isnull=True)
+    return rows.delete()[0]
+
+
+# The trash
+
+
+class TrashGone(ValueError):
+    message = (
+        "Some of these memories are no longer in the trash (restored, deleted for good or "
+        "expired); nothing was changed. Reload the trash."
+    )
+
+
+class RestoredTwice(ValueError):
+    message = (
+        "The selection holds two trashed copies of the same memory; restore one of them. "
+        "Nothing was changed."
+    )
+
+
+def _locked_trash(agent: Agent, trashed_ids: Sequence[int]) -> list[TrashedMemory]:
+    wanted = set(trashed_ids)
+    found = list(
+        TrashedMemory.objects.select_for_update().filter(agent=agent, pk__in=wanted).order_by("pk")
+    )
+    if not wanted or {entry.pk for entry in found} != wanted:
+        raise TrashGone(TrashGone.message)
+    return found
+
+
+def restore_from_trash(*, actor: Actor, agent: Agent, trashed_ids: Sequence[int]) -> int:
+    """Put trashed memories back exactly as stored, all or none. Raises TrashGone when one
+    left the trash, runtime.MemoryExists when the runtime has one of their ids again."""
+    with transaction.atomic():
+        entries = _locked_trash(agent, trashed_ids)
+        memory_ids = [entry.memory_id for entry in entries]
+        if len(set(memory_ids)) != len(memory_ids):
+            raise RestoredTwice(RestoredTwice.message)
+        created_tables = runtime_memories.restore_memories(agent, [e.row for e in entries])
+        TrashedMemory.objects.filter(pk__in=[entry.pk for entry in entries]).delete()
+        if created_tables:
+            audit.record(actor, agent, AuditEvent.Action.TABLES_CREATED)
+        users = {entry.user_id for entry in entries}
+        audit.record(
+            actor,
+            agent,
+            AuditEvent.Action.MEMORIES_RESTORED,
+            user_id=next(iter(users)) if len(users) == 1 else "",
+            details={"count": len(entries), "memory_ids": memory_ids},
+        )
+        flags.rescan_ids(agent, memory_ids)
+    tokens.recount_users(agent, users - {None})
+    return len(entries)
+
+
+def purge_trash(*, actor: Actor, agent: Agent, trashed_ids: Sequence[int]) -> int:
+    """Delete trashed memories for good, all of `trashed_ids` or none."""
+    with transaction.atomic():
+        entries = _locked_trash(agent, trashed_ids)
+        TrashedMemory.objects.filter(pk__in=[entry.pk for entry in entries]).delete()
+        audit.record(
+            actor,
+            agent,
+            AuditEvent.Action.TRASH_PURGED,
+            details={"count": len(entries), "memory_ids": [e.memory_id for e in entries]},
+        )
+    return len(entries)
+
+
+def empty_expired_trash(*, batch: int = 1_000) -> int:
+    """Delete up to `batch` trashed memories past their agent's trash_days (the scheduled
+    job runs this until none is left); one audit event per agent."""
+    with transaction.atomic():
+        chosen = list(
+            trash.expired()
+            .select_for_update(skip_locked=True)
+            .order_by("expires_at", "id")
+            .values_list("id", "agent_id")[:batch]
+        )
+        per_agent: dict[int, int] = {}
+        for _, agent_id in chosen:
+            per_agent[agent_id] = per_agent.get(agent_id, 0) + 1
+        TrashedMemory.objects.filter(pk__in=[pk for pk, _ in chosen]).delete()
+        for agent in Agent.objects.filter(pk__in=per_agent):
+            audit.record(
+                None,
+                agent,
+                AuditEvent.Action.TRASH_PURGED,
+                details={"count": per_agent[agent.pk], "expired": True},
+            )
+    return len(chosen)
 
 
 # Import, prune
@@ -252,9 +373,11 @@ def run_prune_batch(*, actor: Actor, job: PruneJob, batch: int = PRUNE_BATCH) ->
                 :batch
             ]
         )
-        deleted = runtime_prune.delete_unchanged(
+        rows = runtime_prune.take_unchanged(
             job.agent, [(memory_id, changed) for _, memory_id, changed in chosen]
         )
+        trash.keep(job.agent, rows, reason=TrashedMemory.Reason.PRUNED, actor=job.actor or actor)
+        deleted = [(row["memory_id"], row["user_id"]) for row in rows]
         PruneCandidate.objects.filter(id__in=[pk for pk, _, _ in chosen]).delete()
         flags.drop_flags(job.agent, [memory_id for memory_id, _ in deleted])
         job.deleted += len(deleted)
@@ -282,31 +405,82 @@ def run_prune_batch(*, actor: Actor, job: PruneJob, batch: int = PRUNE_BATCH) ->
 # People and sessions
 
 
+@dataclass
+class Forgotten:
+    """What forget_user did: (agent, footprint) per agent, and the receipt that says so."""
+
+    receipt: ForgetReceipt
+    erased: list[tuple[Agent, UserFootprint]]
+
+    def __iter__(self) -> Any:
+        return iter(self.erased)
+
+
 def forget_user(
-    *, actor: Actor, agents: Sequence[Agent], user_id: str | None
-) -> list[tuple[Agent, UserFootprint]]:
+    *,
+    actor: Actor,
+    agents: Sequence[Agent],
+    user_id: str | None,
+    receipt: ForgetReceipt | None = None,
+    remove_registration: bool = False,
+    finish: bool = True,
+) -> Forgotten:
     """Erase every memory, session and run of `user_id`, one transaction per agent, and every
-    studio-side trace of them there (token counts, sensitive flags, prune candidates)."""
+    studio-side trace of them there (token counts, sensitive flags, prune candidates, trash,
+    queued recounts); audit events keep a keyed hash of the user_id instead of it. The
+    receipt (new unless a background job passes its own) records the counts per agent."""
+    digest = forgetting.user_hash(user_id)
+    if receipt is None:
+        receipt = start_receipt(actor=actor, user_id=user_id)
     erased = []
     for agent in agents:
         with transaction.atomic():  # one transaction per agent, as the runtime owns each schema
             footprint = runtime_users.erase_user(agent, user_id)
+            trashed = forgetting.drop_agent_traces(agent, user_id, digest)
+            ForgetReceiptLine.objects.create(
+                receipt=receipt,
+                agent=agent,
+                agent_slug=agent.slug,
+                memories=footprint.memories,
+                sessions=footprint.sessions,
+                runs=footprint.runs,
+                trashed=trashed,
+            )
             audit.record(
                 actor,
                 agent,
                 AuditEvent.Action.USER_FORGOTTEN,
-                user_id=user_id,
+                user_id=digest,
                 details={
                     "memories": footprint.memories,
                     "sessions": footprint.sessions,
                     "runs": footprint.runs,
                 },
             )
-            tokens.drop_counts(agent, user_id)
-            SensitiveFlag.objects.filter(agent=agent, user_id=user_id).delete()
-            PruneCandidate.objects.filter(job__agent=agent, user_id=user_id).delete()
         erased.append((agent, footprint))
-    return erased
+    if finish:  # a background forget finishes its receipt after its last agent
+        finish_receipt(receipt=receipt, user_id=user_id, remove_registration=remove_registration)
+    return Forgotten(receipt, erased)
+
+
+def start_receipt(*, actor: Actor, user_id: str | None) -> ForgetReceipt:
+    person = actor if actor is not None and actor.is_authenticated else None
+    return ForgetReceipt.objects.create(
+        actor=person,
+        actor_name=person.get_username() if person else "system",
+        user_hash=forgetting.user_hash(user_id),
+    )
+
+
+def finish_receipt(
+    *, receipt: ForgetReceipt, user_id: str | None, remove_registration: bool
+) -> None:
+    """The last step of a forget: the registry entry if asked, and the receipt's end time."""
+    with transaction.atomic():
+        if remove_registration:
+            receipt.registry_entry_removed = forgetting.remove_registration(user_id)
+        receipt.finished_at = timezone.now()
+        receipt.save(update_fields=["registry_entry_removed", "finished_at"])
 
 
 def delete_session(*, actor: Actor, agent: Agent, session_id: str) -> tuple[str | None, int]:
@@ -480,15 +654,29 @@ def confirm_prune(*, actor: Actor, job: PruneJob, batch: int | None = None) -> J
         )
 
 
-def start_forget(*, actor: Actor, agents: Sequence[Agent], user_id: str) -> Job:
-    """Forget a user in each agent, one agent (one transaction) per batch."""
-    return jobs.create_job(
-        kind=Job.Kind.FORGET,
-        agent=agents[0] if len(agents) == 1 else None,
-        actor=actor,
-        params={"user_id": user_id, "agent_ids": [agent.pk for agent in agents]},
-        total=len(agents),
-    )
+def start_forget(
+    *,
+    actor: Actor,
+    agents: Sequence[Agent],
+    user_id: str | None,
+    remove_registration: bool = False,
+) -> Job:
+    """Forget a user in each agent, one agent (one transaction) per batch. The job holds the
+    user_id only until its last batch, which puts the hash in its place."""
+    with transaction.atomic():
+        receipt = start_receipt(actor=actor, user_id=user_id)
+        return jobs.create_job(
+            kind=Job.Kind.FORGET,
+            agent=agents[0] if len(agents) == 1 else None,
+            actor=actor,
+            params={
+                "user_id": user_id,
+                "agent_ids": [agent.pk for agent in agents],
+                "receipt": receipt.pk,
+                "remove_registration": remove_registration,
+            },
+            total=len(agents),
+        )
 
 
 def start_export(*, actor: Actor, agent: Agent, batch: int | None = None) -> Job:
@@ -689,6 +877,7 @@ def remove_duplicates(
                 agent=agent,
                 user_id=user_id,
                 memory_ids=[m.memory_id for r in planned for m in r.remove],
+                reason=TrashedMemory.Reason.DUPLICATE,  # removed repeats can be restored
             )
         audit.record(
             actor,

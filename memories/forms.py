@@ -441,6 +441,8 @@ class ForgetUserForm(forms.Form):
     agent = forms.CharField(required=False, max_length=60)  # empty: every agent
     confirmation = forms.CharField(required=False, strip=False, max_length=MAX_USER_ID_CHARS)
     background = forms.BooleanField(required=False)  # a job, one agent per batch
+    # The registry entry (email or id equal to the user_id) goes too, when asked.
+    remove_registration = forms.BooleanField(required=False)
 
     def __init__(self, *args: Any, agents: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -615,4 +617,31 @@ class RemoveDuplicatesForm(DuplicatesForm):
             raise ValidationError(f"Remove at most {MAX_BULK} repeats at once.")
         for memory_id in ids:
             _storable(memory_id)
+        return ids
+
+
+class TrashSelectionForm(forms.Form):
+    """Trashed memories a person picked (restore, delete for good, or an Undo)."""
+
+    trashed = forms.MultipleChoiceField(
+        error_messages={"required": "Select at least one trashed memory."}
+    )
+    next = forms.CharField(required=False, max_length=2000)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        ids = self.data.getlist("trashed") if hasattr(self.data, "getlist") else []
+        self.fields["trashed"].choices = [(i, i) for i in ids]
+
+    def clean_trashed(self) -> list[int]:
+        from memories.trash import MOST_AT_ONCE
+
+        try:
+            ids = sorted({int(value) for value in self.cleaned_data["trashed"]})
+        except ValueError:
+            raise ValidationError("Trashed memories are named by their number.") from None
+        if len(ids) > MOST_AT_ONCE:
+            raise ValidationError(f"Pick at most {MOST_AT_ONCE} trashed memories at once.")
+        if any(pk <= 0 or pk > 2**63 - 1 for pk in ids):
+            raise ValidationError("Trashed memories are named by their number.")
         return ids

@@ -16,8 +16,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.models import Agent
-from memories import actions, flags, import_export, tokens
-from memories.models import Job, PruneJob, UserTokens
+from memories import actions, flags, forgetting, import_export, tokens, trash
+from memories.models import ForgetReceipt, Job, PruneJob, UserTokens
 from memories.runtime.memories import export_rows_after
 from memories.runtime.users import user_ids_after, user_stats
 
@@ -38,6 +38,8 @@ def after_done(job: Job) -> None:
     if job.kind == Job.Kind.TOKEN_SWEEP:
         schedule_next_sweep(job)
         transaction.on_commit(jobs.revive_stalled)
+    if job.kind == Job.Kind.TRASH_EMPTYING:
+        schedule_next_emptying(job)
 
 
 def _batch_size(job: Job, default: int) -> int:
@@ -119,6 +121,37 @@ def schedule_next_sweep(job: Job) -> None:
     )
 
 
+# Trash emptying: expired trashed memories deleted for good, then again a while later.
+
+TRASH_BATCH = 1_000
+
+
+def trash_emptying_batch(job: Job) -> bool:
+    batch = _batch_size(job, TRASH_BATCH)
+    deleted = actions.empty_expired_trash(batch=batch)
+    job.done += deleted
+    job.result = {"deleted": job.done}
+    return deleted < batch
+
+
+def schedule_next_emptying(job: Job) -> None:
+    """Queue the next pass and keep only the latest finished ones that deleted nothing."""
+    from memories import jobs
+
+    if Job.objects.filter(kind=Job.Kind.TRASH_EMPTYING, state=Job.State.QUEUED).exists():
+        return
+    Job.objects.filter(kind=Job.Kind.TRASH_EMPTYING, state=Job.State.DONE, done=0).exclude(
+        pk=job.pk
+    ).delete()
+    jobs.create_job(
+        kind=Job.Kind.TRASH_EMPTYING,
+        agent=None,
+        actor=None,
+        params=job.params,
+        run_after=timezone.now() + trash.emptying_interval(),
+    )
+
+
 # Prune: the previewed candidates, deleted by actions.run_prune_batch.
 
 
@@ -139,11 +172,13 @@ def prune_batch(job: Job) -> bool:
 def forget_batch(job: Job) -> bool:
     index = job.cursor.get("index", 0)
     agent_ids = job.params["agent_ids"]
+    user_id = job.params["user_id"]
+    receipt = ForgetReceipt.objects.filter(pk=job.params.get("receipt")).first()
     if index < len(agent_ids):
         agent = Agent.objects.filter(pk=agent_ids[index]).first()
         if agent is not None:
             [(_, footprint)] = actions.forget_user(
-                actor=job.actor, agents=[agent], user_id=job.params["user_id"]
+                actor=job.actor, agents=[agent], user_id=user_id, receipt=receipt, finish=False
             )
             erased = job.result.get("erased", {})
             erased[agent.slug] = {
@@ -151,11 +186,21 @@ def forget_batch(job: Job) -> bool:
                 "sessions": footprint.sessions,
                 "runs": footprint.runs,
             }
-            job.result = {"erased": erased}
+            job.result = {"erased": erased, "receipt": job.params.get("receipt")}
         index += 1
     job.cursor = {"index": index}
     job.done = index
-    return index >= len(agent_ids)
+    finished = index >= len(agent_ids)
+    if finished:
+        if receipt is not None:
+            actions.finish_receipt(
+                receipt=receipt,
+                user_id=user_id,
+                remove_registration=bool(job.params.get("remove_registration")),
+            )
+        # The job no longer needs the user_id: it keeps the hash, as the audit log does.
+        job.params = {**job.params, "user_id": forgetting.user_hash(user_id)}
+    return finished
 
 
 # Export the whole agent to a JSON Lines file, downloadable when done.
@@ -244,4 +289,5 @@ BATCHES: dict[str, Callable[[Job], bool]] = {
     Job.Kind.EXPORT: export_batch,
     Job.Kind.IMPORT: import_batch,
     Job.Kind.MOVE_USER: move_user_batch,
+    Job.Kind.TRASH_EMPTYING: trash_emptying_batch,
 }

@@ -180,6 +180,22 @@ def ensure_token_sweeps() -> list[Job]:
     return started
 
 
+def ensure_trash_emptying() -> Job | None:
+    """Start the trash's periodic emptying unless a pass is queued or running (the advisory
+    lock keeps two workers starting together from starting two)."""
+    from django.db import connection
+
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtext('memory-studio-trash'))")
+        busy = Job.objects.filter(
+            kind=Job.Kind.TRASH_EMPTYING, state__in=[Job.State.QUEUED, Job.State.RUNNING]
+        ).exists()
+        if busy:
+            return None
+        return create_job(kind=Job.Kind.TRASH_EMPTYING, agent=None, actor=None)
+
+
 def jobs_for(agent: Agent | None, limit: int = 50) -> list[Job]:
     jobs = Job.objects.select_related("agent")
     if agent is not None:

@@ -87,6 +87,8 @@ class AuditEvent(models.Model):
         AGENT_REGISTERED = "agent.registered", "Registered an agent found in a runtime"
         MEMORIES_MOVED = "memories.moved", "Moved memories to another user_id"
         DUPLICATES_REMOVED = "duplicates.removed", "Removed repeated memories"
+        MEMORIES_RESTORED = "trash.restored", "Restored memories from the trash"
+        TRASH_PURGED = "trash.purged", "Deleted memories from the trash for good"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
@@ -232,6 +234,7 @@ class Job(models.Model):
         FORGET = "forget", "Forget a user"
         EXPORT = "export", "Export the agent"
         MOVE_USER = "move_user", "Move memories to another user_id"
+        TRASH_EMPTYING = "trash_emptying", "Trash emptying"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -473,3 +476,90 @@ def runtime_model(role: str, table: str) -> type[models.Model]:
     )
     name = f"{default.__name__}_{table}"
     return type(name, (base,), {"__module__": __name__, "Meta": meta})
+
+
+class TrashedMemory(models.Model):
+    """A deleted memory's whole runtime row, kept until `expires_at` so it can be put back.
+
+    `row` holds every column as the runtime stored it (the export format: a row without a
+    `topics` key had SQL NULL topics, `"topics": null` was JSON null), so a restore is exact.
+    """
+
+    class Reason(models.TextChoices):
+        DELETED = "deleted", "Deleted"
+        BULK_DELETED = "bulk_deleted", "Bulk-deleted"
+        PRUNED = "pruned", "Pruned"
+        DUPLICATE = "duplicate", "Duplicate removed"
+
+    agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE)
+    memory_id = models.TextField()
+    user_id = models.TextField(null=True)  # NULL: the runtime stored the memory without one
+    row = models.JSONField()
+    reason = models.CharField(max_length=20, choices=Reason.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    deleted_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-deleted_at", "-id"]
+        indexes = [
+            models.Index(fields=["agent", "-deleted_at", "-id"], name="trash_agent_recent"),
+            models.Index(fields=["agent", "user_id"], name="trash_by_user"),
+        ]
+        verbose_name_plural = "trashed memories"
+
+    def __str__(self) -> str:
+        return f"{self.memory_id} (trashed)"
+
+    @property
+    def text(self) -> str:
+        return memory_text(self.row.get("memory"))
+
+    @property
+    def topic_list(self) -> list[str]:
+        topics = self.row.get("topics")
+        if isinstance(topics, list):
+            return [str(topic) for topic in topics]
+        return [topics] if isinstance(topics, str) else []
+
+
+class ForgetReceipt(models.Model):
+    """Proof that a person was forgotten: what went where, when and by whom. The person is
+    named only by `user_hash` (memories.forgetting.user_hash), never by their user_id."""
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    actor_name = models.CharField(max_length=150, blank=True)
+    user_hash = models.CharField(max_length=80)
+    registry_entry_removed = models.BooleanField(default=False)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"receipt {self.pk}: {self.user_hash[:12]}…"
+
+
+class ForgetReceiptLine(models.Model):
+    """What one agent erased for a receipt (counts only)."""
+
+    receipt = models.ForeignKey(ForgetReceipt, on_delete=models.CASCADE, related_name="lines")
+    agent = models.ForeignKey("agents.Agent", null=True, blank=True, on_delete=models.SET_NULL)
+    agent_slug = models.CharField(max_length=60)  # kept if the agent goes
+    memories = models.PositiveIntegerField(default=0)
+    sessions = models.PositiveIntegerField(default=0)
+    runs = models.PositiveIntegerField(default=0)
+    trashed = models.PositiveIntegerField(default=0)  # memories in the trash, purged too
+    erased_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["agent_slug", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.agent_slug}: {self.memories} memories"

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect, render
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods
 
 from agents.access import can_write, rw_agent_for_user
 from agents.models import Agent
-from memories import actions, runtime
+from memories import actions, receipts, runtime
 from memories.audit_log import audit_page
 from memories.forms import EndUserForm, ForgetUserForm
+from memories.models import ForgetReceipt
 from memories.views import user_id_in, user_url
 from studio.feedback import flash
 from studio.responses import bad_request, page_or_partial
@@ -60,18 +61,52 @@ def forget_user(request: HttpRequest) -> HttpResponse:
         preview = [(agent, runtime.user_footprint(agent, user_id)) for agent in agents]
         context = {"form": form, "preview": preview, "phrase": phrase, "null_user": user_id is None}
         return render(request, "memories/forget.html", context, status=422 if posted else 200)
+    remove_registration = form.cleaned_data["remove_registration"]
     if form.cleaned_data["background"]:
-        job = actions.start_forget(actor=request.user, agents=agents, user_id=user_id)
-        flash(request, f"Forgetting {user_id} in the background, one agent at a time.")
+        job = actions.start_forget(
+            actor=request.user,
+            agents=agents,
+            user_id=user_id,
+            remove_registration=remove_registration,
+        )
+        # The message names no user_id: messages are stored in the session until shown.
+        flash(request, "Forgetting the user in the background, one agent at a time.")
         return redirect(f"{reverse('memories:jobs')}#job-{job.pk}")
-    erased = [f for _, f in actions.forget_user(actor=request.user, agents=agents, user_id=user_id)]
+    forgotten = actions.forget_user(
+        actor=request.user,
+        agents=agents,
+        user_id=user_id,
+        remove_registration=remove_registration,
+    )
+    erased = [f for _, f in forgotten]
     flash(
         request,
-        f"Forgot {phrase}: {sum(f.memories for f in erased)} memories, "
+        f"Forgot the user: {sum(f.memories for f in erased)} memories, "
         f"{sum(f.sessions for f in erased)} sessions and {sum(f.runs for f in erased)} runs "
-        f"erased in {len(erased)} agent{'s' if len(erased) != 1 else ''}.",
+        f"erased in {len(erased)} agent{'s' if len(erased) != 1 else ''}. This receipt names "
+        "them by a keyed hash only.",
     )
-    return redirect("agents:list")
+    return redirect("memories:receipt", receipt_id=forgotten.receipt.pk)
+
+
+def _receipt_for(request: HttpRequest, receipt_id: int) -> ForgetReceipt:
+    if not request.user.has_perm("memories.view_auditevent"):
+        raise PermissionDenied("You need the Viewer or Editor role to read forget receipts.")
+    return get_object_or_404(ForgetReceipt.objects.prefetch_related("lines"), pk=receipt_id)
+
+
+@require_GET
+def forget_receipt(request: HttpRequest, receipt_id: int) -> HttpResponse:
+    receipt = _receipt_for(request, receipt_id)
+    return render(request, "memories/receipt.html", {"receipt": receipt})
+
+
+@require_GET
+def forget_receipt_json(request: HttpRequest, receipt_id: int) -> HttpResponse:
+    receipt = _receipt_for(request, receipt_id)
+    response = JsonResponse(receipts.as_json(receipt), json_dumps_params={"indent": 2})
+    response["Content-Disposition"] = f'attachment; filename="forget-receipt-{receipt.pk}.json"'
+    return response
 
 
 @require_GET

@@ -10,6 +10,7 @@ from memories import (
     scoping_views,
     sensitive_views,
     session_views,
+    trash_views,
     views,
 )
 
@@ -69,11 +70,20 @@ urlpatterns = [
         duplicates_views.remove_duplicates,
         name="remove_duplicates",
     ),
+    path("agents/<slug:slug>/trash/", trash_views.trash_list, name="trash"),
+    path("agents/<slug:slug>/trash/restore/", trash_views.restore_trash, name="restore_trash"),
+    path("agents/<slug:slug>/trash/delete/", trash_views.purge_trash, name="purge_trash"),
     path("jobs/", jobs_views.all_jobs, name="jobs"),
     path("jobs/<int:job_id>/", jobs_views.job_row, name="job"),
     path("jobs/<int:job_id>/cancel/", jobs_views.cancel_job, name="cancel_job"),
     path("jobs/<int:job_id>/retry/", jobs_views.retry_job, name="retry_job"),
     path("jobs/<int:job_id>/download/", jobs_views.download_export, name="download_export"),
     path("forget/", people_views.forget_user, name="forget"),
+    path("forget/receipts/<int:receipt_id>/", people_views.forget_receipt, name="receipt"),
+    path(
+        "forget/receipts/<int:receipt_id>.json",
+        people_views.forget_receipt_json,
+        name="receipt_json",
+    ),
     path("audit/", people_views.audit_log, name="audit"),
 ]

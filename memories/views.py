@@ -25,6 +25,7 @@ from memories.forms import (
 from memories.models import Memory
 from memories.runtime import users as runtime_users
 from memories.sensitive import KINDS
+from memories.trash_views import undo_for
 from memories.users import (
     registered_user,
     unreachable_reason,
@@ -352,8 +353,9 @@ def delete_memory(request: HttpRequest, slug: str) -> HttpResponse:
         template = f"{USER_PAGE}#memory-row" if request.htmx else "memories/edit.html"
         response = render(request, template, context, status=409)
         return toast(response, "Not deleted: this memory changed since you opened it.", "error")
+    message = "Memory deleted."
     if not request.htmx:
-        flash(request, "Memory deleted.")
+        flash(request, message + _in_trash(agent))
         return redirect(user_url(agent, user_id))
     context = {
         "agent": agent,
@@ -361,7 +363,15 @@ def delete_memory(request: HttpRequest, slug: str) -> HttpResponse:
         "summary": runtime.user_summary(agent, user_id),
         **_person_context(agent, user_id),
     }
-    return toast(render(request, f"{USER_PAGE}#memory-deleted", context), "Memory deleted.")
+    response = render(request, f"{USER_PAGE}#memory-deleted", context)
+    return toast(response, message, undo=undo_for(agent, [memory_id]))
+
+
+def _in_trash(agent: Agent) -> str:
+    if not agent.trash_days:
+        return ""
+    days = agent.trash_days
+    return f" It stays in the trash for {days} day{'s' if days != 1 else ''}."
 
 
 @require_POST
@@ -381,12 +391,13 @@ def bulk_delete(request: HttpRequest, slug: str) -> HttpResponse:
         return bad_request(request, error.message)
     message = f"{count} memor{'y' if count == 1 else 'ies'} deleted."
     if not request.htmx:
-        flash(request, message)
+        flash(request, message + _in_trash(agent))
         return redirect(user_url(agent, user_id))
     filters = MemoryFilterForm(request.POST)
     filtered = {**filters.cleaned_data, "after": ""} if filters.is_valid() else {}
     context = _list_context(agent, True, user_id, filtered)
-    return toast(render(request, f"{USER_PAGE}#list-changed", context), message)
+    response = render(request, f"{USER_PAGE}#list-changed", context)
+    return toast(response, message, undo=undo_for(agent, ids))
 
 
 def _confirm_bulk(

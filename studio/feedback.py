@@ -11,9 +11,19 @@ from django.http import HttpRequest, HttpResponse
 LEVELS = {"success": messages.SUCCESS, "warning": messages.WARNING, "error": messages.ERROR}
 
 
-def toast(response: HttpResponse, message: str, level: str = "success") -> HttpResponse:
-    """base.html's script shows HX-Trigger's toast event; the message is text, never HTML."""
-    response["HX-Trigger"] = json.dumps({"toast": {"message": message, "level": level}})
+def toast(
+    response: HttpResponse,
+    message: str,
+    level: str = "success",
+    *,
+    undo: dict[str, Any] | None = None,
+) -> HttpResponse:
+    """base.html's script shows HX-Trigger's toast event; the message is text, never HTML.
+    `undo` ({"url": ..., "trashed": [ids]}) adds an Undo button that posts them back."""
+    event: dict[str, Any] = {"message": message, "level": level}
+    if undo:
+        event["undo"] = undo
+    response["HX-Trigger"] = json.dumps({"toast": event})
     return response
 
 

@@ -214,6 +214,10 @@ INSTALLED_APPS += ["django_tasks", "django_tasks_db"]
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # The token sweep recounts users whose memories changed, then runs again this many minutes later.
 TOKEN_SWEEP_MINUTES = env.float("TOKEN_SWEEP_MINUTES", default=2)
+# The trash empties itself of expired memories every this many minutes (agents set the days).
+TRASH_EMPTY_MINUTES = env.float("TRASH_EMPTY_MINUTES", default=60)
+# Mixed with SECRET_KEY into the HMAC that names a forgotten person on receipts and the audit log.
+FORGET_RECEIPT_SALT = env.str("FORGET_RECEIPT_SALT", default="")
 # A running job whose last batch is older than this (its worker died) is handed to another worker.
 JOB_STALL_SECONDS = env.int("JOB_STALL_SECONDS", default=120)
 # Finished agent exports wait here for their download (outside the repository's tracked files).

@@ -16,7 +16,13 @@ HTMX = {"HTTP_HX_REQUEST": "true"}
 
 def dashboard_urls(agent) -> list[str]:
     """Every route of the dashboard (Django admin guards itself), with sample arguments."""
-    samples = {"slug": agent.slug, "memory_id": "m-1", "session_id": "s-1", "job_id": 1}
+    samples = {
+        "slug": agent.slug,
+        "memory_id": "m-1",
+        "session_id": "s-1",
+        "job_id": 1,
+        "receipt_id": 1,
+    }
     urls = []
 
     def walk(patterns, namespace=""):

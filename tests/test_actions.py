@@ -21,7 +21,7 @@ from django.db.models import DateTimeField
 from django.urls import reverse
 
 from agents.models import Agent
-from memories import flags, pruning, tokens
+from memories import flags, forgetting, pruning, tokens
 from memories.models import AuditEvent, PruneCandidate, PruneJob, SensitiveFlag, UserTokens
 from tests.factories import agno_session_with_run
 
@@ -110,11 +110,14 @@ AGENT_SCOPE = {
     "memories.prunecandidate": "job__agent",
     "memories.auditevent": "agent",
     "memories.job": "agent",
+    "memories.trashedmemory": "agent",
+    "memories.forgetreceipt": "lines__agent",
+    "memories.forgetreceiptline": "agent",
     "memories.enduser": None,  # registered people are the studio's, not an agent's
 }
 # Differ by construction between the two agents or the two actors.
 UNCOMPARED = {"id", "agent", "job", "actor", "actor_name", "agent_slug", "slug", "name"}
-UNCOMPARED |= {"db_schema", "bridge_token_hash"}
+UNCOMPARED |= {"db_schema", "bridge_token_hash", "receipt"}
 
 
 def studio_models() -> list:
@@ -193,9 +196,11 @@ def test_forgetting_a_user_by_page_and_by_command_leaves_the_same_database(
     [event] = after["studio"]["memories.auditevent"]
     assert (event["action"], event["user_id"], event["details"]) == (
         "user.forgotten",
-        "ann",
+        forgetting.user_hash("ann"),  # the keyed hash, never the user_id
         {"memories": 3, "sessions": 2, "runs": 2},
     )
+    [line] = after["studio"]["memories.forgetreceiptline"]
+    assert (line["memories"], line["sessions"], line["runs"]) == (3, 2, 2)
     assert actor_names(by_page) == {"edna"} and actor_names(by_command) == {"system"}
 
 

@@ -175,3 +175,16 @@ def test_the_runtime_location_is_set_in_admin_and_checked(admin_client, agent):
     assert unknown.status_code == 200 and "Select a valid choice" in unknown.content.decode()
     agent.refresh_from_db()
     assert agent.memory_table == "bot_memories"
+
+
+def test_the_trash_days_are_set_in_admin_within_a_year(admin_client, agent):
+    assert (
+        admin_client.post(change_url(agent), {**change_data(agent), "trash_days": "30"}).status_code
+        == 302
+    )
+    agent.refresh_from_db()
+    assert agent.trash_days == 30
+    refused = admin_client.post(change_url(agent), {**change_data(agent), "trash_days": "400"})
+    assert refused.status_code == 200 and "less than or equal to 365" in refused.content.decode()
+    agent.refresh_from_db()
+    assert agent.trash_days == 30

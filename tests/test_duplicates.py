@@ -14,7 +14,7 @@ from django.urls import reverse
 from agents.models import Agent
 from memories import duplicates, runtime
 from memories.context_cost import count_tokens
-from memories.models import AuditEvent
+from memories.models import AuditEvent, TrashedMemory
 from tests.factories import make_memories, make_memory, memory_texts, user_page
 
 NEAR_A = "Likes green tea in the morning with a little honey."
@@ -145,6 +145,12 @@ def test_removal_goes_through_delete_and_agno_reads_the_merged_topics(
     event = AuditEvent.objects.get(action=AuditEvent.Action.DUPLICATES_REMOVED)
     assert event.details == {"removed": 2, "groups": 1, "users": 1, "topics_merged": True}
     assert event.user_id == "ann"
+    # The removed repeats wait in the trash, restorable, marked as duplicates.
+    trashed = TrashedMemory.objects.filter(agent=agent).order_by("memory_id")
+    assert [(t.memory_id, t.reason) for t in trashed] == [
+        ("old1", TrashedMemory.Reason.DUPLICATE),
+        ("old2", TrashedMemory.Reason.DUPLICATE),
+    ]
 
 
 def test_topics_stay_as_they_are_unless_merging_is_asked(editor_client, agent):

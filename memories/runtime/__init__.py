@@ -28,6 +28,7 @@ from memories.runtime.access import (
 )
 from memories.runtime.memories import (
     MEMORY_SORTS,
+    MemoryExists,
     get_memory,
     iter_memories_for_export,
     memories_after,
@@ -53,6 +54,7 @@ from memories.runtime.users import (
 
 __all__ = [
     "MEMORY_SORTS",
+    "MemoryExists",
     "PAGE_SIZE",
     "AgentOverview",
     "ForeignMemories",

@@ -23,6 +23,7 @@ from memories.runtime.access import (
     ForeignMemories,
     MemoryNotFound,
     Page,
+    RuntimeAccessError,
     StaleMemory,
     Tables,
     decode_cursor,
@@ -254,29 +255,91 @@ def update_memory(
 
 def delete_memory(agent: Agent, user_id: str, memory_id: str, *, version: str = "") -> None:
     """Delete one memory; with `version`, only if it has not changed since it was shown."""
+    take_memory(agent, user_id, memory_id, version=version)
+
+
+def take_memory(
+    agent: Agent, user_id: str | None, memory_id: str, *, version: str = ""
+) -> dict[str, Any]:
+    """Delete one memory and return its row as stored (the export format), for the trash."""
     with in_agent_schema(agent) as tables:
         rows = tables.Memory.objects.filter(memory_id=memory_id, user_id=user_id)
-        memory = rows.select_for_update().first() if tables.memories else None
+        memory = _with_null_topics(rows).select_for_update().first() if tables.memories else None
         if memory is None:
             raise MemoryNotFound(MemoryNotFound.message)
         if version and memory.version != version:
             raise StaleMemory(memory)
         rows.delete()
+    return stored_row(memory)
 
 
 def delete_user_memories(agent: Agent, user_id: str, memory_ids: Sequence[str]) -> int:
     """Delete all of `memory_ids` or none: every id must be this user's memory in this agent."""
+    return len(take_user_memories(agent, user_id, memory_ids))
+
+
+def take_user_memories(
+    agent: Agent, user_id: str | None, memory_ids: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Delete all of `memory_ids` or none (every id must be this user's memory in this agent)
+    and return the rows as stored, for the trash."""
     wanted = set(memory_ids)
     if not wanted:
-        return 0
+        return []
     with in_agent_schema(agent) as tables:
         if not tables.memories:
             raise ForeignMemories(ForeignMemories.message)
         rows = tables.Memory.objects.filter(memory_id__in=wanted, user_id=user_id)
-        owned = set(rows.select_for_update().values_list("memory_id", flat=True))
-        if owned != wanted:
+        owned = list(_with_null_topics(rows).select_for_update().order_by("memory_id"))
+        if {memory.memory_id for memory in owned} != wanted:
             raise ForeignMemories(ForeignMemories.message)
-        return rows.delete()[0]
+        rows.delete()
+    return [stored_row(memory) for memory in owned]
+
+
+def _with_null_topics(rows: Any) -> Any:
+    # Django reads SQL NULL and JSON null topics both as None; the trash must tell them apart.
+    return rows.annotate(topics_sql_null=RawSQL("topics IS NULL", (), BooleanField()))
+
+
+def stored_row(memory: Memory) -> dict[str, Any]:
+    """A memory as stored, in the export format: no `topics` key means SQL NULL topics."""
+    skipped = ("topics",) if getattr(memory, "topics_sql_null", False) else ()
+    return {name: getattr(memory, name) for name in EXPORT_FIELDS if name not in skipped}
+
+
+class MemoryExists(RuntimeAccessError):
+    """A restore found memories with the same ids in the runtime again: nothing was restored."""
+
+    def __init__(self, memory_ids: Sequence[str]) -> None:
+        self.memory_ids = list(memory_ids)
+        shown = ", ".join(self.memory_ids[:5]) + (" …" if len(self.memory_ids) > 5 else "")
+        self.message = (
+            f"Nothing was restored: the runtime has a memory with the same id again ({shown}). "
+            "Delete or keep that one first; the trashed copy stays in the trash."
+        )
+        super().__init__(self.message)
+
+
+def restore_memories(agent: Agent, rows: Sequence[dict[str, Any]]) -> bool:
+    """Put trashed rows back exactly as they were stored, all or none; raises MemoryExists
+    when any id is in the runtime again. Returns True if the runtime's tables were created."""
+    if not rows:
+        return False
+    created_tables = False
+    with in_agent_schema(agent) as tables:
+        if not tables.memories:
+            created_tables = ensure_runtime_tables(tables.location)
+        ids = [row["memory_id"] for row in rows]
+        taken = list(
+            tables.Memory.objects.select_for_update()
+            .filter(memory_id__in=ids)
+            .values_list("memory_id", flat=True)
+        )
+        if taken:
+            raise MemoryExists(sorted(taken))
+        _restore_memories(tables, rows)
+    return created_tables
 
 
 # Export and import in the runtime's own field names.

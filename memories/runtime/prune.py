@@ -9,6 +9,7 @@ from typing import Any
 from agents.models import Agent
 from memories.models import memory_text
 from memories.runtime.access import in_agent_schema
+from memories.runtime.memories import EXPORT_FIELDS
 
 # (memory_id, user_id, the memory's updated_at or created_at, tokens its line costs)
 Candidate = tuple[str, str | None, int, int]
@@ -76,6 +77,18 @@ def prune_candidates(
 def delete_unchanged(agent: Agent, planned: Sequence[tuple[str, int]]) -> list[tuple[str, str]]:
     """Delete memories by (memory_id, changed-at seen in the preview); one that changed since
     is kept. Returns (memory_id, user_id) of those deleted."""
+    return [(row["memory_id"], row["user_id"]) for row in take_unchanged(agent, planned)]
+
+
+# The columns in EXPORT_FIELDS' order, plus whether topics is SQL NULL (not JSON null).
+_RETURNED = (
+    "m.memory_id, m.memory, m.topics, m.input, m.feedback, m.agent_id, m.team_id, m.user_id, "
+    "m.created_at, m.updated_at, m.topics IS NULL"
+)
+
+
+def take_unchanged(agent: Agent, planned: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
+    """As delete_unchanged, returning the deleted rows as stored (the export format)."""
     if not planned:
         return []
     with in_agent_schema(agent) as tables:
@@ -87,8 +100,19 @@ def delete_unchanged(agent: Agent, planned: Sequence[tuple[str, int]]) -> list[t
                     "DELETE FROM {memories} m USING unnest(%s::text[], %s::bigint[]) "
                     "AS b(memory_id, changed_at) WHERE m.memory_id = b.memory_id "
                     "AND coalesce(m.updated_at, m.created_at) = b.changed_at "
-                    "RETURNING m.memory_id, m.user_id"
+                    f"RETURNING {_RETURNED}"
                 ),
                 [[memory_id for memory_id, _ in planned], [changed for _, changed in planned]],
             )
-            return cursor.fetchall()
+            fetched = cursor.fetchall()
+    rows = []
+    for *columns, topics_sql_null in fetched:
+        row = dict(zip(EXPORT_FIELDS, columns, strict=True))
+        # A raw cursor returns JSONB as text (the studio registers no JSON loader).
+        for name in ("memory", "topics"):
+            if isinstance(row[name], str):
+                row[name] = json.loads(row[name])
+        if topics_sql_null:
+            del row["topics"]
+        rows.append(row)
+    return rows

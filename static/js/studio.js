@@ -4,16 +4,54 @@
   "use strict";
   document.documentElement.classList.add("js");
 
-  function showToast(message, level) {
+  // The CSRF token the body hands htmx, for the plain forms built here.
+  function csrfToken() {
+    try {
+      return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["X-CSRFToken"] || "";
+    } catch (error) {
+      return "";
+    }
+  }
+
+  function hiddenInput(form, name, value) {
+    var input = document.createElement("input");
+    input.type = "hidden";
+    input.name = name;
+    input.value = value;
+    form.appendChild(input);
+  }
+
+  // Undo: a plain POST of the trash entries just made; the server restores and comes back here.
+  function undoForm(undo) {
+    var form = document.createElement("form");
+    form.method = "post";
+    form.action = undo.url;
+    form.className = "toast-undo";
+    hiddenInput(form, "csrfmiddlewaretoken", csrfToken());
+    hiddenInput(form, "next", window.location.pathname + window.location.search);
+    undo.trashed.forEach(function (id) { hiddenInput(form, "trashed", String(id)); });
+    var button = document.createElement("button");
+    button.type = "submit";
+    button.className = "button small";
+    button.textContent = "Undo";
+    form.appendChild(button);
+    return form;
+  }
+
+  function showToast(message, level, undo) {
     var box = document.getElementById("toasts");
     if (!box) return;
     var toast = document.createElement("div");
     toast.className = "toast " + (level || "success");
     toast.setAttribute("role", level === "error" ? "alert" : "status");
-    toast.textContent = message; // text, never HTML: messages can quote user data
+    var text = document.createElement("span");
+    text.textContent = message; // text, never HTML: messages can quote user data
+    toast.appendChild(text);
+    if (undo && undo.url && undo.trashed && undo.trashed.length) toast.appendChild(undoForm(undo));
     box.appendChild(toast);
-    setTimeout(function () { toast.classList.add("leaving"); }, 4500);
-    setTimeout(function () { toast.remove(); }, 4900);
+    var stay = undo ? 10000 : 4500; // time enough to reach the Undo button
+    setTimeout(function () { toast.classList.add("leaving"); }, stay);
+    setTimeout(function () { toast.remove(); }, stay + 400);
   }
   window.memoryStudioToast = showToast;
 
@@ -26,7 +64,7 @@
 
   // Server feedback rides on HX-Trigger: {"toast": {"message": ..., "level": ...}}
   document.body.addEventListener("toast", function (event) {
-    showToast(event.detail.message, event.detail.level);
+    showToast(event.detail.message, event.detail.level, event.detail.undo);
   });
 
   // Plain-text error answers (404, 400) carry their message in the toast header already;
@@ -133,7 +171,7 @@
       showToast("Select the memories to delete first.", "warning");
       return;
     }
-    if (window.confirm("Delete " + n + " selected memor" + (n === 1 ? "y" : "ies") + "? This cannot be undone.")) {
+    if (window.confirm("Delete " + n + " selected memor" + (n === 1 ? "y" : "ies") + "?")) {
       form.querySelector('input[name="confirmed"]').value = "1";
       event.detail.issueRequest(true);
     }

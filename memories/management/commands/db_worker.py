@@ -1,8 +1,9 @@
 """`manage.py db_worker` as django-tasks-db runs it, after handing stalled jobs on.
 
 A worker killed mid-batch leaves its job without a queued task; a starting worker queues one
-(and starts any missing token sweep) before it takes tasks. Running workers do the same at
-the end of every sweep pass, so a crash is picked up without a restart too.
+(and starts any missing token sweep, and the trash's periodic emptying) before it takes tasks.
+Running workers do the same at the end of every sweep pass, so a crash is picked up without a
+restart too.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ class Command(DatabaseWorkerCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         revived = jobs.revive_stalled()
         started = jobs.ensure_token_sweeps()
+        jobs.ensure_trash_emptying()
         if options.get("verbosity", 1) > 0:
             self.stdout.write(
                 f"Revived {len(revived)} stalled jobs; started {len(started)} sweeps."
