@@ -247,7 +247,7 @@ def test_the_memory_flows_work_with_the_keyboard_alone(
     tab_to(page, page.get_by_role("button", name="Delete selected"))
     page.keyboard.press("Enter")
     expect(page.locator(".memory-row")).to_have_count(0)
-    assert dialogs[-1] == "Delete 2 selected memories? This cannot be undone."
+    assert dialogs[-1] == "Delete 2 selected memories? They stay in the trash for 7 days."
     expect(page.locator(".toast").last).to_contain_text("2 memories deleted.")
     assert runtime.user_memories(agent, "ann@example.com").items == []
     context.close()

@@ -10,6 +10,7 @@ from django.db import OperationalError, connection, connections
 from django.urls import reverse
 
 from memories import runtime
+from memories.runtime import users as runtime_users
 from memories.runtime.memories import insert_memory
 from memories.runtime.schema import ensure_runtime_tables, schema_state
 
@@ -36,13 +37,15 @@ def test_with_postgres_unreachable_pages_answer_503_in_plain_words(editor_client
 
 
 def test_a_database_error_inside_a_view_is_503_too(editor_client, agent):
+    # The runtime query the user page makes, failing as a dropped connection does.
     with mock.patch.object(
-        runtime, "user_memories", side_effect=OperationalError("server closed the connection")
+        runtime_users, "user_page", side_effect=OperationalError("server closed the connection")
     ):
         response = editor_client.get(
             reverse("memories:user", args=[agent.slug]), {"user_id": "ann"}
         )
     assert response.status_code == 503
+    assert "cannot reach its Postgres database" in response.content.decode()
 
 
 def test_an_agent_whose_tables_do_not_exist_shows_a_friendly_empty_state(editor_client, agent):

@@ -171,7 +171,10 @@
       showToast("Select the memories to delete first.", "warning");
       return;
     }
-    if (window.confirm("Delete " + n + " selected memor" + (n === 1 ? "y" : "ies") + "?")) {
+    // The form says what becomes of them: the trash and for how long, or gone for good.
+    var outcome = form.getAttribute("data-confirm-bulk");
+    var question = "Delete " + n + " selected memor" + (n === 1 ? "y" : "ies") + "?";
+    if (window.confirm(outcome ? question + " " + outcome : question)) {
       form.querySelector('input[name="confirmed"]').value = "1";
       event.detail.issueRequest(true);
     }
