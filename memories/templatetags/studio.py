@@ -118,5 +118,7 @@ def user_fields(user_id: str | None) -> str:
 
 @register.filter
 def masked(text: str) -> str:
-    """The sensitive parts of a memory cut short (Tulip-••••): the list shows what, not all."""
-    return sensitive.masked(text)
+    """A flagged memory with its sensitive parts cut short (Tulip-••••). Used only on flagged
+    memories: when today's detectors no longer find the part a scan flagged, all is hidden."""
+    shown = sensitive.masked(text)
+    return shown if shown != text else sensitive.MASK
