@@ -435,6 +435,8 @@ def forget_user(
     erased = []
     for agent in agents:
         with transaction.atomic():  # one transaction per agent, as the runtime owns each schema
+            # First, so no move or import naming the user can write their rows after the erase.
+            held = forgetting.hold_jobs(agent, user_id)
             footprint = runtime_users.erase_user(agent, user_id)
             trashed = forgetting.drop_agent_traces(agent, user_id, digest)
             ForgetReceiptLine.objects.create(
@@ -445,6 +447,8 @@ def forget_user(
                 sessions=footprint.sessions,
                 runs=footprint.runs,
                 trashed=trashed,
+                jobs_stopped=held.stopped,
+                export_files=forgetting.clean_job_files(held, user_id),
             )
             audit.record(
                 actor,
@@ -475,12 +479,15 @@ def start_receipt(*, actor: Actor, user_id: str | None) -> ForgetReceipt:
 def finish_receipt(
     *, receipt: ForgetReceipt, user_id: str | None, remove_registration: bool
 ) -> None:
-    """The last step of a forget: the registry entry if asked, and the receipt's end time."""
+    """The last step of a forget: the registry entry if asked, the user_id out of other
+    registrations' aliases and the admin's history, and the receipt's end time."""
     with transaction.atomic():
         if remove_registration:
             receipt.registry_entry_removed = forgetting.remove_registration(user_id)
+        receipt.aliases_removed = forgetting.remove_alias(user_id)
+        forgetting.hide_in_admin_log(user_id, receipt.user_hash)
         receipt.finished_at = timezone.now()
-        receipt.save(update_fields=["registry_entry_removed", "finished_at"])
+        receipt.save(update_fields=["registry_entry_removed", "aliases_removed", "finished_at"])
 
 
 def delete_session(*, actor: Actor, agent: Agent, session_id: str) -> tuple[str | None, int]:

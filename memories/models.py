@@ -537,6 +537,8 @@ class ForgetReceipt(models.Model):
     actor_name = models.CharField(max_length=150, blank=True)
     user_hash = models.CharField(max_length=80)
     registry_entry_removed = models.BooleanField(default=False)
+    # Registrations that kept the user_id as an alias (another person's, or their own kept one).
+    aliases_removed = models.PositiveIntegerField(default=0)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -556,6 +558,8 @@ class ForgetReceiptLine(models.Model):
     sessions = models.PositiveIntegerField(default=0)
     runs = models.PositiveIntegerField(default=0)
     trashed = models.PositiveIntegerField(default=0)  # memories in the trash, purged too
+    jobs_stopped = models.PositiveIntegerField(default=0)  # open moves and imports naming them
+    export_files = models.PositiveIntegerField(default=0)  # agent exports rewritten without them
     erased_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
