@@ -260,6 +260,14 @@ def restore_from_trash(*, actor: Actor, agent: Agent, trashed_ids: Sequence[int]
     return len(entries)
 
 
+def undo_prune(*, actor: Actor, job: PruneJob) -> int:
+    """Put back every memory a prune took, as restore_from_trash does: all or none."""
+    trashed = list(TrashedMemory.objects.filter(prune_job=job).values_list("pk", flat=True))
+    if not trashed:
+        raise TrashGone(TrashGone.message)
+    return restore_from_trash(actor=actor, agent=job.agent, trashed_ids=trashed)
+
+
 def purge_trash(*, actor: Actor, agent: Agent, trashed_ids: Sequence[int]) -> int:
     """Delete trashed memories for good, all of `trashed_ids` or none."""
     with transaction.atomic():
@@ -376,7 +384,13 @@ def run_prune_batch(*, actor: Actor, job: PruneJob, batch: int = PRUNE_BATCH) ->
         rows = runtime_prune.take_unchanged(
             job.agent, [(memory_id, changed) for _, memory_id, changed in chosen]
         )
-        trash.keep(job.agent, rows, reason=TrashedMemory.Reason.PRUNED, actor=job.actor or actor)
+        trash.keep(
+            job.agent,
+            rows,
+            reason=TrashedMemory.Reason.PRUNED,
+            actor=job.actor or actor,
+            prune_job=job,
+        )
         deleted = [(row["memory_id"], row["user_id"]) for row in rows]
         PruneCandidate.objects.filter(id__in=[pk for pk, _, _ in chosen]).delete()
         flags.drop_flags(job.agent, [memory_id for memory_id, _ in deleted])

@@ -496,6 +496,10 @@ class TrashedMemory(models.Model):
     user_id = models.TextField(null=True)  # NULL: the runtime stored the memory without one
     row = models.JSONField()
     reason = models.CharField(max_length=20, choices=Reason.choices)
+    # The prune that deleted it, so "Undo this prune" finds every memory it took.
+    prune_job = models.ForeignKey(
+        "memories.PruneJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )

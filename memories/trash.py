@@ -31,7 +31,12 @@ def expiry(agent: Agent, now: datetime | None = None) -> datetime | None:
 
 
 def keep(
-    agent: Agent, rows: Sequence[dict[str, Any]], *, reason: str, actor: Any
+    agent: Agent,
+    rows: Sequence[dict[str, Any]],
+    *,
+    reason: str,
+    actor: Any,
+    prune_job: Any = None,
 ) -> list[TrashedMemory]:
     """Put deleted rows (the export format, memories.runtime.memories.stored_row) in the trash."""
     until = expiry(agent)
@@ -46,6 +51,7 @@ def keep(
                 user_id=row["user_id"],
                 row=row,
                 reason=reason,
+                prune_job=prune_job,
                 actor=person,
                 actor_name=person.get_username() if person else "system",
                 expires_at=until,

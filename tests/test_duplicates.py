@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import re
+from html import unescape as html_unescape
 from urllib.parse import urlencode
 
 import pytest
@@ -215,3 +216,30 @@ def test_the_user_page_links_its_duplicates(editor_client, agent):
     make_memory(agent, "ann/x", "Fact.")
     html = editor_client.get(user_page(agent, "ann/x")).content.decode()
     assert reverse("memories:duplicates", args=[agent.slug]) + "?user_id=ann%2Fx" in html
+
+
+def test_removed_repeats_are_undone_from_the_message_without_javascript(
+    editor_client, agent, agno_db_for
+):
+    keep = aged(agent, "ann", "Has a dog named Rex.", 0)
+    old = aged(agent, "ann", "has a dog named rex", 100)
+    response = editor_client.post(
+        reverse("memories:remove_duplicates", args=[agent.slug]),
+        {"user_id": "ann", "remove": [old]},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert "Removed 1 repeated memories" in html
+    form = html.split('class="flash-undo"', 1)[1].split("</form>", 1)[0]
+    assert f'action="{reverse("memories:restore_trash", args=[agent.slug])}"' in html
+    trashed = re.findall(r'name="trashed" value="(\d+)"', form)
+    assert trashed == [str(TrashedMemory.objects.get(memory_id=old).pk)]
+    after = html_unescape(re.search(r'name="next" value="([^"]*)"', form).group(1))
+    assert after == page_url(agent, threshold="0.8", user_id="ann")
+    back = editor_client.post(
+        reverse("memories:restore_trash", args=[agent.slug]), {"trashed": trashed, "next": after}
+    )
+    assert back.status_code == 302 and back["Location"] == after
+    agno = agno_db_for(agent)
+    assert sorted(m.memory_id for m in agno.get_user_memories(user_id="ann")) == sorted([keep, old])
+    assert not TrashedMemory.objects.exists()

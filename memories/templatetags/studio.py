@@ -122,3 +122,29 @@ def masked(text: str) -> str:
     memories: when today's detectors no longer find the part a scan flagged, all is hidden."""
     shown = sensitive.masked(text)
     return shown if shown != text else sensitive.MASK
+
+
+@register.simple_tag(takes_context=True)
+def undo_form(context: template.Context, message: Any) -> str:
+    """A flashed message's Undo as a plain form (studio.feedback.flash): no JavaScript needed;
+    the restore comes back to this page."""
+    from studio.feedback import flash_undo
+
+    undo = flash_undo(message)
+    if not undo or not undo["trashed"]:
+        return ""
+    request = context.get("request")
+    fields = format_html(
+        '<input type="hidden" name="csrfmiddlewaretoken" value="{}">'
+        '<input type="hidden" name="next" value="{}">',
+        context.get("csrf_token", ""),
+        request.get_full_path() if request is not None else "",
+    )
+    for trashed in undo["trashed"]:
+        fields += format_html('<input type="hidden" name="trashed" value="{}">', trashed)
+    return format_html(
+        '<form method="post" action="{}" class="flash-undo">{}'
+        '<button class="button small" type="submit">Undo</button></form>',
+        undo["url"],
+        fields,
+    )
