@@ -831,6 +831,7 @@ def move_user_memories(
         raise SameUserId(SameUserId.message)
     with transaction.atomic():
         moved = runtime_scoping.move_user_rows(agent, source, target, sessions=sessions)
+        trashed = trash.move_owner(agent, source, target)  # so a restore lands under target
         audit.record(
             actor,
             agent,
@@ -842,6 +843,7 @@ def move_user_memories(
                 "memories": moved.memories,
                 "sessions": moved.sessions,
                 "runs": moved.runs,
+                "trashed": trashed,
             },
         )
         SensitiveFlag.objects.filter(agent=agent, memory_id__in=moved.memory_ids).update(

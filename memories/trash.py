@@ -62,6 +62,22 @@ def keep(
     )
 
 
+def move_owner(agent: Agent, source: str | None, target: str) -> int:
+    """Trashed memories of `source` now belong to `target` (a user_id move), their stored
+    rows too, so a restore puts them back where the moved ones went. Returns how many."""
+    entries = TrashedMemory.objects.filter(agent=agent)
+    entries = (
+        entries.filter(user_id__isnull=True) if source is None else entries.filter(user_id=source)
+    )
+    moved = []
+    for entry in entries.iterator(chunk_size=1000):
+        entry.user_id = target
+        entry.row = {**entry.row, "user_id": target}
+        moved.append(entry)
+    TrashedMemory.objects.bulk_update(moved, ["user_id", "row"], batch_size=1000)
+    return len(moved)
+
+
 def undo_ids(agent: Agent, memory_ids: Sequence[str]) -> list[int]:
     """The trash entries an "Undo" puts back: the newest of each memory just deleted."""
     newest: dict[str, int] = {}
