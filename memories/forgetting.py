@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -254,6 +255,8 @@ def hide_in_admin_log(user_id: str | None, digest: str) -> None:
         return
     from django.contrib.admin.models import LogEntry
 
-    for entry in LogEntry.objects.filter(object_repr__contains=user_id):
-        entry.object_repr = entry.object_repr.replace(user_id, digest)[:200]
+    # Emails match whatever their case (remove_registration matches them so too).
+    pattern = re.compile(re.escape(user_id), re.IGNORECASE)
+    for entry in LogEntry.objects.filter(object_repr__icontains=user_id):
+        entry.object_repr = pattern.sub(digest, entry.object_repr)[:200]
         entry.save(update_fields=["object_repr"])
