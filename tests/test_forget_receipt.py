@@ -293,3 +293,22 @@ def test_a_stranger_to_the_audit_log_cannot_read_receipts(client, viewer_client,
     assert viewer_client.get(reverse("memories:receipt", args=[receipt.pk])).status_code == 200
     assert client.get(reverse("memories:receipt", args=[receipt.pk])).status_code == 302
     assert viewer_client.get(reverse("memories:receipt", args=[receipt.pk + 1])).status_code == 404
+
+
+def test_a_file_a_worker_is_halfway_through_keeps_its_place_without_the_user(tmp_path):
+    lines = [
+        json.dumps({"format": "memory-studio/memories"}),
+        json.dumps({"memory_id": "a", "memory": "Theirs.", "user_id": USER}),
+        json.dumps({"memory_id": "b", "memory": "Bob's.", "user_id": "bob"}),
+        json.dumps({"memory_id": "c", "memory": "Theirs too.", "user_id": USER}),
+        json.dumps({"memory_id": "d", "memory": "Bob's next.", "user_id": "bob"}),
+    ]
+    path = tmp_path / "job.jsonl"
+    path.write_text("".join(line + "\n" for line in lines))
+    cursor = sum(len(line) + 1 for line in lines[:3])  # the worker has done a and b
+    removed, before, new_cursor = forgetting.drop_user_lines(path, USER, cursor)
+    assert (removed, before) == (2, 1)
+    text = path.read_text()
+    assert USER not in text and text.splitlines() == [lines[0], lines[2], lines[4]]
+    assert text[new_cursor:].splitlines() == [lines[4]]  # next up: what was next, minus theirs
+    assert forgetting.drop_user_lines(path, USER, new_cursor) == (0, 0, new_cursor)
