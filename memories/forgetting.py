@@ -144,8 +144,11 @@ def hold_jobs(agent: Agent, user_id: str | None) -> HeldJobs:
     held = HeldJobs()
     if not user_id:  # the NULL user is nobody to hide
         return held
-    kinds = [Job.Kind.MOVE_USER, Job.Kind.IMPORT, Job.Kind.EXPORT]
-    locked = Job.objects.select_for_update(of=("self",)).filter(agent=agent, kind__in=kinds)
+    # Every import and export (a cancelled import's file stays on disk), open moves only.
+    wanted = Q(kind__in=[Job.Kind.IMPORT, Job.Kind.EXPORT]) | Q(
+        kind=Job.Kind.MOVE_USER, state__in=OPEN_STATES
+    )
+    locked = Job.objects.select_for_update(of=("self",)).filter(wanted, agent=agent)
     for job in locked.order_by("pk"):
         path = (
             import_export.pending_import_path(job.pk)
