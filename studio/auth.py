@@ -1,18 +1,48 @@
-"""Django's ModelBackend, loading a person's permissions in one query instead of two; and the
-client address login throttling counts by."""
+"""Django's ModelBackend, loading the logged-in person and their permissions in one query
+(Django asks twice: the user, then user and group permissions); and the client address login
+throttling counts by."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import ModelBackend
 from django.contrib.auth.models import Permission
-from django.db.models import Q
+from django.contrib.postgres.expressions import ArraySubquery
+from django.db.models import Case, OuterRef, Q, Value, When
+from django.db.models.functions import Concat
 from django.http import HttpRequest
 
 
+def _permission_names(permissions: Any) -> ArraySubquery:
+    return ArraySubquery(
+        permissions.order_by()
+        .annotate(full_name=Concat("content_type__app_label", Value("."), "codename"))
+        .values("full_name")
+        .distinct()
+    )
+
+
 class OneQueryPermissionsBackend(ModelBackend):
+    def get_user(self, user_id: Any) -> Any:
+        """The session's user with their permissions riding on the same query: every page
+        checks one, and the staff gate needs the user anyway."""
+        own = Permission.objects.filter(
+            Q(user=OuterRef(OuterRef("pk"))) | Q(group__user=OuterRef(OuterRef("pk")))
+        )
+        names = Case(
+            When(is_superuser=True, then=_permission_names(Permission.objects.all())),
+            default=_permission_names(Permission.objects.filter(pk__in=own.values("pk"))),
+        )
+        user = get_user_model()._default_manager.annotate(permission_names=names)
+        user = user.filter(pk=user_id).first()
+        if user is None or not self.user_can_authenticate(user):
+            return None
+        user._perm_cache = set(user.permission_names) if user.is_active else set()
+        return user
+
     # Every page checks a permission; user and group permissions come back together.
     def get_all_permissions(self, user_obj: Any, obj: Any = None) -> set[str]:
         if not user_obj.is_active or user_obj.is_anonymous or obj is not None:
