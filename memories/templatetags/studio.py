@@ -91,6 +91,13 @@ def memory_url(context: template.Context, memory: Any, action: str = "") -> str:
 
 
 @register.filter
+def flags_of(flags: dict[str, list[str]] | None, memory: Any) -> list[str]:
+    """A row's sensitive-data labels from the page's {memory_id: labels}: one lookup a row,
+    not a walk over every flag on the page."""
+    return flags.get(memory.memory_id, []) if flags else []
+
+
+@register.filter
 def tokens(value: int | None) -> str:
     if not value:
         return "0"
