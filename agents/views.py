@@ -115,7 +115,6 @@ def _users_context(request: HttpRequest, agent: Agent) -> dict:
             )
         else:
             page = users.agent_users(agent, after=data["after"] or None, prefix=data["q"])
-            tokens.attach_counted_tokens(agent, page.items)
     except runtime.InvalidCursor as error:
         return {"search": search, "users": runtime.Page([]), "users_error": error.message}
     return {
