@@ -207,6 +207,15 @@ def test_an_operator_edits_deletes_and_bulk_deletes_memories(page, make_agent):
     ]
     screenshot(page, "after-bulk-delete")
 
+    # Undo in the toast: both come back from the trash, on the page and in the runtime.
+    page.locator(".toast", has_text="2 memories deleted.").get_by_role(
+        "button", name="Undo"
+    ).click()
+    expect(page.locator(".memory-row")).to_have_count(4)
+    expect(page.locator(".memory-row", has_text="Asked about CSV imports.")).to_be_visible()
+    back = {m.text for m in runtime.user_memories(agent, "ann@example.com").items}
+    assert {"Asked about the API rate limit.", "Asked about CSV imports."} <= back
+
 
 def test_adding_a_memory_in_the_browser(page, make_agent):
     agent = make_agent(name="Onboarding Coach", slug="onboarding")
