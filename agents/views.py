@@ -92,13 +92,16 @@ def register_discovered(request: HttpRequest) -> HttpResponse:
         return bad_request(request, f"No agno tables were found in “{data['schema']}”.", 404)
     if found.registered:
         return redirect(found.registered.get_absolute_url())
-    agent = actions.register_agent(
-        actor=request.user,
-        connection=data["connection"],
-        schema=found.schema,
-        tables=found.tables,
-        name=data["name"],
-    )
+    try:
+        agent = actions.register_agent(
+            actor=request.user,
+            connection=data["connection"],
+            schema=found.schema,
+            tables=found.tables,
+            name=data["name"],
+        )
+    except actions.SchemaTaken as error:
+        return bad_request(request, error.message, status=409)
     flash(request, f"{agent.name} is registered: its memories are below.")
     return redirect(agent.get_absolute_url())
 

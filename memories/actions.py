@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -514,12 +514,31 @@ def register_user(*, actor: Actor, agent: Agent, user_id: str, form: Any) -> End
 # Agent settings
 
 
+class SchemaTaken(ValueError):
+    """Another agent already reads this schema on this connection: one schema, one agent."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.message = (
+            f"“{agent.db_schema}” on the runtime connection “{agent.connection}” is already "
+            f"registered as {agent.name}; nothing was registered."
+        )
+        super().__init__(self.message)
+
+
 def register_agent(
     *, actor: Actor, connection: str, schema: str, tables: dict[str, str], name: str = ""
 ) -> Agent:
     """Register an agent found in a runtime connection (discovery): its schema and the table
-    names its PostgresDb uses, a blank name where agno's default applies."""
+    names its PostgresDb uses, a blank name where agno's default applies. The same schema on
+    another connection is another agent; on this one, SchemaTaken."""
     from memories.runtime.discovery import DEFAULT_NAMES
+
+    def taken() -> Agent | None:
+        return Agent.objects.filter(connection=connection, db_schema=schema).first()
+
+    if (existing := taken()) is not None:
+        raise SchemaTaken(existing)
 
     renamed = {role: t for role, t in tables.items() if t and t != DEFAULT_NAMES[role]}
     base = slugify(name or schema.removeprefix("ag_").replace("_", "-"))[:50] or "agent"
@@ -531,23 +550,38 @@ def register_agent(
     runs = renamed.get("runs", "")
     if runs and runs == f"{sessions or 'agno_sessions'}_runs" and sessions:
         runs = ""  # agno's own default for a renamed session table: left implicit, as agno does
-    with transaction.atomic():
-        agent = Agent.objects.create(
-            name=name or schema,
-            slug=slug,
-            db_schema=schema,
-            connection=connection,
-            memory_table=renamed.get("memories", ""),
-            session_table=sessions,
-            runs_table=runs,
-            agno_settings=MemorySettings(session_storage=True, user_memories=True).to_json(),
-        )
-        audit.record(
-            actor,
-            agent,
-            AuditEvent.Action.AGENT_REGISTERED,
-            details={"connection": connection, "schema": schema, "tables": renamed},
-        )
+    try:
+        with transaction.atomic():
+            agent = _create_registered_agent(
+                actor,
+                name=name or schema,
+                slug=slug,
+                db_schema=schema,
+                connection=connection,
+                memory_table=renamed.get("memories", ""),
+                session_table=sessions,
+                runs_table=runs,
+                renamed=renamed,
+            )
+    except IntegrityError:
+        # Registered by someone else between the check above and this insert.
+        if (existing := taken()) is None:
+            raise
+        raise SchemaTaken(existing) from None
+    return agent
+
+
+def _create_registered_agent(actor: Actor, *, renamed: dict[str, str], **fields: str) -> Agent:
+    agent = Agent.objects.create(
+        **fields,
+        agno_settings=MemorySettings(session_storage=True, user_memories=True).to_json(),
+    )
+    audit.record(
+        actor,
+        agent,
+        AuditEvent.Action.AGENT_REGISTERED,
+        details={"connection": agent.connection, "schema": agent.db_schema, "tables": renamed},
+    )
     return agent
 
 

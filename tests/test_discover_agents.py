@@ -152,3 +152,65 @@ def test_the_command_lists_what_the_page_lists(found):
     assert found["plain"] in text and found["renamed"] in text and found["studio"] in text
     assert "memories=bot_memories" in text and "Agent Studio agent support-bot-" in text
     assert found["other"] not in text
+
+
+@pytest.fixture
+def ai_on_two_servers(runtime_connections):
+    """agno's default schema, "ai", written by agno on the studio's own database and on the
+    runtime server: two runtimes that never chose a schema name."""
+    from django.db import connections
+
+    from tests.conftest import drop_schema
+
+    urls = {
+        "default": sqlalchemy_url(connections["default"].settings_dict),
+        "remote": sqlalchemy_url(runtime_connections["server"]),
+    }
+    handles = {name: PostgresDb(db_url=url) for name, url in urls.items()}
+    assert {agno.db_schema for agno in handles.values()} == {"ai"}
+    runtime_connections["schemas"].append("ai")
+    runtime_connections["engines"].extend(agno.db_engine for agno in handles.values())
+    for name, agno in handles.items():
+        agno.upsert_user_memory(UserMemory(memory=f"Kept on {name}.", user_id="ann"))
+    with psycopg_connect(runtime_connections["server"]) as conn:
+        conn.execute(f'GRANT USAGE ON SCHEMA "ai" TO {READER_ROLE}')
+        conn.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "ai" TO {READER_ROLE}')
+    yield handles
+    drop_schema("ai")
+
+
+def test_the_same_schema_on_two_connections_registers_as_two_agents(
+    editor_client, ai_on_two_servers
+):
+    for connection in ("default", "remote"):
+        response = editor_client.post(
+            reverse("agents:register_discovered"),
+            {"connection": connection, "schema": "ai", "name": f"Bot on {connection}"},
+        )
+        assert response.status_code == 302, response.content.decode()
+    agents = {agent.connection: agent for agent in Agent.objects.filter(db_schema="ai")}
+    assert set(agents) == {"default", "remote"}
+    for connection, agent in agents.items():
+        other = "remote" if connection == "default" else "default"
+        html = unescape(editor_client.get(user_page(agent, "ann")).content.decode())
+        assert f"Kept on {connection}." in html and f"Kept on {other}." not in html
+    assert AuditEvent.objects.filter(action="agent.registered").count() == 2
+    # Each discovery page links the schema to its own connection's agent.
+    for connection, agent in agents.items():
+        html = discover_page(editor_client, connection)
+        assert f'href="{reverse("agents:memory_tab", args=[agent.slug])}"' in html
+
+
+def test_a_schema_taken_on_its_connection_is_refused_in_words(editor_client, ai_on_two_servers):
+    from django.db import IntegrityError, transaction
+
+    from memories import actions
+
+    first = actions.register_agent(actor=None, connection="remote", schema="ai", tables={})
+    with pytest.raises(actions.SchemaTaken, match="already registered as ai"):
+        actions.register_agent(actor=None, connection="remote", schema="ai", tables={})
+    # The database keeps the rule too, whoever inserts.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Agent.objects.create(name="Copy", slug="copy", db_schema="ai", connection="remote")
+    assert list(Agent.objects.filter(db_schema="ai")) == [first]
+    assert AuditEvent.objects.filter(action="agent.registered").count() == 1
