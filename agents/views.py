@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from agents.access import agent_for_user, can_write, rw_agent_for_user
+from agents.access import agent_for_user, can_write, studio_agent_for_user
 from agents.agno_bridge import agent_options, unsupported_settings
 from agents.forms import DiscoverForm, MemorySettingsForm, RegisterDiscoveredForm
 from agents.models import Agent
@@ -134,8 +134,13 @@ def _users_context(request: HttpRequest, agent: Agent) -> dict:
 
 @require_GET
 def memory_tab(request: HttpRequest, slug: str) -> HttpResponse:
-    agent, can_write = agent_for_user(request, slug)
-    context = {"agent": agent, "can_write": can_write, **_users_context(request, agent)}
+    agent, writable = agent_for_user(request, slug)
+    context = {
+        "agent": agent,
+        "can_write": writable,
+        "can_change_settings": can_write(request),
+        **_users_context(request, agent),
+    }
     status = 400 if context.get("users_error") else 200
     if request.htmx and request.htmx.target == "users":
         return render(request, "agents/memory_tab.html#users-table", context, status=status)
@@ -168,12 +173,13 @@ def recent_memories(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 def update_memory_settings(request: HttpRequest, slug: str) -> HttpResponse:
-    agent = rw_agent_for_user(request, slug)
+    agent, writable = studio_agent_for_user(request, slug)
     form = MemorySettingsForm(request.POST)
     if not form.is_valid():
         context = {
             "agent": agent,
-            "can_write": True,
+            "can_write": writable,
+            "can_change_settings": True,
             "form": form,
             "settings": agent.memory_settings,
         }
@@ -192,7 +198,8 @@ def update_memory_settings(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("agents:memory_tab", slug=agent.slug)
     context = {
         "agent": agent,
-        "can_write": True,
+        "can_write": writable,
+        "can_change_settings": True,
         "form": MemorySettingsForm.for_settings(change.settings),
         "settings": change.settings,
         "notes": change.notes,
@@ -204,11 +211,12 @@ def update_memory_settings(request: HttpRequest, slug: str) -> HttpResponse:
 @never_cache  # the answer shows the new token: no cache or back button may keep it
 @require_POST
 def rotate_bridge_token(request: HttpRequest, slug: str) -> HttpResponse:
-    agent = rw_agent_for_user(request, slug)
+    agent, writable = studio_agent_for_user(request, slug)
     token = actions.rotate_bridge_token(actor=request.user, agent=agent)
     context = {
         "agent": agent,
-        "can_write": True,
+        "can_write": writable,
+        "can_change_settings": True,
         "new_token": token,
         **_bridge_context(request, agent),
     }

@@ -121,6 +121,85 @@ def test_a_read_only_role_hides_write_controls_and_says_why(
     assert agno.get_user_memory(written.memory_id) is not None
 
 
+def test_a_read_only_runtime_leaves_the_studios_own_settings_to_editors(
+    editor_client, make_agent, runtime_connections
+):
+    from memories.models import AuditEvent, Job
+
+    agent = make_agent(connection="remote_ro", token_budget=0)
+    agno = owner_agno(runtime_connections, agent.db_schema)
+    written = agno.upsert_user_memory(UserMemory(memory="Grows tomatoes.", user_id="ann"))
+    grant_reader(runtime_connections, agent.db_schema)
+    tab = reverse("agents:memory_tab", args=[agent.slug])
+    html = unescape(editor_client.get(tab).content.decode())
+    # One sentence says why the runtime's rows are read-only; the studio's settings are not.
+    assert html.count("may not insert, update or delete") == 1
+    assert "Your role can view these settings" not in html
+    assert "<fieldset disabled>" not in html
+    assert reverse("agents:bridge_rotate", args=[agent.slug]) in html
+    assert reverse("memories:start_export", args=[agent.slug]) in html
+    assert reverse("memories:import", args=[agent.slug]) not in html  # an import writes memories
+    sensitive = unescape(
+        editor_client.get(reverse("memories:sensitive", args=[agent.slug])).content.decode()
+    )
+    assert reverse("memories:scan", args=[agent.slug]) in sensitive
+    cost = editor_client.get(reverse("memories:cost", args=[agent.slug])).content.decode()
+    assert "<fieldset disabled" not in cost
+
+    settings_form = {
+        "session_storage": "on",
+        "num_history_runs": "3",
+        "user_memories_on": "on",
+        "user_memories_agentic": "on",
+        "max_tool_calls_from_history": "0",
+        "compress_tool_results_threshold": "0",
+    }
+    saved = editor_client.post(reverse("agents:update_settings", args=[agent.slug]), settings_form)
+    assert saved.status_code == 302
+    rotated = editor_client.post(reverse("agents:bridge_rotate", args=[agent.slug]))
+    assert rotated.status_code == 200 and "ms_" in rotated.content.decode()
+    exported = editor_client.post(reverse("memories:start_export", args=[agent.slug]))
+    scanned = editor_client.post(reverse("memories:scan", args=[agent.slug]))
+    assert exported.status_code == 302 and scanned.status_code == 302
+    cost_form = {
+        "conversations_per_month": "1000",
+        "turns_per_conversation": "5",
+        "price_per_million": "2.5",
+        "extraction_tokens_per_call": "500",
+        "token_budget": "900",
+    }
+    costed = editor_client.post(reverse("memories:save_cost", args=[agent.slug]), cost_form)
+    assert costed.status_code == 302
+    agent.refresh_from_db()
+    assert agent.memory_settings.mode == "agentic" and agent.bridge_token_hash
+    assert agent.token_budget == 900
+    assert set(Job.objects.filter(agent=agent).values_list("kind", flat=True)) == {
+        Job.Kind.EXPORT,
+        Job.Kind.SENSITIVE_SCAN,
+    }
+    assert AuditEvent.objects.filter(agent=agent, action="settings.changed").exists()
+    # The runtime's rows stay as agno wrote them, and a write to them is still refused.
+    refused = editor_client.post(memory_url(agent, written.memory_id, "delete"), {"user_id": "ann"})
+    assert refused.status_code == 403
+    assert agno.get_user_memory(written.memory_id).memory == "Grows tomatoes."
+
+
+def test_a_viewer_still_sees_the_settings_locked_with_the_reason(
+    viewer_client, make_agent, runtime_connections
+):
+    agent = make_agent(connection="remote_ro")
+    owner_agno(runtime_connections, agent.db_schema).upsert_user_memory(
+        UserMemory(memory="Sails.", user_id="ann")
+    )
+    grant_reader(runtime_connections, agent.db_schema)
+    html = viewer_client.get(reverse("agents:memory_tab", args=[agent.slug])).content.decode()
+    assert "Your role can view these settings" in html and "<fieldset disabled>" in html
+    refused = viewer_client.post(reverse("agents:bridge_rotate", args=[agent.slug]))
+    assert refused.status_code == 403
+    agent.refresh_from_db()
+    assert not agent.bridge_token_hash
+
+
 def test_a_write_reaching_a_role_that_lost_its_privileges_is_refused_plainly(
     editor_client, make_agent, runtime_connections
 ):
