@@ -46,6 +46,7 @@ from memories.runtime import prune as runtime_prune
 from memories.runtime import scoping as runtime_scoping
 from memories.runtime import sessions as runtime_sessions
 from memories.runtime import users as runtime_users
+from memories.runtime.location import read_only_agents
 from memories.runtime.users import UserFootprint
 
 Actor = AbstractBaseUser | AnonymousUser | None
@@ -405,6 +406,27 @@ def run_prune_batch(*, actor: Actor, job: PruneJob, batch: int = PRUNE_BATCH) ->
 # People and sessions
 
 
+class ReadOnlyAgents(PermissionError):
+    """A forget that would stop half-way: some of its agents' runtimes refuse the studio's
+    writes. Raised before any agent is touched."""
+
+    def __init__(self, blocked: list[tuple[Agent, str]]) -> None:
+        self.agents = [agent for agent, _ in blocked]
+        names = ", ".join(f"“{agent.name}”" for agent in self.agents)
+        self.message = (
+            f"Nothing was erased: Memory Studio may not change the runtime of {names} "
+            "(read-only there). Forget the user in the other agents one at a time, and ask "
+            "whoever runs that runtime's database to erase the user there."
+        )
+        super().__init__(self.message)
+
+
+def _refuse_read_only(agents: Sequence[Agent]) -> None:
+    blocked = read_only_agents(agents)
+    if blocked:
+        raise ReadOnlyAgents(blocked)
+
+
 @dataclass
 class Forgotten:
     """What forget_user did: (agent, footprint) per agent, and the receipt that says so."""
@@ -428,7 +450,10 @@ def forget_user(
     """Erase every memory, session and run of `user_id`, one transaction per agent, and every
     studio-side trace of them there (token counts, sensitive flags, prune candidates, trash,
     queued recounts); audit events keep a keyed hash of the user_id instead of it. The
-    receipt (new unless a background job passes its own) records the counts per agent."""
+    receipt (new unless a background job passes its own) records the counts per agent.
+    An agent whose runtime is read-only stops it before any agent is touched (ReadOnlyAgents):
+    the agents commit one by one, so a refusal half-way would leave a partial erase."""
+    _refuse_read_only(agents)
     digest = forgetting.user_hash(user_id)
     if receipt is None:
         receipt = start_receipt(actor=actor, user_id=user_id)
@@ -696,7 +721,9 @@ def start_forget(
     remove_registration: bool = False,
 ) -> Job:
     """Forget a user in each agent, one agent (one transaction) per batch. The job holds the
-    user_id only until its last batch, which puts the hash in its place."""
+    user_id only until its last batch, which puts the hash in its place. A read-only agent
+    among them refuses the whole job before it starts (ReadOnlyAgents)."""
+    _refuse_read_only(agents)
     with transaction.atomic():
         receipt = start_receipt(actor=actor, user_id=user_id)
         return jobs.create_job(

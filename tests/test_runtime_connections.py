@@ -270,3 +270,52 @@ def test_one_unreachable_runtime_leaves_the_agents_list_working(editor_client, m
     html = unescape(response.content.decode())
     assert response.status_code == 200
     assert "Lost agent" in html and "Unreachable" in html and agent.name in html
+
+
+def test_forgetting_across_agents_refuses_a_read_only_one_before_touching_any(
+    editor_client, make_agent, runtime_connections
+):
+    from memories.models import AuditEvent, ForgetReceipt, Job
+
+    # Agents are erased in name order: the writable one would go first and stay erased.
+    writable = make_agent(connection="remote", name="A writable runtime")
+    locked = make_agent(connection="remote_ro", name="B read-only runtime")
+    stores = {
+        agent: owner_agno(runtime_connections, agent.db_schema) for agent in (writable, locked)
+    }
+    for agent, agno in stores.items():
+        agno.upsert_user_memory(UserMemory(memory=f"Ann in {agent.name}.", user_id="ann"))
+        grant_reader(runtime_connections, agent.db_schema)
+    url = reverse("memories:forget")
+    preview = unescape(editor_client.get(url, {"user_id": "ann"}).content.decode())
+    assert "may not change the runtime of “B read-only runtime”" in preview
+    assert "“A writable runtime”" not in preview.split("so this forget")[0]
+    for background in ({}, {"background": "on"}):
+        refused = editor_client.post(url, {"user_id": "ann", "confirmation": "ann", **background})
+        html = unescape(refused.content.decode())
+        assert refused.status_code == 403
+        assert "Nothing was erased" in html and "“B read-only runtime”" in html
+        for agno in stores.values():
+            assert [m.memory for m in agno.get_user_memories(user_id="ann")] != []
+        assert not ForgetReceipt.objects.exists() and not Job.objects.exists()
+        assert not AuditEvent.objects.filter(action="user.forgotten").exists()
+    # The writable agent alone, as the message advises, is forgotten and receipted in full.
+    done = editor_client.post(
+        url, {"user_id": "ann", "confirmation": "ann", "agent": writable.slug}
+    )
+    assert done.status_code == 302
+    assert stores[writable].get_user_memories(user_id="ann") == []
+    assert len(stores[locked].get_user_memories(user_id="ann")) == 1
+    receipt = ForgetReceipt.objects.get()
+    assert receipt.finished_at is not None
+    assert [line.agent_slug for line in receipt.lines.all()] == [writable.slug]
+
+
+def test_the_forget_command_refuses_a_read_only_agent_in_words(make_agent, runtime_connections):
+    locked = make_agent(connection="remote_ro")
+    agno = owner_agno(runtime_connections, locked.db_schema)
+    agno.upsert_user_memory(UserMemory(memory="Ann's fact.", user_id="ann"))
+    grant_reader(runtime_connections, locked.db_schema)
+    with pytest.raises(CommandError, match="Nothing was erased"):
+        call_command("forget_user", "ann", "--yes")
+    assert len(agno.get_user_memories(user_id="ann")) == 1
