@@ -7,6 +7,7 @@ own data directory and socket) holds the runtime's, written by agno's own Postgr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from html import unescape
 
 import pytest
@@ -319,3 +320,166 @@ def test_the_forget_command_refuses_a_read_only_agent_in_words(make_agent, runti
     with pytest.raises(CommandError, match="Nothing was erased"):
         call_command("forget_user", "ann", "--yes")
     assert len(agno.get_user_memories(user_id="ann")) == 1
+
+
+# RUNTIME_DATABASES, RUNTIME_REPLICAS and RUNTIME_READ_ONLY as a deployment writes them, read by
+# the settings' own runtime_databases(): connection "prod", a Unix-socket URL to the runtime server.
+
+
+@pytest.fixture
+def socket_connections(runtime_connections, settings) -> Iterator[dict]:
+    """The connections studio/test_settings.py builds as RUNTIME_DATABASES would: "socket",
+    "socket_ro" (RUNTIME_READ_ONLY) and "lagging" (with its RUNTIME_REPLICAS database)."""
+    settings.RUNTIME_CONNECTIONS = {
+        **settings.RUNTIME_CONNECTIONS,
+        **settings.SOCKET_RUNTIME_CONNECTIONS,
+    }
+    yield runtime_connections
+    for alias in ("socket", "socket_ro", "lagging", "lagging_replica"):
+        connections[alias].close()
+
+
+def edit_data(memory_text: str, version: str) -> dict[str, str]:
+    return {
+        "user_id": "ann",
+        "text": memory_text,
+        "topics": "",
+        "version": version,
+        "text_shown": memory_text,
+        "topics_shown": "",
+    }
+
+
+def test_runtime_read_only_refuses_a_write_and_the_server_refuses_one_that_slips_past(
+    editor, editor_client, make_agent, socket_connections
+):
+    import psycopg
+    from django.db import DatabaseError
+
+    from memories import actions
+    from memories.models import AuditEvent, TrashedMemory
+
+    assert connections["socket_ro"].settings_dict["OPTIONS"]["options"] == (
+        "-c default_transaction_read_only=on"
+    )
+    agent = make_agent(connection="socket_ro")
+    agno = owner_agno(socket_connections, agent.db_schema)
+    written = agno.upsert_user_memory(UserMemory(memory="Rides a tandem.", user_id="ann"))
+    html = unescape(editor_client.get(user_page(agent, "ann")).content.decode())
+    assert "Rides a tandem." in html and "(RUNTIME_READ_ONLY)" in html
+    assert 'name="text"' not in html
+    memory = runtime.get_memory(agent, "ann", written.memory_id)
+    for url, data in (
+        (memory_url(agent, written.memory_id, "edit"), edit_data("Walks.", memory.version)),
+        (memory_url(agent, written.memory_id, "delete"), {"user_id": "ann"}),
+    ):
+        refused = editor_client.post(url, data)
+        assert refused.status_code == 403
+        assert "read-only to Memory Studio (RUNTIME_READ_ONLY)" in unescape(
+            refused.content.decode()
+        )
+    # Past the views, the server itself refuses: the connection's sessions are read-only.
+    with pytest.raises(DatabaseError) as refusal:
+        actions.delete_memory(actor=editor, agent=agent, user_id="ann", memory_id=written.memory_id)
+    assert isinstance(refusal.value.__cause__, psycopg.errors.ReadOnlySqlTransaction)
+    assert agno.get_user_memory(written.memory_id).memory == "Rides a tandem."
+    assert not TrashedMemory.objects.exists()
+    assert not AuditEvent.objects.filter(action__startswith="memory").exists()
+
+
+@pytest.fixture
+def primary_ahead_of_replica(make_agent, socket_connections):
+    """The primary holds "Porto" and a second memory; the lagging replica still "Lisbon" only."""
+    agent = make_agent(connection="lagging")
+    primary = owner_agno(socket_connections, agent.db_schema)
+    replica_db = connections["lagging_replica"].settings_dict
+    assert replica_db["NAME"] != connections["lagging"].settings_dict["NAME"]
+    replica = PostgresDb(db_url=sqlalchemy_url(replica_db), db_schema=agent.db_schema)
+    socket_connections["engines"].append(replica.db_engine)
+    moved = primary.upsert_user_memory(UserMemory(memory="Lives in Porto.", user_id="ann"))
+    second = primary.upsert_user_memory(UserMemory(memory="Has a cat.", user_id="ann"))
+    replica.upsert_user_memory(
+        UserMemory(memory_id=moved.memory_id, memory="Lives in Lisbon.", user_id="ann")
+    )
+    yield {"agent": agent, "primary": primary, "ids": [moved.memory_id, second.memory_id]}
+    with psycopg_connect(replica_db) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{agent.db_schema}" CASCADE')
+
+
+def test_the_stale_edit_check_reads_the_primary_not_the_lagging_replica(
+    editor_client, primary_ahead_of_replica
+):
+    import re
+
+    agent, primary = primary_ahead_of_replica["agent"], primary_ahead_of_replica["primary"]
+    moved = primary_ahead_of_replica["ids"][0]
+    html = unescape(editor_client.get(user_page(agent, "ann")).content.decode())
+    assert "Lives in Lisbon." in html and "Has a cat." not in html  # the list is the replica's
+    [replica_version] = set(re.findall(r'name="version" value="([0-9a-f]+)"', html))
+    stale = editor_client.post(
+        memory_url(agent, moved, "edit"), edit_data("Lives in Faro.", replica_version)
+    )
+    assert stale.status_code == 409
+    assert "Lives in Porto." in unescape(stale.content.decode())  # what the primary holds now
+    assert primary.get_user_memory(moved).memory == "Lives in Porto."
+    current = runtime.get_memory(agent, "ann", moved)
+    assert current.text == "Lives in Porto." and current.version != replica_version
+    saved = editor_client.post(
+        memory_url(agent, moved, "edit"), edit_data("Lives in Faro.", current.version)
+    )
+    assert saved.status_code == 302
+    assert primary.get_user_memory(moved).memory == "Lives in Faro."
+
+
+def test_the_bulk_delete_confirmation_shows_the_primarys_rows(
+    editor_client, primary_ahead_of_replica
+):
+    agent, primary = primary_ahead_of_replica["agent"], primary_ahead_of_replica["primary"]
+    ids = primary_ahead_of_replica["ids"]
+    confirm = editor_client.post(
+        reverse("memories:bulk_delete", args=[agent.slug]), {"user_id": "ann", "memory_ids": ids}
+    )
+    html = unescape(confirm.content.decode())
+    assert confirm.status_code == 200
+    assert "Lives in Porto." in html and "Has a cat." in html and "Lisbon" not in html
+    assert "not this user's" not in html
+    assert len(primary.get_user_memories(user_id="ann")) == 2  # a confirmation deletes nothing
+
+
+def test_the_forget_preview_counts_the_primarys_rows(editor_client, primary_ahead_of_replica):
+    preview = editor_client.get(reverse("memories:forget"), {"user_id": "ann"})
+    html = preview.content.decode()
+    assert preview.status_code == 200
+    # Two memories on the primary (the replica has one), no sessions, no runs.
+    assert '<td class="num">2</td><td class="num">0</td><td class="num">0</td>' in html
+
+
+def test_a_unix_socket_runtime_url_reaches_django_agno_and_psycopg_and_healthz(
+    client, editor_client, make_agent, socket_connections
+):
+    entry = connections["socket"].settings_dict
+    assert entry["HOST"] == socket_connections["server"]["HOST"] and entry["HOST"].startswith("/")
+    agent = make_agent(connection="socket")
+    socket_connections["schemas"].append(agent.db_schema)
+    # agno's PostgresDb from the same connection settings, as a deployment hands them over.
+    agno = PostgresDb(db_url=sqlalchemy_url(entry), db_schema=agent.db_schema)
+    socket_connections["engines"].append(agno.db_engine)
+    written = agno.upsert_user_memory(UserMemory(memory="Reached by socket.", user_id="ann"))
+    html = unescape(editor_client.get(user_page(agent, "ann")).content.decode())
+    assert "Reached by socket." in html  # Django, through the socket URL
+    with psycopg_connect(entry) as conn:
+        data_directory = conn.execute("SHOW data_directory").fetchone()[0]
+        stored = conn.execute(
+            f"SELECT memory #>> '{{}}' FROM \"{agent.db_schema}\".agno_memories "
+            "WHERE memory_id = %s",
+            [written.memory_id],
+        ).fetchone()[0]
+    assert data_directory.endswith("runtime-postgres") and stored == "Reached by socket."
+    health = client.get("/healthz")
+    body = health.json()
+    assert health.status_code == 200 and body["status"] == "ok"
+    assert body["runtime_connections"]["socket"]["up"] is True
+    assert body["runtime_connections"]["lagging"]["replica"]["up"] is True
+    assert body["runtime_connections"]["remote"]["up"] is True
+    assert body["runtime_connections"]["remote"]["replica"]["up"] is True
+    assert "postgres://" not in health.content.decode()
