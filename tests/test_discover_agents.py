@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 from html import unescape
 from io import StringIO
 
@@ -92,6 +93,28 @@ def test_counts_are_those_agno_wrote(found):
         "memories": "bot_memories",
         "sessions": "bot_chats",
     }
+
+
+def test_the_last_write_is_the_newest_row_agno_wrote(editor_client, found, runtime_connections):
+    from memories.runtime.discovery import discover_schemas
+
+    def last_write(schema: str) -> int:
+        return {e.schema: e for e in discover_schemas("remote")}[schema].last_write
+
+    before = last_write(found["plain"])
+    assert before is not None and before <= int(time.time())
+    time.sleep(1.1)  # agno stamps rows in whole seconds
+    agno = PostgresDb(
+        db_url=sqlalchemy_url(runtime_connections["server"]), db_schema=found["plain"]
+    )
+    runtime_connections["engines"].append(agno.db_engine)
+    newer = agno.upsert_user_memory(UserMemory(memory="Newest fact.", user_id="user9"))
+    stamped = agno.get_user_memory(newer.memory_id).updated_at
+    assert stamped > before and last_write(found["plain"]) == stamped
+    assert last_write(found["studio"]) < stamped  # another schema keeps its own
+    row = discover_page(editor_client).split(found["plain"])[1].split("</tr>")[0]
+    moment = datetime.fromtimestamp(stamped, UTC).isoformat()
+    assert f'<time datetime="{moment}"' in row
 
 
 def test_registering_a_renamed_schema_takes_one_click_and_shows_its_memories(editor_client, found):
