@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
@@ -46,7 +47,7 @@ from memories.runtime import prune as runtime_prune
 from memories.runtime import scoping as runtime_scoping
 from memories.runtime import sessions as runtime_sessions
 from memories.runtime import users as runtime_users
-from memories.runtime.location import read_only_agents
+from memories.runtime.location import location_of, read_only_agents, remember_privileges
 from memories.runtime.users import UserFootprint
 
 Actor = AbstractBaseUser | AnonymousUser | None
@@ -421,6 +422,29 @@ class ReadOnlyAgents(PermissionError):
         super().__init__(self.message)
 
 
+class PartialForget(PermissionError):
+    """A runtime refused the studio half-way through a forget (its privileges were revoked
+    after the up-front check): what was erased stays erased, and the receipt says so."""
+
+    def __init__(self, receipt: ForgetReceipt, erased: list[Agent], refused: Agent) -> None:
+        self.receipt = receipt
+        done = ", ".join(f"“{agent.name}”" for agent in erased)
+        self.message = (
+            f"Forgot the user in {done} only: the runtime of “{refused.name}” refused the "
+            "change (Memory Studio's role there is read-only now), so nothing was erased there "
+            f"or in the agents after it. Receipt {receipt.pk} lists what was erased and stays "
+            "unfinished; once the privileges are back, forget the user again."
+        )
+        super().__init__(self.message)
+
+
+def _refused_by_runtime(error: DatabaseError) -> bool:
+    return isinstance(
+        error.__cause__,
+        psycopg.errors.InsufficientPrivilege | psycopg.errors.ReadOnlySqlTransaction,
+    )
+
+
 def _refuse_read_only(agents: Sequence[Agent]) -> None:
     blocked = read_only_agents(agents)
     if blocked:
@@ -455,37 +479,56 @@ def forget_user(
     the agents commit one by one, so a refusal half-way would leave a partial erase."""
     _refuse_read_only(agents)
     digest = forgetting.user_hash(user_id)
+    own_receipt = receipt is None
     if receipt is None:
         receipt = start_receipt(actor=actor, user_id=user_id)
     erased = []
     for agent in agents:
-        with transaction.atomic():  # one transaction per agent, as the runtime owns each schema
-            footprint = runtime_users.erase_user(agent, user_id)
-            trashed = forgetting.drop_agent_traces(agent, user_id, digest)
-            ForgetReceiptLine.objects.create(
-                receipt=receipt,
-                agent=agent,
-                agent_slug=agent.slug,
-                memories=footprint.memories,
-                sessions=footprint.sessions,
-                runs=footprint.runs,
-                trashed=trashed,
-            )
-            audit.record(
-                actor,
-                agent,
-                AuditEvent.Action.USER_FORGOTTEN,
-                user_id=digest,
-                details={
-                    "memories": footprint.memories,
-                    "sessions": footprint.sessions,
-                    "runs": footprint.runs,
-                },
-            )
+        try:
+            footprint = _forget_in_agent(actor, agent, user_id, digest, receipt)
+        except DatabaseError as error:
+            if not _refused_by_runtime(error):
+                raise
+            # Privileges revoked since they were last seen: remember, so pages say so at once.
+            remember_privileges(location_of(agent), False)
+            if erased:
+                raise PartialForget(receipt, [a for a, _ in erased], agent) from error
+            if own_receipt:
+                receipt.delete()  # nothing erased: no receipt for it
+            raise ReadOnlyAgents([(agent, "")]) from error
         erased.append((agent, footprint))
     if finish:  # a background forget finishes its receipt after its last agent
         finish_receipt(receipt=receipt, user_id=user_id, remove_registration=remove_registration)
     return Forgotten(receipt, erased)
+
+
+def _forget_in_agent(
+    actor: Actor, agent: Agent, user_id: str | None, digest: str, receipt: ForgetReceipt
+) -> UserFootprint:
+    with transaction.atomic():  # one transaction per agent, as the runtime owns each schema
+        footprint = runtime_users.erase_user(agent, user_id)
+        trashed = forgetting.drop_agent_traces(agent, user_id, digest)
+        ForgetReceiptLine.objects.create(
+            receipt=receipt,
+            agent=agent,
+            agent_slug=agent.slug,
+            memories=footprint.memories,
+            sessions=footprint.sessions,
+            runs=footprint.runs,
+            trashed=trashed,
+        )
+        audit.record(
+            actor,
+            agent,
+            AuditEvent.Action.USER_FORGOTTEN,
+            user_id=digest,
+            details={
+                "memories": footprint.memories,
+                "sessions": footprint.sessions,
+                "runs": footprint.runs,
+            },
+        )
+    return footprint
 
 
 def start_receipt(*, actor: Actor, user_id: str | None) -> ForgetReceipt:

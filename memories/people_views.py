@@ -71,7 +71,7 @@ def forget_user(request: HttpRequest) -> HttpResponse:
     remove_registration = form.cleaned_data["remove_registration"]
     try:
         return _forget(request, agents, user_id, remove_registration, form)
-    except actions.ReadOnlyAgents as error:
+    except (actions.ReadOnlyAgents, actions.PartialForget) as error:
         return bad_request(request, error.message, status=403)
 
 

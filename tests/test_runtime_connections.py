@@ -483,3 +483,43 @@ def test_a_unix_socket_runtime_url_reaches_django_agno_and_psycopg_and_healthz(
     assert body["runtime_connections"]["remote"]["up"] is True
     assert body["runtime_connections"]["remote"]["replica"]["up"] is True
     assert "postgres://" not in health.content.decode()
+
+
+def test_a_runtime_that_turns_read_only_mid_forget_is_reported_truthfully(
+    editor_client, make_agent, runtime_connections
+):
+    from memories.models import AuditEvent, ForgetReceipt
+
+    writable = make_agent(connection="remote", name="A writable runtime")
+    revoked = make_agent(connection="remote_ro", name="B revoked runtime")
+    stores = {
+        agent: owner_agno(runtime_connections, agent.db_schema) for agent in (writable, revoked)
+    }
+    for agent, agno in stores.items():
+        agno.upsert_user_memory(UserMemory(memory=f"Ann in {agent.name}.", user_id="ann"))
+    grant_reader(runtime_connections, revoked.db_schema, write=True)
+    url = reverse("memories:forget")
+    preview = unescape(editor_client.get(url, {"user_id": "ann"}).content.decode())
+    assert "may not change the runtime" not in preview  # both writable when last checked
+    # Revoked within the minute the check is remembered: the up-front check still passes.
+    on_runtime_server(
+        runtime_connections,
+        f'REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{revoked.db_schema}" '
+        f"FROM {READER_ROLE}",
+    )
+    refused = editor_client.post(url, {"user_id": "ann", "confirmation": "ann"})
+    html = unescape(refused.content.decode())
+    assert refused.status_code == 403
+    assert "Forgot the user in “A writable runtime” only" in html
+    assert "“B revoked runtime” refused" in html and "Nothing was changed" not in html
+    assert stores[writable].get_user_memories(user_id="ann") == []
+    assert len(stores[revoked].get_user_memories(user_id="ann")) == 1
+    receipt = ForgetReceipt.objects.get()
+    assert f"Receipt {receipt.pk}" in html and receipt.finished_at is None
+    assert [line.agent_slug for line in receipt.lines.all()] == [writable.slug]
+    assert list(
+        AuditEvent.objects.filter(action="user.forgotten").values_list("agent_slug", flat=True)
+    ) == [writable.slug]
+    # The refusal is remembered: the next preview names the agent at once.
+    again = unescape(editor_client.get(url, {"user_id": "ann"}).content.decode())
+    assert "may not change the runtime of “B revoked runtime”" in again

@@ -35,7 +35,7 @@ class Command(BaseCommand):
             return
         try:
             forgotten = actions.forget_user(actor=None, agents=agents, user_id=user_id)
-        except actions.ReadOnlyAgents as error:
+        except (actions.ReadOnlyAgents, actions.PartialForget) as error:
             raise CommandError(error.message) from None
         for agent, f in forgotten:
             self.stdout.write(
