@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from agents.access import agent_for_user, can_write, studio_agent_for_user
-from agents.agno_bridge import agent_options, unsupported_settings
+from agents.agno_bridge import TABLE_KEYS, agent_options, unsupported_settings
 from agents.forms import DiscoverForm, MemorySettingsForm, RegisterDiscoveredForm
 from agents.models import Agent
 from memories import actions, flags, runtime, tokens, users
@@ -252,6 +252,8 @@ def settings_api(request: HttpRequest, slug: str) -> HttpResponse:
             "agent": agent.slug,
             "name": agent.name,
             "db_schema": agent.db_schema,
+            # PostgresDb's table names where the agent renames them ({} for agno's defaults).
+            "tables": {key: getattr(agent, key) for key in TABLE_KEYS if getattr(agent, key, "")},
             "user_id_kind": agent.user_id_kind,
             "agno_settings": agent.agno_settings,
             "agent_kwargs": agent_options(agent.agno_settings),
