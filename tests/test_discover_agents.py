@@ -237,3 +237,16 @@ def test_a_schema_taken_on_its_connection_is_refused_in_words(editor_client, ai_
         Agent.objects.create(name="Copy", slug="copy", db_schema="ai", connection="remote")
     assert list(Agent.objects.filter(db_schema="ai")) == [first]
     assert AuditEvent.objects.filter(action="agent.registered").count() == 1
+
+
+def test_at_scale_the_command_says_users_are_not_counted(found, runtime_connections, monkeypatch):
+    from memories.runtime import discovery
+
+    monkeypatch.setattr(discovery, "EXACT_COUNT_LIMIT", 2)  # a big table, as the planner sees it
+    with psycopg_connect(runtime_connections["server"]) as conn:
+        conn.execute(f'ANALYZE "{found["studio"]}".agno_memories')  # reltuples: 3
+    out = StringIO()
+    call_command("discover_agents", "--connection", "remote", stdout=out)
+    line = next(row for row in out.getvalue().splitlines() if found["studio"] in row)
+    assert "≈3 memories, users not counted, 1 sessions" in line
+    assert " 0 users" not in line
