@@ -42,9 +42,10 @@ def _socket_url(database: str) -> str:
 
 
 _primary = _socket_url(_runtime_server["NAME"])
+_timeout = "&options=-c%20statement_timeout%3D4321"  # an option of the URL's own, kept
 _socket_entries, SOCKET_RUNTIME_CONNECTIONS = runtime_databases(
     DATABASES["default"],  # noqa: F405
-    databases=f"socket={_primary} socket_ro={_primary} lagging={_primary}",
+    databases=f"socket={_primary} socket_ro={_primary}{_timeout} lagging={_primary}",
     replicas=f"lagging={_socket_url('lagging')}",
     read_only="socket_ro",
 )

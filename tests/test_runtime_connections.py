@@ -359,9 +359,11 @@ def test_runtime_read_only_refuses_a_write_and_the_server_refuses_one_that_slips
     from memories import actions
     from memories.models import AuditEvent, TrashedMemory
 
-    assert connections["socket_ro"].settings_dict["OPTIONS"]["options"] == (
-        "-c default_transaction_read_only=on"
-    )
+    with connections["socket_ro"].cursor() as cursor:  # the URL's own option kept beside it
+        cursor.execute("SELECT current_setting('default_transaction_read_only')")
+        assert cursor.fetchone()[0] == "on"
+        cursor.execute("SELECT current_setting('statement_timeout')")
+        assert cursor.fetchone()[0] == "4321ms"
     agent = make_agent(connection="socket_ro")
     agno = owner_agno(socket_connections, agent.db_schema)
     written = agno.upsert_user_memory(UserMemory(memory="Rides a tandem.", user_id="ann"))
