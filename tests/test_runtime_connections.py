@@ -525,3 +525,29 @@ def test_a_runtime_that_turns_read_only_mid_forget_is_reported_truthfully(
     # The refusal is remembered: the next preview names the agent at once.
     again = unescape(editor_client.get(url, {"user_id": "ann"}).content.decode())
     assert "may not change the runtime of “B revoked runtime”" in again
+
+
+def test_runtime_indexes_skip_a_read_only_connection_and_say_why(make_agent, socket_connections):
+    from io import StringIO
+
+    from memories.runtime.indexes import INDEXES
+
+    locked = make_agent(connection="socket_ro", slug="locked")
+    owned = make_agent(connection="socket", slug="owned")
+    for agent in (locked, owned):
+        owner_agno(socket_connections, agent.db_schema).upsert_user_memory(
+            UserMemory(memory="Indexed?", user_id="ann")
+        )
+    out = StringIO()
+    call_command("runtime_indexes", stdout=out)
+    lines = dict(line.split(" ", 1) for line in out.getvalue().splitlines())
+    assert "skipped" in lines["locked"] and "(RUNTIME_READ_ONLY)" in lines["locked"]
+    assert "built" in lines["owned"]
+    ours = {index.name for index in INDEXES}
+    found = on_runtime_server(
+        socket_connections,
+        "SELECT schemaname, indexname FROM pg_indexes WHERE schemaname IN (%s, %s)",
+        [locked.db_schema, owned.db_schema],
+    )
+    by_schema = {schema: {name for s, name in found if s == schema} for schema, _ in found}
+    assert ours & by_schema[owned.db_schema] and not ours & by_schema[locked.db_schema]
