@@ -50,8 +50,18 @@ _socket_entries, SOCKET_RUNTIME_CONNECTIONS = runtime_databases(
     read_only="socket_ro",
 )
 SOCKET_RUNTIME_CONNECTIONS.pop("default")
+# A runtime whose server is down: nothing listens on port 9 of this machine.
+_dead_entries, DEAD_RUNTIME_CONNECTIONS = runtime_databases(
+    DATABASES["default"],  # noqa: F405
+    databases="dead=postgres://nobody@127.0.0.1:9/gone?connect_timeout=2",
+    replicas="",
+    read_only="",
+)
+DEAD_RUNTIME_CONNECTIONS.pop("default")
+_socket_entries.update(_dead_entries)
 for _alias, _entry in _socket_entries.items():
     # The primaries are the runtime server's test database; the replica gets one of its own.
     _entry["CONN_MAX_AGE"] = 0
+    # (A mirror's NAME only is copied: "dead" keeps its dead address.)
     _entry["TEST"] = {"MIGRATE": False} if _alias == "lagging_replica" else {"MIRROR": "remote"}
     DATABASES[_alias] = _entry  # noqa: F405

@@ -551,3 +551,21 @@ def test_runtime_indexes_skip_a_read_only_connection_and_say_why(make_agent, soc
     )
     by_schema = {schema: {name for s, name in found if s == schema} for schema, _ in found}
     assert ours & by_schema[owned.db_schema] and not ours & by_schema[locked.db_schema]
+
+
+def test_a_runtime_that_is_down_is_named_not_the_studios_database(
+    editor_client, make_agent, settings
+):
+    settings.RUNTIME_CONNECTIONS = {
+        **settings.RUNTIME_CONNECTIONS,
+        **settings.DEAD_RUNTIME_CONNECTIONS,
+    }
+    agent = make_agent(connection="dead")
+    response = editor_client.get(user_page(agent, "ann"))
+    html = unescape(response.content.decode())
+    assert response.status_code == 503
+    assert "This agent's runtime database cannot be reached" in html
+    assert "cannot reach its Postgres database" not in html
+    # The studio's own pages keep working.
+    assert editor_client.get(reverse("agents:list")).status_code == 200
+    connections["dead"].close()
