@@ -118,7 +118,6 @@ def _users_context(request: HttpRequest, agent: Agent) -> dict:
             )
         else:
             page = users.agent_users(agent, after=data["after"] or None, prefix=data["q"])
-            tokens.attach_counted_tokens(agent, page.items)
     except runtime.InvalidCursor as error:
         return {"search": search, "users": runtime.Page([]), "users_error": error.message}
     return {
@@ -157,16 +156,18 @@ RECENT_SHOWN = 10
 def recent_memories(request: HttpRequest, slug: str) -> HttpResponse:
     """The newest memories across all users, polled while the Memory tab is visible: when
     nothing changed since `seen`, an empty 204 (htmx swaps nothing)."""
-    agent, _ = agent_for_user(request, slug)
+    agent, can_write = agent_for_user(request, slug)
     memories = runtime.recent_memories(agent, RECENT_SHOWN)
     newest = runtime.encode_cursor(memories[0].sort_key, memories[0].memory_id) if memories else ""
     if request.htmx and request.GET.get("seen") == newest:
         return HttpResponse(status=204)
+    kinds = flags.flags_for(agent, [m.memory_id for m in memories])
     context = {
         "agent": agent,
-        "recent": memories,
+        # Flagged ones are masked as on the sensitive list; only an Editor gets the reveal.
+        "can_write": can_write,
+        "recent": [(memory, kinds.get(memory.memory_id)) for memory in memories],
         "seen": newest,
-        "recent_flags": flags.flags_for(agent, [m.memory_id for m in memories]),
     }
     return render(request, "agents/memory_tab.html#recent", context)
 

@@ -262,6 +262,14 @@ def restore_from_trash(*, actor: Actor, agent: Agent, trashed_ids: Sequence[int]
     return len(entries)
 
 
+def undo_prune(*, actor: Actor, job: PruneJob) -> int:
+    """Put back every memory a prune took, as restore_from_trash does: all or none."""
+    trashed = list(TrashedMemory.objects.filter(prune_job=job).values_list("pk", flat=True))
+    if not trashed:
+        raise TrashGone(TrashGone.message)
+    return restore_from_trash(actor=actor, agent=job.agent, trashed_ids=trashed)
+
+
 def purge_trash(*, actor: Actor, agent: Agent, trashed_ids: Sequence[int]) -> int:
     """Delete trashed memories for good, all of `trashed_ids` or none."""
     with transaction.atomic():
@@ -378,7 +386,13 @@ def run_prune_batch(*, actor: Actor, job: PruneJob, batch: int = PRUNE_BATCH) ->
         rows = runtime_prune.take_unchanged(
             job.agent, [(memory_id, changed) for _, memory_id, changed in chosen]
         )
-        trash.keep(job.agent, rows, reason=TrashedMemory.Reason.PRUNED, actor=job.actor or actor)
+        trash.keep(
+            job.agent,
+            rows,
+            reason=TrashedMemory.Reason.PRUNED,
+            actor=job.actor or actor,
+            prune_job=job,
+        )
         deleted = [(row["memory_id"], row["user_id"]) for row in rows]
         PruneCandidate.objects.filter(id__in=[pk for pk, _, _ in chosen]).delete()
         flags.drop_flags(job.agent, [memory_id for memory_id, _ in deleted])
@@ -506,6 +520,8 @@ def _forget_in_agent(
     actor: Actor, agent: Agent, user_id: str | None, digest: str, receipt: ForgetReceipt
 ) -> UserFootprint:
     with transaction.atomic():  # one transaction per agent, as the runtime owns each schema
+        # First, so no move or import naming the user can write their rows after the erase.
+        held = forgetting.hold_jobs(agent, user_id)
         footprint = runtime_users.erase_user(agent, user_id)
         trashed = forgetting.drop_agent_traces(agent, user_id, digest)
         ForgetReceiptLine.objects.create(
@@ -516,6 +532,8 @@ def _forget_in_agent(
             sessions=footprint.sessions,
             runs=footprint.runs,
             trashed=trashed,
+            jobs_stopped=held.stopped,
+            export_files=forgetting.clean_job_files(held, user_id),
         )
         audit.record(
             actor,
@@ -543,12 +561,15 @@ def start_receipt(*, actor: Actor, user_id: str | None) -> ForgetReceipt:
 def finish_receipt(
     *, receipt: ForgetReceipt, user_id: str | None, remove_registration: bool
 ) -> None:
-    """The last step of a forget: the registry entry if asked, and the receipt's end time."""
+    """The last step of a forget: the registry entry if asked, the user_id out of other
+    registrations' aliases and the admin's history, and the receipt's end time."""
     with transaction.atomic():
         if remove_registration:
             receipt.registry_entry_removed = forgetting.remove_registration(user_id)
+        receipt.aliases_removed = forgetting.remove_alias(user_id)
+        forgetting.hide_in_admin_log(user_id, receipt.user_hash)
         receipt.finished_at = timezone.now()
-        receipt.save(update_fields=["registry_entry_removed", "finished_at"])
+        receipt.save(update_fields=["registry_entry_removed", "aliases_removed", "finished_at"])
 
 
 def delete_session(*, actor: Actor, agent: Agent, session_id: str) -> tuple[str | None, int]:
@@ -914,6 +935,7 @@ def move_user_memories(
         raise SameUserId(SameUserId.message)
     with transaction.atomic():
         moved = runtime_scoping.move_user_rows(agent, source, target, sessions=sessions)
+        trashed = trash.move_owner(agent, source, target)  # so a restore lands under target
         audit.record(
             actor,
             agent,
@@ -925,6 +947,7 @@ def move_user_memories(
                 "memories": moved.memories,
                 "sessions": moved.sessions,
                 "runs": moved.runs,
+                "trashed": trashed,
             },
         )
         SensitiveFlag.objects.filter(agent=agent, memory_id__in=moved.memory_ids).update(

@@ -14,6 +14,7 @@ from agents.access import agent_for_user, rw_agent_for_user
 from agents.models import Agent
 from memories import actions, duplicates, runtime
 from memories.forms import DuplicatesForm, RemoveDuplicatesForm
+from memories.trash_views import undo_for
 from memories.users import user_label
 from studio.feedback import first_error, flash
 from studio.responses import bad_request
@@ -85,5 +86,10 @@ def remove_duplicates(request: HttpRequest, slug: str) -> HttpResponse:
             request, f"{error.message} Nothing was removed; look at the groups again.", status=409
         )
     saved = sum(duplicates.line_tokens(m) for r in removals for m in r.remove)
-    flash(request, f"Removed {removed} repeated memories, saving about {saved:,} tokens per turn.")
+    undo = undo_for(agent, [m.memory_id for r in removals for m in r.remove])
+    flash(
+        request,
+        f"Removed {removed} repeated memories, saving about {saved:,} tokens per turn.",
+        undo=undo,
+    )
     return redirect(f"{reverse('memories:duplicates', args=[agent.slug])}?{_scope_query(form)}")

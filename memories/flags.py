@@ -11,7 +11,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Count
 from django.utils import timezone
 
 from agents.models import Agent
@@ -123,17 +122,6 @@ def flags_for(agent: Agent, memory_ids: Sequence[str]) -> dict[str, list[str]]:
         return {}
     rows = SensitiveFlag.objects.filter(agent=agent, memory_id__in=list(memory_ids))
     return dict(rows.values_list("memory_id", "kinds"))
-
-
-def flag_counts(agent: Agent, user_ids: Sequence[str | None]) -> dict[str | None, int]:
-    """Flagged memories per user, for the users on a page of the users list."""
-    keys = [key for key in user_ids if key is not None]
-    rows = SensitiveFlag.objects.filter(agent=agent)
-    rows = rows.filter(user_id__in=keys) | (
-        rows.filter(user_id__isnull=True) if None in user_ids else rows.none()
-    )
-    counts = rows.values("user_id").annotate(n=Count("memory_id")).values_list("user_id", "n")
-    return dict(counts)
 
 
 def drop_flags(agent: Agent, memory_ids: Sequence[str]) -> None:

@@ -496,6 +496,10 @@ class TrashedMemory(models.Model):
     user_id = models.TextField(null=True)  # NULL: the runtime stored the memory without one
     row = models.JSONField()
     reason = models.CharField(max_length=20, choices=Reason.choices)
+    # The prune that deleted it, so "Undo this prune" finds every memory it took.
+    prune_job = models.ForeignKey(
+        "memories.PruneJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
     )
@@ -537,6 +541,8 @@ class ForgetReceipt(models.Model):
     actor_name = models.CharField(max_length=150, blank=True)
     user_hash = models.CharField(max_length=80)
     registry_entry_removed = models.BooleanField(default=False)
+    # Registrations that kept the user_id as an alias (another person's, or their own kept one).
+    aliases_removed = models.PositiveIntegerField(default=0)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -556,6 +562,8 @@ class ForgetReceiptLine(models.Model):
     sessions = models.PositiveIntegerField(default=0)
     runs = models.PositiveIntegerField(default=0)
     trashed = models.PositiveIntegerField(default=0)  # memories in the trash, purged too
+    jobs_stopped = models.PositiveIntegerField(default=0)  # open moves and imports naming them
+    export_files = models.PositiveIntegerField(default=0)  # agent exports rewritten without them
     erased_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -7,10 +7,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from agents.access import agent_for_user, rw_agent_for_user
-from memories import actions, pruning
+from memories import actions, pruning, runtime
 from memories.forms import PruneForm
-from memories.models import Job, PruneJob
-from studio.feedback import toast
+from memories.models import Job, PruneJob, TrashedMemory
+from studio.feedback import flash, toast
 from studio.responses import bad_request
 
 PRUNE_PAGE = "memories/prune.html"
@@ -48,6 +48,7 @@ def prune_job(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
         "job": job,
         "criteria": pruning.PruneCriteria(**job.criteria).describe(),
         "run": Job.objects.filter(kind=Job.Kind.PRUNE, params__prune_job=job.pk).first(),
+        "undoable": _undoable(job),
     }
     if request.htmx:
         return render(request, f"{PRUNE_PAGE}#progress", context)
@@ -82,7 +83,29 @@ def prune_batch(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
     context = {
         "agent": agent,
         "job": job,
+        "can_write": True,
         "criteria": pruning.PruneCriteria(**job.criteria).describe(),
+        "undoable": _undoable(job),
     }
     response = render(request, f"{PRUNE_PAGE}#progress", context)
     return toast(response, f"Pruned {job.deleted:,} memories.") if job.finished_at else response
+
+
+def _undoable(job: PruneJob) -> int:
+    """How many of the prune's memories are still in the trash (what its Undo puts back)."""
+    if not job.finished_at:
+        return 0
+    return TrashedMemory.objects.filter(prune_job=job).count()
+
+
+@require_POST
+def undo_prune(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
+    """Put back every memory the prune took (a plain form on its finished page), all or none."""
+    agent = rw_agent_for_user(request, slug)
+    job = get_object_or_404(PruneJob, pk=job_id, agent=agent, finished_at__isnull=False)
+    try:
+        count = actions.undo_prune(actor=request.user, job=job)
+    except (actions.TrashGone, actions.RestoredTwice, runtime.MemoryExists) as error:
+        return bad_request(request, error.message, status=409)
+    flash(request, f"Undone: {count:,} pruned memor{'y' if count == 1 else 'ies'} restored.")
+    return redirect("memories:prune_job", slug=agent.slug, job_id=job.pk)

@@ -21,6 +21,7 @@ def as_json(receipt: ForgetReceipt) -> dict[str, Any]:
         "started_at": receipt.created_at.isoformat(),
         "finished_at": receipt.finished_at.isoformat() if receipt.finished_at else None,
         "registry_entry_removed": receipt.registry_entry_removed,
+        "aliases_removed": receipt.aliases_removed,
         "agents": [
             {
                 "agent": line.agent_slug,
@@ -29,6 +30,8 @@ def as_json(receipt: ForgetReceipt) -> dict[str, Any]:
                 "sessions": line.sessions,
                 "runs": line.runs,
                 "trashed_memories": line.trashed,
+                "jobs_stopped": line.jobs_stopped,
+                "export_files_rewritten": line.export_files,
             }
             for line in lines
         ],
@@ -38,6 +41,9 @@ def as_json(receipt: ForgetReceipt) -> dict[str, Any]:
             "prune candidates",
             "trashed memories",
             "queued token recounts",
+            "the user's lines in the agent's export files and queued imports",
+            "the user_id in other registrations' aliases and the admin's history",
             "the user_id in audit events, prune criteria and jobs (replaced by the hash)",
+            "open moves and imports naming the user (stopped)",
         ],
     }

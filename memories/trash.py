@@ -31,7 +31,12 @@ def expiry(agent: Agent, now: datetime | None = None) -> datetime | None:
 
 
 def keep(
-    agent: Agent, rows: Sequence[dict[str, Any]], *, reason: str, actor: Any
+    agent: Agent,
+    rows: Sequence[dict[str, Any]],
+    *,
+    reason: str,
+    actor: Any,
+    prune_job: Any = None,
 ) -> list[TrashedMemory]:
     """Put deleted rows (the export format, memories.runtime.memories.stored_row) in the trash."""
     until = expiry(agent)
@@ -46,6 +51,7 @@ def keep(
                 user_id=row["user_id"],
                 row=row,
                 reason=reason,
+                prune_job=prune_job,
                 actor=person,
                 actor_name=person.get_username() if person else "system",
                 expires_at=until,
@@ -54,6 +60,22 @@ def keep(
         ],
         batch_size=1000,
     )
+
+
+def move_owner(agent: Agent, source: str | None, target: str) -> int:
+    """Trashed memories of `source` now belong to `target` (a user_id move), their stored
+    rows too, so a restore puts them back where the moved ones went. Returns how many."""
+    entries = TrashedMemory.objects.filter(agent=agent)
+    entries = (
+        entries.filter(user_id__isnull=True) if source is None else entries.filter(user_id=source)
+    )
+    moved = []
+    for entry in entries.iterator(chunk_size=1000):
+        entry.user_id = target
+        entry.row = {**entry.row, "user_id": target}
+        moved.append(entry)
+    TrashedMemory.objects.bulk_update(moved, ["user_id", "row"], batch_size=1000)
+    return len(moved)
 
 
 def undo_ids(agent: Agent, memory_ids: Sequence[str]) -> list[int]:

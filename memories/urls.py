@@ -70,6 +70,11 @@ urlpatterns = [
         duplicates_views.remove_duplicates,
         name="remove_duplicates",
     ),
+    path(
+        "agents/<slug:slug>/prune/<int:job_id>/undo/",
+        prune_views.undo_prune,
+        name="undo_prune",
+    ),
     path("agents/<slug:slug>/trash/", trash_views.trash_list, name="trash"),
     path("agents/<slug:slug>/trash/restore/", trash_views.restore_trash, name="restore_trash"),
     path("agents/<slug:slug>/trash/delete/", trash_views.purge_trash, name="purge_trash"),

@@ -11,18 +11,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
-from django.db.models import Q
+from django.db import connection
+from django.db.models import Q, Value
 
 from agents.models import Agent
-from memories.flags import flag_counts
-from memories.models import EndUser
+from memories.models import EndUser, SensitiveFlag, UserTokens
 from memories.runtime import access
-from memories.runtime.users import (
-    UserStats,
-    has_memories_without_user_id,
-    user_ids_after,
-    user_stats,
-)
+from memories.runtime.users import UserStats, user_stats, users_with_stats
 
 # A rough, clearly labelled estimate until a real tokenizer counts them: ~4 characters a token.
 CHARS_PER_TOKEN = 4
@@ -102,33 +97,57 @@ class UserRow:
         self.last_update, self.memory_chars = stats.last_update, stats.memory_chars
 
 
-def _registered_keys(agent: Agent, *, after: str | None, prefix: str, limit: int) -> list[str]:
-    column = "external_id" if agent.user_id_kind == Agent.UserIdKind.ID else "email"
-    keys = EndUser.objects.exclude(**{column: ""})
-    if after is not None:
-        keys = keys.filter(**{f"{column}__gt": after})
-    if prefix:
-        keys = keys.filter(**{f"{column}__startswith": prefix})
-    return list(keys.order_by(column).values_list(column, flat=True)[:limit])
-
-
 def agent_users(
     agent: Agent, *, after: str | None = None, prefix: str = "", limit: int = access.PAGE_SIZE
 ) -> access.Page[UserRow]:
-    """Registered users and runtime user_ids in user_id order, with per-row counts."""
+    """Registered users and runtime user_ids in user_id order, with per-row counts: one
+    runtime query, one registry query and one for the studio's figures, whatever the page."""
     limit = access.page_limit(limit)
     after_key = access.decode_cursor(after, (str,))[0] if after else None
-    runtime_keys = user_ids_after(agent, after=after_key, prefix=prefix, limit=limit + 1)
-    studio_keys = _registered_keys(agent, after=after_key, prefix=prefix, limit=limit + 1)
+    # Rows stored with user_id NULL are one entry of their own, atop the first page.
+    first_page = after_key is None and not prefix
+    stats = users_with_stats(
+        agent, after=after_key, prefix=prefix, limit=limit + 1, with_null=first_page
+    )
+    runtime_keys = [key for key in stats if key is not None]
+    by_id = agent.user_id_kind == Agent.UserIdKind.ID
+    people, studio_keys = _registered_people(
+        agent, runtime_keys, after=after_key, prefix=prefix, limit=limit
+    )
     # The embedded server's C collation orders text as Python compares str.
     keys = sorted({*runtime_keys, *studio_keys})[: limit + 1]
     page = access.keyset_page(keys, limit, lambda key: (key,))
-    first_page = after_key is None and not prefix
-    # Rows stored with user_id NULL are one entry of their own, atop the first page.
-    shown: list[str | None] = list(page.items)
-    if first_page and has_memories_without_user_id(agent):
-        shown.insert(0, None)
-    return access.Page(user_rows(agent, shown), page.next_cursor)
+    shown: list[str | None] = ([None] if None in stats else []) + list(page.items)
+    rows = [UserRow(key, agent=agent) for key in shown]
+    for row in rows:
+        row.take(stats.get(row.user_id, UserStats()))
+    _match_registered(rows, people, by_id=by_id)
+    attach_studio_figures(agent, rows)
+    return access.Page(rows, page.next_cursor)
+
+
+def _registered_people(
+    agent: Agent, runtime_keys: list[str], *, after: str | None, prefix: str, limit: int
+) -> tuple[list[EndUser], list[str]]:
+    """In one query: the next registered keys of the agent's kind after `after` (returned as
+    the second value), and whoever the runtime's keys on this page belong to, by either key."""
+    column = "external_id" if agent.user_id_kind == Agent.UserIdKind.ID else "email"
+    window = EndUser.objects.exclude(**{column: ""})
+    if after is not None:
+        window = window.filter(**{f"{column}__gt": after})
+    if prefix:
+        window = window.filter(**{f"{column}__startswith": prefix})
+    window = window.annotate(in_window=Value(True)).order_by(column)[: limit + 1]
+    owners = EndUser.objects.filter(
+        Q(email__in=runtime_keys) | Q(external_id__in=runtime_keys)
+    ).annotate(in_window=Value(False))
+    people: dict[int, EndUser] = {}
+    keys = []
+    for person in window.union(owners.order_by(), all=True):
+        people.setdefault(person.pk, person)
+        if person.in_window:
+            keys.append(getattr(person, column))
+    return list(people.values()), keys
 
 
 def user_rows(agent: Agent, user_ids: Sequence[str | None]) -> list[UserRow]:
@@ -138,10 +157,43 @@ def user_rows(agent: Agent, user_ids: Sequence[str | None]) -> list[UserRow]:
     for row in rows:
         row.take(stats[row.user_id])
     _attach_registered_users(rows, by_id=agent.user_id_kind == Agent.UserIdKind.ID)
-    flagged = flag_counts(agent, list(user_ids)) if rows else {}
-    for row in rows:
-        row.flagged = flagged.get(row.user_id, 0)
+    attach_studio_figures(agent, rows)
     return rows
+
+
+def attach_studio_figures(agent: Agent, rows: list[UserRow]) -> None:
+    """Each row's counted tokens and flagged memories, from the studio's tables in one query."""
+    if not rows:
+        return
+    keys = [row.user_id for row in rows if row.user_id is not None]
+    with_null = any(row.user_id is None for row in rows)
+    tokens_table, flags_table = UserTokens._meta.db_table, SensitiveFlag._meta.db_table
+    match = "(user_id = ANY(%(keys)s) OR (%(with_null)s AND user_id IS NULL))"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 'tokens', user_id, tokens FROM {tokens_table} "
+            f"WHERE agent_id = %(agent)s AND {match} "
+            f"UNION ALL SELECT 'flagged', user_id, count(*) FROM {flags_table} "
+            f"WHERE agent_id = %(agent)s AND {match} GROUP BY user_id",
+            {"agent": agent.pk, "keys": keys, "with_null": with_null},
+        )
+        found = cursor.fetchall()
+    counted = {key: n for kind, key, n in found if kind == "tokens"}
+    flagged = {key: n for kind, key, n in found if kind == "flagged"}
+    for row in rows:
+        row.counted_tokens = counted.get(row.user_id)
+        row.flagged = flagged.get(row.user_id, 0)
+
+
+def _match_registered(rows: list[UserRow], people: list[EndUser], *, by_id: bool) -> None:
+    by_email = {person.email: person for person in people}
+    by_external = {person.external_id: person for person in people if person.external_id}
+    expected, other = (by_external, by_email) if by_id else (by_email, by_external)
+    for row in rows:
+        if row.user_id:
+            row.registered = expected.get(row.user_id)
+            if row.registered is None:
+                row.other_kind_match = other.get(row.user_id)
 
 
 def _attach_registered_users(rows: list[UserRow], *, by_id: bool) -> None:
@@ -149,13 +201,7 @@ def _attach_registered_users(rows: list[UserRow], *, by_id: bool) -> None:
     if not keys:
         return
     people = list(EndUser.objects.filter(Q(email__in=keys) | Q(external_id__in=keys)))
-    by_email = {person.email: person for person in people}
-    by_external = {person.external_id: person for person in people if person.external_id}
-    expected, other = (by_external, by_email) if by_id else (by_email, by_external)
-    for row in rows:
-        row.registered = expected.get(row.user_id)
-        if row.registered is None:
-            row.other_kind_match = other.get(row.user_id)
+    _match_registered(rows, people, by_id=by_id)
 
 
 def registered_user(agent: Agent, user_id: str) -> tuple[EndUser | None, EndUser | None]:

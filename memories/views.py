@@ -355,7 +355,7 @@ def delete_memory(request: HttpRequest, slug: str) -> HttpResponse:
         return toast(response, "Not deleted: this memory changed since you opened it.", "error")
     message = "Memory deleted."
     if not request.htmx:
-        flash(request, message + _in_trash(agent))
+        flash(request, message + _in_trash(agent), undo=undo_for(agent, [memory_id]))
         return redirect(user_url(agent, user_id))
     context = {
         "agent": agent,
@@ -391,7 +391,7 @@ def bulk_delete(request: HttpRequest, slug: str) -> HttpResponse:
         return bad_request(request, error.message)
     message = f"{count} memor{'y' if count == 1 else 'ies'} deleted."
     if not request.htmx:
-        flash(request, message + _in_trash(agent))
+        flash(request, message + _in_trash(agent), undo=undo_for(agent, ids))
         return redirect(user_url(agent, user_id))
     filters = MemoryFilterForm(request.POST)
     filtered = {**filters.cleaned_data, "after": ""} if filters.is_valid() else {}

@@ -34,5 +34,26 @@ def first_error(form: Any) -> str:
     return "The form is invalid."
 
 
-def flash(request: HttpRequest, message: str, level: str = "success") -> None:
-    messages.add_message(request, LEVELS[level], message)
+def flash(
+    request: HttpRequest,
+    message: str,
+    level: str = "success",
+    *,
+    undo: dict[str, Any] | None = None,
+) -> None:
+    """A message for the next page. `undo` (as toast's) rides in extra_tags, so base.html
+    draws a plain Undo form under it: the same trash entries restored without JavaScript."""
+    extra = json.dumps({"undo": undo}) if undo else ""
+    messages.add_message(request, LEVELS[level], message, extra_tags=extra)
+
+
+def flash_undo(message: Any) -> dict[str, Any] | None:
+    """The Undo a flashed message carries ({"url": ..., "trashed": [ids]}), or None."""
+    try:
+        undo = json.loads(message.extra_tags or "null")
+    except ValueError:
+        return None
+    undo = undo.get("undo") if isinstance(undo, dict) else None
+    if not isinstance(undo, dict) or not isinstance(undo.get("trashed"), list):
+        return None
+    return undo

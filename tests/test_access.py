@@ -156,3 +156,25 @@ def test_pages_send_a_strict_content_security_policy(editor_client, agent):
     )
     assert "frame-ancestors 'none'" in policy
     assert "<script>" not in response.content.decode()  # no inline script anywhere
+
+
+@pytest.mark.django_db
+def test_the_session_user_brings_the_same_permissions_django_would_load(editor, viewer):
+    from django.contrib.auth.backends import ModelBackend
+    from django.contrib.auth.models import Group, Permission
+
+    from studio.auth import OneQueryPermissionsBackend
+
+    direct = User.objects.create_user("direct", is_staff=True)
+    direct.user_permissions.add(Permission.objects.get(codename="view_enduser"))
+    direct.groups.add(Group.objects.get(name="Viewer"))
+    boss = User.objects.create_superuser("boss")
+    gone = User.objects.create_user("gone", is_staff=True, is_active=False)
+    ours = OneQueryPermissionsBackend()
+    for person in (editor, viewer, direct, boss):
+        loaded = ours.get_user(person.pk)
+        expected = ModelBackend().get_all_permissions(User.objects.get(pk=person.pk))
+        assert expected and loaded.get_all_permissions() == expected, person.username
+        assert loaded.has_perm("memories.view_enduser")
+    assert editor.has_perm("memories.change_enduser") != viewer.has_perm("memories.change_enduser")
+    assert ours.get_user(gone.pk) is None and ours.get_user(10**9) is None

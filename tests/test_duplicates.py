@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import re
+from html import unescape as html_unescape
 from urllib.parse import urlencode
+from uuid import uuid4
 
 import pytest
 from agno.db.schemas.memory import UserMemory
+from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
 
@@ -15,6 +18,8 @@ from agents.models import Agent
 from memories import duplicates, runtime
 from memories.context_cost import count_tokens
 from memories.models import AuditEvent, TrashedMemory
+from memories.runtime import duplicates as runtime_duplicates
+from memories.runtime.access import in_agent_schema
 from tests.factories import make_memories, make_memory, memory_texts, user_page
 
 NEAR_A = "Likes green tea in the morning with a little honey."
@@ -215,3 +220,62 @@ def test_the_user_page_links_its_duplicates(editor_client, agent):
     make_memory(agent, "ann/x", "Fact.")
     html = editor_client.get(user_page(agent, "ann/x")).content.decode()
     assert reverse("memories:duplicates", args=[agent.slug]) + "?user_id=ann%2Fx" in html
+
+
+def test_removed_repeats_are_undone_from_the_message_without_javascript(
+    editor_client, agent, agno_db_for
+):
+    keep = aged(agent, "ann", "Has a dog named Rex.", 0)
+    old = aged(agent, "ann", "has a dog named rex", 100)
+    response = editor_client.post(
+        reverse("memories:remove_duplicates", args=[agent.slug]),
+        {"user_id": "ann", "remove": [old]},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert "Removed 1 repeated memories" in html
+    form = html.split('class="flash-undo"', 1)[1].split("</form>", 1)[0]
+    assert f'action="{reverse("memories:restore_trash", args=[agent.slug])}"' in html
+    trashed = re.findall(r'name="trashed" value="(\d+)"', form)
+    assert trashed == [str(TrashedMemory.objects.get(memory_id=old).pk)]
+    after = html_unescape(re.search(r'name="next" value="([^"]*)"', form).group(1))
+    assert after == page_url(agent, threshold="0.8", user_id="ann")
+    back = editor_client.post(
+        reverse("memories:restore_trash", args=[agent.slug]), {"trashed": trashed, "next": after}
+    )
+    assert back.status_code == 302 and back["Location"] == after
+    agno = agno_db_for(agent)
+    assert sorted(m.memory_id for m in agno.get_user_memories(user_id="ann")) == sorted([keep, old])
+    assert not TrashedMemory.objects.exists()
+
+
+def test_the_agent_wide_look_finds_near_repeats_through_the_trigram_index(agent):
+    make_memory(agent, "ann", NEAR_A)
+    make_memory(agent, "ann", NEAR_B)
+    make_memory(agent, "bob", NEAR_A)  # alike, but another user's: never grouped with ann's
+    make_memory(agent, "cat", NEAR_B)
+    # Enough other memories, none alike, that a lookup by memory_id order would read
+    # thousands of rows where the trigram index reads a handful.
+    for n in range(8):
+        make_memories(agent, f"user{n}", 500, memory=lambda n: f"{uuid4().hex} {uuid4().hex}")
+    call_command("runtime_indexes", "--agent", agent.slug)
+    alike = similarity(NEAR_A, NEAR_B)
+    below = duplicates.find_duplicates(
+        agent, user_id=None, all_users=True, threshold=round(alike - 0.04, 2)
+    )
+    [group] = below.groups  # one: ann's pair, not bob's and cat's, nor dan's
+    assert group.kind == "near" and group.similarity == pytest.approx(alike, abs=1e-4)
+    assert {m.user_id for m in group.members} == {"ann"} and len(group.members) == 2
+    above = duplicates.find_duplicates(
+        agent, user_id=None, all_users=True, threshold=round(alike + 0.04, 2)
+    )
+    assert above.groups == []
+    # The lookup each memory makes is served by the index runtime_indexes built.
+    with in_agent_schema(agent) as tables, tables.cursor() as cursor:
+        cursor.execute(tables.sql("ANALYZE {memories}"))
+        trgm = runtime_duplicates._trigram_schema(cursor)
+        cursor.execute("SELECT set_config('pg_trgm.similarity_threshold', %s, true)", [str(alike)])
+        sql = runtime_duplicates._near_sql(trgm, "TRUE", all_users=True)
+        cursor.execute("EXPLAIN " + tables.sql(sql), {"u": None, "n": 1000, "threshold": alike})
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "idx_ms_memories_text_trgm" in plan

@@ -9,9 +9,9 @@ from agno.db.schemas.memory import UserMemory
 from django.urls import reverse
 
 from agents.models import Agent
-from memories import scoping
+from memories import actions, scoping
 from memories.context_cost import count_tokens, memory_block
-from memories.models import AuditEvent, Job, SensitiveFlag
+from memories.models import AuditEvent, Job, SensitiveFlag, TrashedMemory
 from tests.factories import (
     agno_session_with_run,
     make_memories,
@@ -98,6 +98,8 @@ def test_a_move_is_read_by_agno_under_the_new_user_id(editor_client, agent, agno
     SensitiveFlag.objects.create(
         agent=agent, memory_id="m1", user_id="ANN", kinds=["email"], memory_changed_at=1
     )
+    agno.upsert_user_memory(UserMemory(memory_id="t", memory="Trashed.", user_id="ANN"))
+    actions.delete_memory(actor=None, agent=agent, user_id="ANN", memory_id="t")
     response = editor_client.post(
         reverse("memories:move_user", args=[agent.slug]),
         {"user_id": "ANN", "to": "ann@example.com", "sessions": "1"},
@@ -120,6 +122,13 @@ def test_a_move_is_read_by_agno_under_the_new_user_id(editor_client, agent, agno
         3,
     )
     assert event.details["sessions"] == 1 and event.details["runs"] == 1
+    assert event.details["trashed"] == 1
+    # A memory in the trash moved too: restored, agno reads it under the new user_id.
+    entry = TrashedMemory.objects.get(memory_id="t")
+    assert (entry.user_id, entry.row["user_id"]) == ("ann@example.com", "ann@example.com")
+    actions.restore_from_trash(actor=None, agent=agent, trashed_ids=[entry.pk])
+    assert agno.get_user_memory("t").user_id == "ann@example.com"
+    assert agno.get_user_memories(user_id="ANN") == []
 
 
 def test_sessions_stay_unless_asked(editor_client, agent, agno_db_for):

@@ -11,6 +11,7 @@ from agno.db.schemas.memory import UserMemory
 from django.urls import reverse
 
 from memories import flags
+from memories.models import SensitiveFlag
 from memories.sensitive import masked
 from tests.factories import user_page
 
@@ -72,7 +73,7 @@ def test_recently_remembered_shows_the_newest_and_answers_204_when_nothing_is_ne
     first = viewer_client.get(url, **HTMX)
     html = unescape(first.content.decode())
     assert first.status_code == 200
-    assert SECRET in html and "Likes coffee." in html
+    assert "My password is Tul••••" in html and "Likes coffee." in html
     assert 'title="password"' in html  # the flagged one is marked
     assert reverse("memories:user", args=[agent.slug]) + "?user_id=bob" in html
     seen = html.split("seen=", 1)[1].split('"', 1)[0]
@@ -85,3 +86,36 @@ def test_recently_remembered_shows_the_newest_and_answers_204_when_nothing_is_ne
     assert changed.status_code == 200 and "Just moved to Oslo." in changed.content.decode()
     tab = page(viewer_client, reverse("agents:memory_tab", args=[agent.slug]))
     assert "Recently remembered" in tab and f'hx-get="{url}"' in tab
+
+
+def test_recently_remembered_masks_flagged_memories_and_only_an_editor_reveals_them(
+    viewer_client, editor_client, agent, agno
+):
+    url = reverse("agents:recent", args=[agent.slug])
+    tab = reverse("agents:memory_tab", args=[agent.slug])
+    # The feed as htmx polls it, as the no-JS link opens it, and the tab around it.
+    for response in (
+        viewer_client.get(url, **HTMX),
+        viewer_client.get(url),
+        viewer_client.get(tab),
+        viewer_client.get(tab, **HTMX),
+    ):
+        assert response.status_code == 200
+        assert "Tulip-2024!" not in unescape(response.content.decode())
+    viewer_feed = unescape(viewer_client.get(url, **HTMX).content.decode())
+    assert "My password is Tul••••" in viewer_feed and "Reveal" not in viewer_feed
+    assert "Likes tea." in viewer_feed  # unflagged memories are shown whole
+    editor_feed = unescape(editor_client.get(url, **HTMX).content.decode())
+    assert "My password is Tul••••" in editor_feed
+    assert editor_feed.count("<summary>Reveal</summary>") == 1 and SECRET in editor_feed
+
+
+def test_a_flagged_memory_the_detectors_no_longer_match_is_hidden_whole(viewer_client, agent, agno):
+    # A flag from an earlier scan whose match today's detectors do not find again.
+    SensitiveFlag.objects.create(
+        agent=agent, memory_id="t1", user_id="ann", kinds=["api_key"], memory_changed_at=0
+    )
+    feed = unescape(
+        viewer_client.get(reverse("agents:recent", args=[agent.slug]), **HTMX).content.decode()
+    )
+    assert "Likes tea." not in feed and "••••" in feed

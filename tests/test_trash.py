@@ -4,8 +4,10 @@ agent's trash_days; Undo and the Trash page put it back exactly, and agno reads 
 from __future__ import annotations
 
 import json
+import re
 import time
 from datetime import timedelta
+from html import unescape
 
 import pytest
 from agno.db.schemas.memory import UserMemory
@@ -261,3 +263,78 @@ def test_the_trash_empties_itself_on_schedule(agent, agno_db_for, settings):
     run_queued_tasks(max_tasks=1)
     assert not TrashedMemory.objects.exists()
     assert AuditEvent.objects.filter(action="trash.purged", details__expired=True).count() == 2
+
+
+def undo_fields(html: str) -> tuple[str, list[int], str]:
+    """The plain Undo form a flashed message carries: its action, trashed ids and next."""
+    form = (
+        html.split('class="flash-undo"', 1)[0].rsplit("<form", 1)[1]
+        + html.split('class="flash-undo"', 1)[1].split("</form>", 1)[0]
+    )
+    action = form.split('action="', 1)[1].split('"', 1)[0]
+    trashed = [int(v) for v in re.findall(r'name="trashed" value="(\d+)"', form)]
+    after = form.split('name="next" value="', 1)[1].split('"', 1)[0]
+    return action, trashed, unescape(after)
+
+
+def test_a_prune_is_undone_from_its_finished_page_without_javascript(
+    editor_client, viewer_client, agent, agno_db_for
+):
+    agno = agno_db_for(agent)
+    seed(agno, user_id="bob")
+    agno.upsert_user_memory(UserMemory(memory_id="a1", memory="Ann's own.", user_id="ann"))
+    agno.upsert_user_memory(UserMemory(memory_id="a2", memory="Ann's too.", user_id="ann"))
+    before = stored_memories(agent.db_schema)
+    prune = pruning.preview_prune(agent, pruning.PruneCriteria(user_id="bob", keep_newest=1), None)
+    # Something deleted earlier, by hand, is not the prune's to put back.
+    actions.delete_memory(actor=None, agent=agent, user_id="ann", memory_id="a2")
+    editor_client.post(reverse("memories:confirm_prune", args=[agent.slug, prune.pk]))
+    run_queued_tasks()
+    prune.refresh_from_db()
+    assert prune.finished_at and prune.deleted == 2
+    page = editor_client.get(reverse("memories:prune_job", args=[agent.slug, prune.pk]))
+    html = page.content.decode()
+    undo_url = reverse("memories:undo_prune", args=[agent.slug, prune.pk])
+    assert f'<form method="post" action="{undo_url}">' in html and "Undo this prune" in html
+    assert "puts back the 2 memories" in html
+    assert (
+        undo_url
+        not in viewer_client.get(
+            reverse("memories:prune_job", args=[agent.slug, prune.pk])
+        ).content.decode()
+    )
+    assert viewer_client.post(undo_url).status_code == 403
+
+    response = editor_client.post(undo_url)  # a plain form post, no htmx
+    assert response.status_code == 302
+    assert response["Location"] == reverse("memories:prune_job", args=[agent.slug, prune.pk])
+    # Exactly the prune's memories are back, every column as stored; a2 stays in the trash.
+    assert stored_memories(agent.db_schema) == [row for row in before if row[0] != "a2"]
+    assert TrashedMemory.objects.get().memory_id == "a2"
+    assert len(agno.get_user_memories(user_id="bob")) == 3  # agno reads them again
+    restored = AuditEvent.objects.get(action=AuditEvent.Action.MEMORIES_RESTORED)
+    assert restored.details["count"] == 2
+    shown = editor_client.get(response["Location"]).content.decode()
+    assert "Undone: 2 pruned memories restored." in shown and "Undo this prune" not in shown
+    # Twice is refused, and changes nothing.
+    assert editor_client.post(undo_url).status_code == 409
+    assert len(agno.get_user_memories(user_id="bob")) == 3
+
+
+def test_a_delete_without_javascript_flashes_a_plain_undo_form(editor_client, agent, agno_db_for):
+    agno = agno_db_for(agent)
+    seed(agno)
+    before = stored_memories(agent.db_schema)
+    response = editor_client.post(
+        memory_url(agent, "m2", "delete"), {"user_id": "ann"}, follow=True
+    )
+    html = response.content.decode()
+    assert "Memory deleted. It stays in the trash for 7 days." in html
+    action, trashed, after = undo_fields(html)
+    assert action == reverse("memories:restore_trash", args=[agent.slug])
+    assert trashed == [TrashedMemory.objects.get(memory_id="m2").pk]
+    assert after == response.request["PATH_INFO"] + "?" + response.request["QUERY_STRING"]
+    back = editor_client.post(action, {"trashed": trashed, "next": after})
+    assert back.status_code == 302 and back["Location"] == after
+    assert stored_memories(agent.db_schema) == before
+    assert agno.get_user_memory("m2").memory == "Lives in Porto."

@@ -253,3 +253,74 @@ def erase_user(agent: Agent, user_id: str | None) -> UserFootprint:
             if tables.memories:
                 cursor.execute(tables.sql(f"DELETE FROM {{memories}} WHERE {user}"), {"u": user_id})
     return footprint
+
+
+# The users list: one query for a page of user_ids and their counts.
+
+
+def users_with_stats(
+    agent: Agent, *, after: str | None, prefix: str, limit: int, with_null: bool
+) -> dict[str | None, UserStats]:
+    """The next `limit` distinct user_ids of memories and sessions in user_id order, each
+    with its counts, in one query; with `with_null`, the runtime's NULL user_id first when
+    any row is stored under it. Registered keys missing here hold nothing in the runtime."""
+    params = {"after": after, "prefix": like_escaped(prefix) + "%", "n": limit}
+    with in_agent_schema(agent, replica=True) as tables:
+        present = [name for name in ("memories", "sessions") if getattr(tables, name)]
+        if not present:
+            return {}
+        keys = " UNION ".join(
+            f"(SELECT DISTINCT user_id FROM {{{name}}} WHERE user_id IS NOT NULL "
+            "AND (%(after)s::text IS NULL OR user_id > %(after)s) "
+            "AND user_id LIKE %(prefix)s ORDER BY user_id LIMIT %(n)s)"
+            for name in present
+        )
+        sql = (
+            f"WITH keys AS (SELECT user_id FROM ({keys}) AS u(user_id) ORDER BY 1 LIMIT %(n)s) "
+            f"SELECT k.user_id, m.*, s.* FROM keys AS k "
+            f"CROSS JOIN LATERAL ({_memory_figures(tables, 'user_id = k.user_id')}) AS m "
+            f"CROSS JOIN LATERAL ({_session_figures(tables, 'user_id = k.user_id')}) AS s"
+        )
+        if with_null:
+            memories, sessions = (
+                figures(tables, "user_id IS NULL")
+                for figures in (_memory_figures, _session_figures)
+            )
+            sql += (
+                f" UNION ALL SELECT NULL, m.*, s.* FROM ({memories}) AS m, ({sessions}) AS s "
+                "WHERE m.n + s.n > 0"
+            )
+        with tables.cursor() as cursor:
+            cursor.execute(tables.sql(sql), params)
+            found = cursor.fetchall()
+    stats = {
+        key: UserStats(
+            memory_count, session_count, _latest(memory_last, session_last), memory_chars or 0
+        )
+        for key, memory_count, memory_last, memory_chars, session_count, session_last in found
+    }
+    # NULL first, as the list shows it, then user_id order.
+    return dict(sorted(stats.items(), key=lambda item: (item[0] is not None, item[0] or "")))
+
+
+def _memory_figures(tables: Tables, condition: str) -> str:
+    if not tables.memories:
+        return "SELECT 0::bigint AS n, NULL::bigint AS last, 0::bigint AS chars"
+    return (
+        "SELECT count(*) AS n, max(coalesce(updated_at, created_at)) AS last, "
+        f"sum(char_length(memory #>> '{{}}')) AS chars FROM {{memories}} WHERE {condition}"
+    )
+
+
+def _session_figures(tables: Tables, condition: str) -> str:
+    if not tables.sessions:
+        return "SELECT 0::bigint AS n, NULL::bigint AS last"
+    return (
+        "SELECT count(*) AS n, max(coalesce(updated_at, created_at)) AS last "
+        f"FROM {{sessions}} WHERE {condition}"
+    )
+
+
+def _latest(*stamps: int | None) -> int | None:
+    known = [stamp for stamp in stamps if stamp is not None]
+    return max(known) if known else None

@@ -1,0 +1,86 @@
+"""The pages the benchmark times answer in at most 8 queries, however much the agent holds.
+
+Transactional, so the count is what production runs (no test savepoints around it); the
+BEGIN and COMMIT around each switch into the agent's schema are not statements of their own.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from memories.models import SensitiveFlag, UserTokens
+from memories.runtime import encode_cursor
+from tests.factories import make_memories, make_person
+
+QUERY_BUDGET = 8
+
+
+def statements(client, url: str, params: dict) -> tuple[int, str]:
+    with CaptureQueriesContext(connection) as captured:
+        response = client.get(url, params)
+    assert response.status_code == 200, (url, params, response.status_code)
+    sql = [q["sql"] for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+    return len(sql), response.content.decode()
+
+
+def fill(agent, start: int, users: int) -> None:
+    """`users` people with memories from number `start`, a flagged memory and a token count
+    each; once, two registered people and memories stored with user_id NULL."""
+    for n in range(start, users):
+        user_id = f"user{n:04d}@example.com"
+        memories = make_memories(agent, user_id, 2)
+        UserTokens.objects.update_or_create(
+            agent=agent, user_id=user_id, defaults={"tokens": 40 + n, "memories": 2}
+        )
+        SensitiveFlag.objects.get_or_create(
+            agent=agent,
+            memory_id=memories[0].memory_id,
+            defaults={"user_id": user_id, "kinds": ["password"], "memory_changed_at": 1},
+        )
+    if start == 0:
+        make_person("user0001@example.com", external_id="id-0001")
+        make_person("only-registered@example.com")
+        make_memories(agent, None, 1)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_users_list_stays_within_its_query_budget_at_any_size(editor_client, agent):
+    url = reverse("agents:memory_tab", args=[agent.slug])
+    pages = {
+        "first page": {},
+        "prefix search": {"q": "user00"},
+        "by tokens": {"sort": "tokens"},
+        "over the budget": {"sort": "over"},
+    }
+    counts = {}
+    for start, users in ((0, 3), (3, 60)):
+        fill(agent, start, users)
+        for name, params in pages.items():
+            counts[name, users], html = statements(editor_client, url, params)
+            if name == "first page":
+                assert "no user_id" in html and "only-registered@example.com" in html
+    deep, html = statements(editor_client, url, {"after": encode_cursor("user0030@example.com")})
+    assert "user0031@example.com" in html and "user0030@example.com" not in html
+    for (name, users), count in counts.items():
+        assert count <= QUERY_BUDGET, (name, users, count)
+        assert count == counts[name, 3], (name, "grew with the data", counts)
+    assert deep <= QUERY_BUDGET
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_users_memories_stay_within_the_query_budget_with_every_filter(editor_client, agent):
+    make_person("ann@example.com", timezone="Europe/Berlin")
+    make_memories(agent, "ann@example.com", 60, topics=lambda n: ["billing", f"t{n % 5}"])
+    url = reverse("memories:user", args=[agent.slug])
+    user = {"user_id": "ann@example.com"}
+    for params in ({}, {"q": "Fact 1"}, {"topic": "billing"}, {"sort": "created"}):
+        count, html = statements(editor_client, url, {**user, **params})
+        assert 'class="memory-row"' in html
+        assert count <= QUERY_BUDGET, (params, count)
+    for name in ("memories:sessions", "memories:search"):
+        params = user if name == "memories:sessions" else {"q": "Fact"}
+        count, _ = statements(editor_client, reverse(name, args=[agent.slug]), params)
+        assert count <= QUERY_BUDGET, (name, count)
