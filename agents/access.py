@@ -1,4 +1,9 @@
-"""The pair every view starts with: the agent if the person may see it, and if they may write."""
+"""The pair every view starts with: the agent if the person may see it, and if they may write.
+
+Two kinds of write: the runtime's rows (memories, sessions), which a read-only runtime refuses
+whatever the role, and what the studio keeps about an agent in its own database (Memory-tab
+settings, the bridge token, cost inputs, sensitive flags, exports), which only the role decides.
+"""
 
 from __future__ import annotations
 
@@ -14,11 +19,13 @@ WRITE_PERMISSION = "agents.operate_agent"
 
 
 def can_write(request: HttpRequest) -> bool:
+    """Whether this person's role may change things; the runtime's rows need more (below)."""
     return request.user.has_perm(WRITE_PERMISSION)
 
 
 def agent_for_user(request: HttpRequest, slug: str) -> tuple[Agent, bool]:
-    """The agent and whether this person may change it; 404 if unknown, 403 if not a viewer."""
+    """The agent and whether this person may change its runtime rows; 404 if unknown, 403 if
+    not a viewer."""
     agent = get_object_or_404(Agent, slug=slug)
     if not request.user.has_perm(VIEW_PERMISSION):
         raise PermissionDenied("You need the Viewer or Editor role to see agents.")
@@ -36,3 +43,12 @@ def rw_agent_for_user(request: HttpRequest, slug: str) -> Agent:
         reason = getattr(agent, "read_only_reason", "")
         raise PermissionDenied(reason or "Your role can view memories but not change them.")
     return agent
+
+
+def studio_agent_for_user(request: HttpRequest, slug: str) -> tuple[Agent, bool]:
+    """For a change the studio keeps in its own database: the agent if the role allows it (a
+    read-only runtime does not matter here), and whether its runtime rows may be changed too."""
+    agent, writable = agent_for_user(request, slug)
+    if not can_write(request):
+        raise PermissionDenied("Your role can view these settings but not change them.")
+    return agent, writable

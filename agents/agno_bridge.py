@@ -1,7 +1,8 @@
 """The Memory tab's settings as keyword arguments of `agno.agent.Agent` (agno 3.1).
 
-Running agents call `agno_agent_kwargs(payload["agno_settings"], db_schema=..., db_url=...)`
-on what the settings endpoint returns, so they and the dashboard agree on every switch.
+Running agents call `agno_agent_kwargs(payload["agno_settings"], db_schema=...,
+db_url=..., tables=payload["tables"])` on what the settings endpoint returns, so they and the
+dashboard agree on every switch and on the tables the memories are in.
 No Django here: a running agent can import this module (and memory_settings) alone.
 """
 
@@ -20,6 +21,10 @@ UNSUPPORTED = {
     ),
     "agentic_agent_memories": "Depends on agent memories, which agno 3.1 does not offer.",
 }
+
+
+# PostgresDb's table-name keywords; blank or absent means agno's default.
+TABLE_KEYS = ("memory_table", "session_table", "runs_table")
 
 
 def agent_options(agno_settings: dict[str, Any] | None) -> dict[str, Any]:
@@ -48,8 +53,15 @@ def unsupported_settings(agno_settings: dict[str, Any] | None) -> dict[str, str]
     return {name: reason for name, reason in UNSUPPORTED.items() if getattr(s, name)}
 
 
-def agno_agent_kwargs(agno_settings: dict[str, Any] | None, *, db_schema: str, db_url: str) -> dict:
-    """Keyword arguments for agno.agent.Agent(**kwargs), with the db on the agent's schema."""
+def agno_agent_kwargs(
+    agno_settings: dict[str, Any] | None,
+    *,
+    db_schema: str,
+    db_url: str,
+    tables: dict[str, str] | None = None,
+) -> dict:
+    """Keyword arguments for agno.agent.Agent(**kwargs), with the db on the agent's schema and
+    its renamed tables (`tables`: PostgresDb's memory_table/session_table/runs_table)."""
     from agno.compression.manager import CompressionManager
     from agno.db.postgres import PostgresDb
 
@@ -57,7 +69,10 @@ def agno_agent_kwargs(agno_settings: dict[str, Any] | None, *, db_schema: str, d
     limit = options.pop("compress_tool_results_limit")
     stores_sessions = options.pop("stores_sessions")
     kwargs: dict[str, Any] = dict(options)
-    kwargs["db"] = PostgresDb(db_url=db_url, db_schema=db_schema) if stores_sessions else None
+    names = {key: tables[key] for key in TABLE_KEYS if (tables or {}).get(key)}
+    kwargs["db"] = (
+        PostgresDb(db_url=db_url, db_schema=db_schema, **names) if stores_sessions else None
+    )
     if kwargs["compress_tool_results"]:
         kwargs["compression_manager"] = CompressionManager(compress_tool_results_limit=limit)
     return kwargs

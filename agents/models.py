@@ -72,6 +72,12 @@ class TableNames:
         return self == TableNames()
 
 
+SCHEMA_TAKEN_MESSAGE = (
+    "Another agent already uses this schema on this runtime connection: open that agent, "
+    "or choose another schema or connection."
+)
+
+
 def default_agno_settings() -> dict:
     return MemorySettings().to_json()
 
@@ -87,7 +93,6 @@ class Agent(models.Model):
     db_schema = models.CharField(
         "database schema",
         max_length=63,
-        unique=True,
         validators=[validate_schema_name],
         help_text="The Postgres schema the agent's PostgresDb(db_schema=...) writes to.",
     )
@@ -149,6 +154,13 @@ class Agent(models.Model):
             ("operate_agent", "Can toggle memory settings and add, edit and delete memories"),
         ]
         constraints = [
+            # A schema name is unique per runtime database, not across them: two runtimes may
+            # each hold agno's default schema "ai".
+            models.UniqueConstraint(
+                fields=["connection", "db_schema"],
+                name="agent_schema_unique_per_connection",
+                violation_error_message=SCHEMA_TAKEN_MESSAGE,
+            ),
             # The same invariants as MemorySettings.violations, kept by the database too.
             models.CheckConstraint(
                 condition=~(

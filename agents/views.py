@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
-from agents.access import agent_for_user, can_write, rw_agent_for_user
-from agents.agno_bridge import agent_options, unsupported_settings
+from agents.access import agent_for_user, can_write, studio_agent_for_user
+from agents.agno_bridge import TABLE_KEYS, agent_options, unsupported_settings
 from agents.forms import DiscoverForm, MemorySettingsForm, RegisterDiscoveredForm
 from agents.models import Agent
 from memories import actions, flags, runtime, tokens, users
@@ -92,13 +92,16 @@ def register_discovered(request: HttpRequest) -> HttpResponse:
         return bad_request(request, f"No agno tables were found in “{data['schema']}”.", 404)
     if found.registered:
         return redirect(found.registered.get_absolute_url())
-    agent = actions.register_agent(
-        actor=request.user,
-        connection=data["connection"],
-        schema=found.schema,
-        tables=found.tables,
-        name=data["name"],
-    )
+    try:
+        agent = actions.register_agent(
+            actor=request.user,
+            connection=data["connection"],
+            schema=found.schema,
+            tables=found.tables,
+            name=data["name"],
+        )
+    except actions.SchemaTaken as error:
+        return bad_request(request, error.message, status=409)
     flash(request, f"{agent.name} is registered: its memories are below.")
     return redirect(agent.get_absolute_url())
 
@@ -130,8 +133,13 @@ def _users_context(request: HttpRequest, agent: Agent) -> dict:
 
 @require_GET
 def memory_tab(request: HttpRequest, slug: str) -> HttpResponse:
-    agent, can_write = agent_for_user(request, slug)
-    context = {"agent": agent, "can_write": can_write, **_users_context(request, agent)}
+    agent, writable = agent_for_user(request, slug)
+    context = {
+        "agent": agent,
+        "can_write": writable,
+        "can_change_settings": can_write(request),
+        **_users_context(request, agent),
+    }
     status = 400 if context.get("users_error") else 200
     if request.htmx and request.htmx.target == "users":
         return render(request, "agents/memory_tab.html#users-table", context, status=status)
@@ -166,12 +174,13 @@ def recent_memories(request: HttpRequest, slug: str) -> HttpResponse:
 
 @require_POST
 def update_memory_settings(request: HttpRequest, slug: str) -> HttpResponse:
-    agent = rw_agent_for_user(request, slug)
+    agent, writable = studio_agent_for_user(request, slug)
     form = MemorySettingsForm(request.POST)
     if not form.is_valid():
         context = {
             "agent": agent,
-            "can_write": True,
+            "can_write": writable,
+            "can_change_settings": True,
             "form": form,
             "settings": agent.memory_settings,
         }
@@ -190,7 +199,8 @@ def update_memory_settings(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect("agents:memory_tab", slug=agent.slug)
     context = {
         "agent": agent,
-        "can_write": True,
+        "can_write": writable,
+        "can_change_settings": True,
         "form": MemorySettingsForm.for_settings(change.settings),
         "settings": change.settings,
         "notes": change.notes,
@@ -202,11 +212,12 @@ def update_memory_settings(request: HttpRequest, slug: str) -> HttpResponse:
 @never_cache  # the answer shows the new token: no cache or back button may keep it
 @require_POST
 def rotate_bridge_token(request: HttpRequest, slug: str) -> HttpResponse:
-    agent = rw_agent_for_user(request, slug)
+    agent, writable = studio_agent_for_user(request, slug)
     token = actions.rotate_bridge_token(actor=request.user, agent=agent)
     context = {
         "agent": agent,
-        "can_write": True,
+        "can_write": writable,
+        "can_change_settings": True,
         "new_token": token,
         **_bridge_context(request, agent),
     }
@@ -242,6 +253,8 @@ def settings_api(request: HttpRequest, slug: str) -> HttpResponse:
             "agent": agent.slug,
             "name": agent.name,
             "db_schema": agent.db_schema,
+            # PostgresDb's table names where the agent renames them ({} for agno's defaults).
+            "tables": {key: getattr(agent, key) for key in TABLE_KEYS if getattr(agent, key, "")},
             "user_id_kind": agent.user_id_kind,
             "agno_settings": agent.agno_settings,
             "agent_kwargs": agent_options(agent.agno_settings),

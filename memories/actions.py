@@ -18,8 +18,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import DatabaseError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
 
@@ -46,6 +47,7 @@ from memories.runtime import prune as runtime_prune
 from memories.runtime import scoping as runtime_scoping
 from memories.runtime import sessions as runtime_sessions
 from memories.runtime import users as runtime_users
+from memories.runtime.location import location_of, read_only_agents, remember_privileges
 from memories.runtime.users import UserFootprint
 
 Actor = AbstractBaseUser | AnonymousUser | None
@@ -419,6 +421,50 @@ def run_prune_batch(*, actor: Actor, job: PruneJob, batch: int = PRUNE_BATCH) ->
 # People and sessions
 
 
+class ReadOnlyAgents(PermissionError):
+    """A forget that would stop half-way: some of its agents' runtimes refuse the studio's
+    writes. Raised before any agent is touched."""
+
+    def __init__(self, blocked: list[tuple[Agent, str]]) -> None:
+        self.agents = [agent for agent, _ in blocked]
+        names = ", ".join(f"“{agent.name}”" for agent in self.agents)
+        self.message = (
+            f"Nothing was erased: Memory Studio may not change the runtime of {names} "
+            "(read-only there). Forget the user in the other agents one at a time, and ask "
+            "whoever runs that runtime's database to erase the user there."
+        )
+        super().__init__(self.message)
+
+
+class PartialForget(PermissionError):
+    """A runtime refused the studio half-way through a forget (its privileges were revoked
+    after the up-front check): what was erased stays erased, and the receipt says so."""
+
+    def __init__(self, receipt: ForgetReceipt, erased: list[Agent], refused: Agent) -> None:
+        self.receipt = receipt
+        done = ", ".join(f"“{agent.name}”" for agent in erased)
+        self.message = (
+            f"Forgot the user in {done} only: the runtime of “{refused.name}” refused the "
+            "change (Memory Studio's role there is read-only now), so nothing was erased there "
+            f"or in the agents after it. Receipt {receipt.pk} lists what was erased and stays "
+            "unfinished; once the privileges are back, forget the user again."
+        )
+        super().__init__(self.message)
+
+
+def _refused_by_runtime(error: DatabaseError) -> bool:
+    return isinstance(
+        error.__cause__,
+        psycopg.errors.InsufficientPrivilege | psycopg.errors.ReadOnlySqlTransaction,
+    )
+
+
+def _refuse_read_only(agents: Sequence[Agent]) -> None:
+    blocked = read_only_agents(agents)
+    if blocked:
+        raise ReadOnlyAgents(blocked)
+
+
 @dataclass
 class Forgotten:
     """What forget_user did: (agent, footprint) per agent, and the receipt that says so."""
@@ -442,43 +488,65 @@ def forget_user(
     """Erase every memory, session and run of `user_id`, one transaction per agent, and every
     studio-side trace of them there (token counts, sensitive flags, prune candidates, trash,
     queued recounts); audit events keep a keyed hash of the user_id instead of it. The
-    receipt (new unless a background job passes its own) records the counts per agent."""
+    receipt (new unless a background job passes its own) records the counts per agent.
+    An agent whose runtime is read-only stops it before any agent is touched (ReadOnlyAgents):
+    the agents commit one by one, so a refusal half-way would leave a partial erase."""
+    _refuse_read_only(agents)
     digest = forgetting.user_hash(user_id)
+    own_receipt = receipt is None
     if receipt is None:
         receipt = start_receipt(actor=actor, user_id=user_id)
     erased = []
     for agent in agents:
-        with transaction.atomic():  # one transaction per agent, as the runtime owns each schema
-            # First, so no move or import naming the user can write their rows after the erase.
-            held = forgetting.hold_jobs(agent, user_id)
-            footprint = runtime_users.erase_user(agent, user_id)
-            trashed = forgetting.drop_agent_traces(agent, user_id, digest)
-            ForgetReceiptLine.objects.create(
-                receipt=receipt,
-                agent=agent,
-                agent_slug=agent.slug,
-                memories=footprint.memories,
-                sessions=footprint.sessions,
-                runs=footprint.runs,
-                trashed=trashed,
-                jobs_stopped=held.stopped,
-                export_files=forgetting.clean_job_files(held, user_id),
-            )
-            audit.record(
-                actor,
-                agent,
-                AuditEvent.Action.USER_FORGOTTEN,
-                user_id=digest,
-                details={
-                    "memories": footprint.memories,
-                    "sessions": footprint.sessions,
-                    "runs": footprint.runs,
-                },
-            )
+        try:
+            footprint = _forget_in_agent(actor, agent, user_id, digest, receipt)
+        except DatabaseError as error:
+            if not _refused_by_runtime(error):
+                raise
+            # Privileges revoked since they were last seen: remember, so pages say so at once.
+            remember_privileges(location_of(agent), False)
+            if erased:
+                raise PartialForget(receipt, [a for a, _ in erased], agent) from error
+            if own_receipt:
+                receipt.delete()  # nothing erased: no receipt for it
+            raise ReadOnlyAgents([(agent, "")]) from error
         erased.append((agent, footprint))
     if finish:  # a background forget finishes its receipt after its last agent
         finish_receipt(receipt=receipt, user_id=user_id, remove_registration=remove_registration)
     return Forgotten(receipt, erased)
+
+
+def _forget_in_agent(
+    actor: Actor, agent: Agent, user_id: str | None, digest: str, receipt: ForgetReceipt
+) -> UserFootprint:
+    with transaction.atomic():  # one transaction per agent, as the runtime owns each schema
+        # First, so no move or import naming the user can write their rows after the erase.
+        held = forgetting.hold_jobs(agent, user_id)
+        footprint = runtime_users.erase_user(agent, user_id)
+        trashed = forgetting.drop_agent_traces(agent, user_id, digest)
+        ForgetReceiptLine.objects.create(
+            receipt=receipt,
+            agent=agent,
+            agent_slug=agent.slug,
+            memories=footprint.memories,
+            sessions=footprint.sessions,
+            runs=footprint.runs,
+            trashed=trashed,
+            jobs_stopped=held.stopped,
+            export_files=forgetting.clean_job_files(held, user_id),
+        )
+        audit.record(
+            actor,
+            agent,
+            AuditEvent.Action.USER_FORGOTTEN,
+            user_id=digest,
+            details={
+                "memories": footprint.memories,
+                "sessions": footprint.sessions,
+                "runs": footprint.runs,
+            },
+        )
+    return footprint
 
 
 def start_receipt(*, actor: Actor, user_id: str | None) -> ForgetReceipt:
@@ -535,12 +603,31 @@ def register_user(*, actor: Actor, agent: Agent, user_id: str, form: Any) -> End
 # Agent settings
 
 
+class SchemaTaken(ValueError):
+    """Another agent already reads this schema on this connection: one schema, one agent."""
+
+    def __init__(self, agent: Agent) -> None:
+        self.agent = agent
+        self.message = (
+            f"“{agent.db_schema}” on the runtime connection “{agent.connection}” is already "
+            f"registered as {agent.name}; nothing was registered."
+        )
+        super().__init__(self.message)
+
+
 def register_agent(
     *, actor: Actor, connection: str, schema: str, tables: dict[str, str], name: str = ""
 ) -> Agent:
     """Register an agent found in a runtime connection (discovery): its schema and the table
-    names its PostgresDb uses, a blank name where agno's default applies."""
+    names its PostgresDb uses, a blank name where agno's default applies. The same schema on
+    another connection is another agent; on this one, SchemaTaken."""
     from memories.runtime.discovery import DEFAULT_NAMES
+
+    def taken() -> Agent | None:
+        return Agent.objects.filter(connection=connection, db_schema=schema).first()
+
+    if (existing := taken()) is not None:
+        raise SchemaTaken(existing)
 
     renamed = {role: t for role, t in tables.items() if t and t != DEFAULT_NAMES[role]}
     base = slugify(name or schema.removeprefix("ag_").replace("_", "-"))[:50] or "agent"
@@ -552,23 +639,38 @@ def register_agent(
     runs = renamed.get("runs", "")
     if runs and runs == f"{sessions or 'agno_sessions'}_runs" and sessions:
         runs = ""  # agno's own default for a renamed session table: left implicit, as agno does
-    with transaction.atomic():
-        agent = Agent.objects.create(
-            name=name or schema,
-            slug=slug,
-            db_schema=schema,
-            connection=connection,
-            memory_table=renamed.get("memories", ""),
-            session_table=sessions,
-            runs_table=runs,
-            agno_settings=MemorySettings(session_storage=True, user_memories=True).to_json(),
-        )
-        audit.record(
-            actor,
-            agent,
-            AuditEvent.Action.AGENT_REGISTERED,
-            details={"connection": connection, "schema": schema, "tables": renamed},
-        )
+    try:
+        with transaction.atomic():
+            agent = _create_registered_agent(
+                actor,
+                name=name or schema,
+                slug=slug,
+                db_schema=schema,
+                connection=connection,
+                memory_table=renamed.get("memories", ""),
+                session_table=sessions,
+                runs_table=runs,
+                renamed=renamed,
+            )
+    except IntegrityError:
+        # Registered by someone else between the check above and this insert.
+        if (existing := taken()) is None:
+            raise
+        raise SchemaTaken(existing) from None
+    return agent
+
+
+def _create_registered_agent(actor: Actor, *, renamed: dict[str, str], **fields: str) -> Agent:
+    agent = Agent.objects.create(
+        **fields,
+        agno_settings=MemorySettings(session_storage=True, user_memories=True).to_json(),
+    )
+    audit.record(
+        actor,
+        agent,
+        AuditEvent.Action.AGENT_REGISTERED,
+        details={"connection": agent.connection, "schema": agent.db_schema, "tables": renamed},
+    )
     return agent
 
 
@@ -683,7 +785,9 @@ def start_forget(
     remove_registration: bool = False,
 ) -> Job:
     """Forget a user in each agent, one agent (one transaction) per batch. The job holds the
-    user_id only until its last batch, which puts the hash in its place."""
+    user_id only until its last batch, which puts the hash in its place. A read-only agent
+    among them refuses the whole job before it starts (ReadOnlyAgents)."""
+    _refuse_read_only(agents)
     with transaction.atomic():
         receipt = start_receipt(actor=actor, user_id=user_id)
         return jobs.create_job(

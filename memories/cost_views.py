@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from agents.access import agent_for_user, rw_agent_for_user
+from agents.access import agent_for_user, can_write, studio_agent_for_user
 from agents.models import Agent
 from memories import actions, charts, cost, tokens
 from memories.context_cost import ENCODING_NAME
@@ -58,13 +58,14 @@ def _panel_context(agent: Agent, can_write: bool, form: CostForm | None = None) 
 
 @require_GET
 def cost_panel(request: HttpRequest, slug: str) -> HttpResponse:
-    agent, can_write = agent_for_user(request, slug)
-    return render(request, COST_PAGE, _panel_context(agent, can_write))
+    agent, _ = agent_for_user(request, slug)
+    # The cost inputs are the studio's own: a read-only runtime does not lock them.
+    return render(request, COST_PAGE, _panel_context(agent, can_write(request)))
 
 
 @require_POST
 def save_cost_inputs(request: HttpRequest, slug: str) -> HttpResponse:
-    agent = rw_agent_for_user(request, slug)
+    agent, _ = studio_agent_for_user(request, slug)
     form = CostForm(request.POST)
     if not form.is_valid():
         context = _panel_context(agent, True, form)

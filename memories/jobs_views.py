@@ -7,7 +7,7 @@ from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from agents.access import VIEW_PERMISSION, agent_for_user, can_write, rw_agent_for_user
+from agents.access import VIEW_PERMISSION, agent_for_user, can_write, studio_agent_for_user
 from memories import actions, job_batches, jobs
 from memories.models import Job
 from studio.feedback import flash, toast
@@ -35,7 +35,12 @@ def all_jobs(request: HttpRequest) -> HttpResponse:
 @require_GET
 def agent_jobs(request: HttpRequest, slug: str) -> HttpResponse:
     agent, writable = agent_for_user(request, slug)
-    context = {"agent": agent, "jobs": jobs.jobs_for(agent), "can_write": writable}
+    context = {
+        "agent": agent,
+        "jobs": jobs.jobs_for(agent),
+        "can_write": writable,
+        "can_export": can_write(request),
+    }
     return render(request, JOBS_PAGE, context)
 
 
@@ -99,7 +104,7 @@ def retry_job(request: HttpRequest, job_id: int) -> HttpResponse:
 @require_POST
 def start_export(request: HttpRequest, slug: str) -> HttpResponse:
     """Export the whole agent in the background; the Jobs page offers the file when done."""
-    agent = rw_agent_for_user(request, slug)
+    agent, _ = studio_agent_for_user(request, slug)  # an export only reads the runtime
     job = actions.start_export(actor=request.user, agent=agent)
     flash(request, "The export runs in the background; download it here when it is done.")
     return redirect(_jobs_url(job))

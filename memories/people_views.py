@@ -14,6 +14,7 @@ from memories import actions, receipts, runtime
 from memories.audit_log import audit_page
 from memories.forms import EndUserForm, ForgetUserForm
 from memories.models import ForgetReceipt
+from memories.runtime.location import read_only_agents
 from memories.views import user_id_in, user_url
 from studio.feedback import flash
 from studio.responses import bad_request, page_or_partial
@@ -59,9 +60,28 @@ def forget_user(request: HttpRequest) -> HttpResponse:
             what = "the user_id" if phrase == user_id else f"“{phrase}”"
             form.add_error("confirmation", f"Type {what} exactly as shown to confirm.")
         preview = [(agent, runtime.user_footprint(agent, user_id)) for agent in agents]
-        context = {"form": form, "preview": preview, "phrase": phrase, "null_user": user_id is None}
+        context = {
+            "form": form,
+            "preview": preview,
+            "phrase": phrase,
+            "null_user": user_id is None,
+            "read_only": read_only_agents(agents),
+        }
         return render(request, "memories/forget.html", context, status=422 if posted else 200)
     remove_registration = form.cleaned_data["remove_registration"]
+    try:
+        return _forget(request, agents, user_id, remove_registration, form)
+    except (actions.ReadOnlyAgents, actions.PartialForget) as error:
+        return bad_request(request, error.message, status=403)
+
+
+def _forget(
+    request: HttpRequest,
+    agents: list[Agent],
+    user_id: str | None,
+    remove_registration: bool,
+    form: ForgetUserForm,
+) -> HttpResponse:
     if form.cleaned_data["background"]:
         job = actions.start_forget(
             actor=request.user,

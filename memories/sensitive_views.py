@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from agents.access import agent_for_user, rw_agent_for_user
+from agents.access import agent_for_user, can_write, rw_agent_for_user, studio_agent_for_user
 from agents.models import Agent
 from memories import actions, flags, runtime
 from memories.forms import BulkDeleteForm
@@ -33,31 +33,32 @@ def _flagged_context(agent: Agent, can_write: bool, after: str | None) -> dict:
     }
 
 
-def _flagged(request: HttpRequest, agent: Agent, can_write: bool) -> HttpResponse:
+def _flagged(request: HttpRequest, agent: Agent, writable: bool) -> HttpResponse:
     """The whole page, or just the flagged list for htmx (the scan's polling included)."""
     try:
-        context = _flagged_context(agent, can_write, request.GET.get("after") or None)
+        context = _flagged_context(agent, writable, request.GET.get("after") or None)
     except runtime.InvalidCursor as error:
         return bad_request(request, error.message)
+    context["can_scan"] = can_write(request)  # scanning writes only the studio's flags
     template = f"{SENSITIVE_PAGE}#flagged" if request.htmx else SENSITIVE_PAGE
     return render(request, template, context)
 
 
 @require_GET
 def sensitive(request: HttpRequest, slug: str) -> HttpResponse:
-    agent, can_write = agent_for_user(request, slug)
-    return _flagged(request, agent, can_write)
+    agent, writable = agent_for_user(request, slug)
+    return _flagged(request, agent, writable)
 
 
 @require_POST
 def scan_sensitive(request: HttpRequest, slug: str) -> HttpResponse:
     """Start the agent-wide scan on the workers; the list polls until it is done."""
-    agent = rw_agent_for_user(request, slug)
+    agent, writable = studio_agent_for_user(request, slug)  # flags are the studio's own
     actions.start_sensitive_scan(actor=request.user, agent=agent)
     if not request.htmx:
         flash(request, "The scan runs in the background; flagged memories appear as it goes.")
         return redirect("memories:sensitive", slug=agent.slug)
-    return _flagged(request, agent, True)
+    return _flagged(request, agent, writable)
 
 
 @require_POST
@@ -79,5 +80,5 @@ def delete_flagged(request: HttpRequest, slug: str) -> HttpResponse:
     if not request.htmx:
         flash(request, message)
         return redirect("memories:sensitive", slug=agent.slug)
-    context = _flagged_context(agent, True, None)
+    context = {**_flagged_context(agent, True, None), "can_scan": True}
     return toast(render(request, f"{SENSITIVE_PAGE}#flagged", context), message)

@@ -57,9 +57,15 @@ class OneQueryPermissionsBackend(ModelBackend):
 
 
 def client_ip_address(request: HttpRequest) -> str | None:
-    """The address login throttling counts failures for: behind a proxy, the header it sets."""
+    """The address login throttling counts failures for: behind a proxy, the one the trusted
+    proxy saw. Each proxy appends the address it was reached from to X-Forwarded-For, and a
+    client may send any entries it likes before them: so the address is the TRUSTED_PROXY_COUNT-th
+    from the right, never the first (a new made-up first entry per guess would dodge lockout)."""
     header = settings.CLIENT_IP_HEADER
-    if header and request.META.get(header):
-        # X-Forwarded-For lists the client first, then each proxy it passed.
-        return request.META[header].split(",")[0].strip()
+    entries = [e.strip() for e in request.META.get(header, "").split(",")] if header else []
+    entries = [e for e in entries if e]
+    hops = max(settings.TRUSTED_PROXY_COUNT, 1)
+    if len(entries) >= hops:
+        return entries[-hops]
+    # Fewer entries than trusted proxies: the request did not come through them all.
     return request.META.get("REMOTE_ADDR")

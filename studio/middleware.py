@@ -102,6 +102,10 @@ class DatabaseOutageMiddleware:
         ):
             return runtime_write_refused(request, cause)
         if isinstance(exception, OperationalError | InterfaceError):
+            # An agent on a runtime server of its own, while the studio's database still
+            # answers: it is that runtime that is down, not the studio.
+            if _agent_on_own_runtime(request) and _studio_database_answers():
+                return runtime_unavailable(request)
             return database_unavailable(request)
         if isinstance(exception, ProgrammingError):
             return runtime_table_drifted(request, exception)
@@ -126,6 +130,39 @@ def runtime_write_refused(request: HttpRequest, cause: Exception) -> HttpRespons
         "and DELETE on the agent's tables, or mark the connection read-only (RUNTIME_READ_ONLY)."
     )
     return _plain_page(request, "Read-only runtime", message, status=403)
+
+
+def _agent_on_own_runtime(request: HttpRequest) -> bool:
+    from agents.models import Agent
+
+    slug = (request.resolver_match.kwargs.get("slug") if request.resolver_match else None) or ""
+    try:
+        agent = Agent.objects.filter(slug=slug).only("connection").first()
+    except (OperationalError, InterfaceError):
+        return False
+    return agent is not None and agent.connection not in ("", "default")
+
+
+def _studio_database_answers() -> bool:
+    from django.db import DatabaseError, connections
+
+    try:
+        with connections["default"].cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return True
+    except DatabaseError:
+        return False
+
+
+def runtime_unavailable(request: HttpRequest) -> HttpResponse:
+    logger.error("Runtime database unavailable for %s", request.path, exc_info=True)
+    message = (
+        "This agent's runtime database cannot be reached right now, so its memories could not "
+        "be read or changed. The studio and the other agents are unaffected; try again in a "
+        "minute, or ask whoever runs that database to check that it is up (/healthz shows "
+        "each connection)."
+    )
+    return _plain_page(request, "Runtime unavailable", message, status=503)
 
 
 def database_unavailable(request: HttpRequest) -> HttpResponse:

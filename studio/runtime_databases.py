@@ -69,8 +69,12 @@ def runtime_databases(
     for name, url in primaries.items():
         entries[name] = _entry(url, studio)
         if name in read_only_names:
-            # The server itself refuses a write that slips past the hidden controls.
-            entries[name]["OPTIONS"]["options"] = "-c default_transaction_read_only=on"
+            # The server itself refuses a write that slips past the hidden controls; options
+            # the URL carried (?options=-c statement_timeout=…) are kept beside it.
+            options = entries[name]["OPTIONS"]
+            options["options"] = " ".join(
+                filter(None, [options.get("options", ""), "-c default_transaction_read_only=on"])
+            )
     meta = {
         STUDIO_ALIAS: RuntimeConnection(
             STUDIO_ALIAS, STUDIO_ALIAS, read_only=STUDIO_ALIAS in read_only_names

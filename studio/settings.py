@@ -148,6 +148,8 @@ AXES_RESET_ON_SUCCESS = True
 # Behind a proxy, REMOTE_ADDR is the proxy: name the header it puts the client's address in.
 AXES_CLIENT_IP_CALLABLE = "studio.auth.client_ip_address"
 CLIENT_IP_HEADER = env.str("CLIENT_IP_HEADER", default="")
+# How many proxies of yours append to that header: the address is that many entries from the right.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=1)
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

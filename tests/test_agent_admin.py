@@ -188,3 +188,27 @@ def test_the_trash_days_are_set_in_admin_within_a_year(admin_client, agent):
     assert refused.status_code == 200 and "less than or equal to 365" in refused.content.decode()
     agent.refresh_from_db()
     assert agent.trash_days == 30
+
+
+def test_a_schema_is_unique_per_connection_in_the_admin(admin_client, make_agent, settings):
+    from studio.runtime_databases import RuntimeConnection
+
+    settings.RUNTIME_CONNECTIONS = {
+        **settings.RUNTIME_CONNECTIONS,
+        "remote": RuntimeConnection("remote", "remote"),
+    }
+    first = make_agent(db_schema="ai")
+    second = make_agent(db_schema="agent_other")
+    # Another runtime database may hold its own "ai": the same name there is another agent.
+    data = change_data(second, db_schema="ai", connection="remote")
+    assert admin_client.post(change_url(second), data).status_code == 302
+    second.refresh_from_db()
+    assert (second.connection, second.db_schema) == ("remote", "ai")
+    # On the same connection the clash is refused in words, and nothing is saved.
+    clash = admin_client.post(change_url(second), {**data, "connection": "default"})
+    html = clash.content.decode()
+    assert clash.status_code == 200
+    assert "Another agent already uses this schema on this runtime connection" in html
+    second.refresh_from_db()
+    assert (second.connection, second.db_schema) == ("remote", "ai")
+    assert (first.connection, first.db_schema) == ("default", "ai")

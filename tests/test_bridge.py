@@ -125,3 +125,35 @@ def test_the_page_showing_a_new_token_is_never_cached(editor_client, agent):
         assert "no-store" in response["Cache-Control"]
     tab = editor_client.get(reverse("agents:memory_tab", args=[agent.slug]))
     assert not re.search(r'class="token"', tab.content.decode())  # the tab never shows one
+
+
+def test_an_agent_built_from_the_api_writes_the_tables_it_renamed(
+    client, editor_client, make_agent, transactional_db
+):
+    from agno.db.schemas.memory import UserMemory
+
+    from memories import runtime
+
+    agent = make_agent(memory_table="bot_memories", session_table="bot_chats")
+    token = token_in(editor_client.post(reverse("agents:bridge_rotate", args=[agent.slug])))
+    payload = client.get(
+        reverse("agents:settings_api", args=[agent.slug]), HTTP_AUTHORIZATION=f"Bearer {token}"
+    ).json()
+    assert payload["tables"] == {"memory_table": "bot_memories", "session_table": "bot_chats"}
+    kwargs = agno_agent_kwargs(
+        payload["agno_settings"],
+        db_schema=payload["db_schema"],
+        db_url=sqlalchemy_url(),
+        tables=payload["tables"],
+    )
+    built = AgnoAgent(**kwargs)
+    try:
+        assert (built.db.memory_table_name, built.db.session_table_name) == (
+            "bot_memories",
+            "bot_chats",
+        )
+        written = built.db.upsert_user_memory(UserMemory(memory="Renamed.", user_id="ann"))
+    finally:
+        built.db.db_engine.dispose()
+    # The dashboard reads it where the agent is registered to keep it.
+    assert runtime.get_memory(agent, "ann", written.memory_id).text == "Renamed."

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import UTC, datetime
 from html import unescape
 from io import StringIO
 
@@ -94,6 +95,28 @@ def test_counts_are_those_agno_wrote(found):
     }
 
 
+def test_the_last_write_is_the_newest_row_agno_wrote(editor_client, found, runtime_connections):
+    from memories.runtime.discovery import discover_schemas
+
+    def last_write(schema: str) -> int:
+        return {e.schema: e for e in discover_schemas("remote")}[schema].last_write
+
+    before = last_write(found["plain"])
+    assert before is not None and before <= int(time.time())
+    time.sleep(1.1)  # agno stamps rows in whole seconds
+    agno = PostgresDb(
+        db_url=sqlalchemy_url(runtime_connections["server"]), db_schema=found["plain"]
+    )
+    runtime_connections["engines"].append(agno.db_engine)
+    newer = agno.upsert_user_memory(UserMemory(memory="Newest fact.", user_id="user9"))
+    stamped = agno.get_user_memory(newer.memory_id).updated_at
+    assert stamped > before and last_write(found["plain"]) == stamped
+    assert last_write(found["studio"]) < stamped  # another schema keeps its own
+    row = discover_page(editor_client).split(found["plain"])[1].split("</tr>")[0]
+    moment = datetime.fromtimestamp(stamped, UTC).isoformat()
+    assert f'<time datetime="{moment}"' in row
+
+
 def test_registering_a_renamed_schema_takes_one_click_and_shows_its_memories(editor_client, found):
     response = editor_client.post(
         reverse("agents:register_discovered"),
@@ -152,3 +175,78 @@ def test_the_command_lists_what_the_page_lists(found):
     assert found["plain"] in text and found["renamed"] in text and found["studio"] in text
     assert "memories=bot_memories" in text and "Agent Studio agent support-bot-" in text
     assert found["other"] not in text
+
+
+@pytest.fixture
+def ai_on_two_servers(runtime_connections):
+    """agno's default schema, "ai", written by agno on the studio's own database and on the
+    runtime server: two runtimes that never chose a schema name."""
+    from django.db import connections
+
+    from tests.conftest import drop_schema
+
+    urls = {
+        "default": sqlalchemy_url(connections["default"].settings_dict),
+        "remote": sqlalchemy_url(runtime_connections["server"]),
+    }
+    handles = {name: PostgresDb(db_url=url) for name, url in urls.items()}
+    assert {agno.db_schema for agno in handles.values()} == {"ai"}
+    runtime_connections["schemas"].append("ai")
+    runtime_connections["engines"].extend(agno.db_engine for agno in handles.values())
+    for name, agno in handles.items():
+        agno.upsert_user_memory(UserMemory(memory=f"Kept on {name}.", user_id="ann"))
+    with psycopg_connect(runtime_connections["server"]) as conn:
+        conn.execute(f'GRANT USAGE ON SCHEMA "ai" TO {READER_ROLE}')
+        conn.execute(f'GRANT SELECT ON ALL TABLES IN SCHEMA "ai" TO {READER_ROLE}')
+    yield handles
+    drop_schema("ai")
+
+
+def test_the_same_schema_on_two_connections_registers_as_two_agents(
+    editor_client, ai_on_two_servers
+):
+    for connection in ("default", "remote"):
+        response = editor_client.post(
+            reverse("agents:register_discovered"),
+            {"connection": connection, "schema": "ai", "name": f"Bot on {connection}"},
+        )
+        assert response.status_code == 302, response.content.decode()
+    agents = {agent.connection: agent for agent in Agent.objects.filter(db_schema="ai")}
+    assert set(agents) == {"default", "remote"}
+    for connection, agent in agents.items():
+        other = "remote" if connection == "default" else "default"
+        html = unescape(editor_client.get(user_page(agent, "ann")).content.decode())
+        assert f"Kept on {connection}." in html and f"Kept on {other}." not in html
+    assert AuditEvent.objects.filter(action="agent.registered").count() == 2
+    # Each discovery page links the schema to its own connection's agent.
+    for connection, agent in agents.items():
+        html = discover_page(editor_client, connection)
+        assert f'href="{reverse("agents:memory_tab", args=[agent.slug])}"' in html
+
+
+def test_a_schema_taken_on_its_connection_is_refused_in_words(editor_client, ai_on_two_servers):
+    from django.db import IntegrityError, transaction
+
+    from memories import actions
+
+    first = actions.register_agent(actor=None, connection="remote", schema="ai", tables={})
+    with pytest.raises(actions.SchemaTaken, match="already registered as ai"):
+        actions.register_agent(actor=None, connection="remote", schema="ai", tables={})
+    # The database keeps the rule too, whoever inserts.
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Agent.objects.create(name="Copy", slug="copy", db_schema="ai", connection="remote")
+    assert list(Agent.objects.filter(db_schema="ai")) == [first]
+    assert AuditEvent.objects.filter(action="agent.registered").count() == 1
+
+
+def test_at_scale_the_command_says_users_are_not_counted(found, runtime_connections, monkeypatch):
+    from memories.runtime import discovery
+
+    monkeypatch.setattr(discovery, "EXACT_COUNT_LIMIT", 2)  # a big table, as the planner sees it
+    with psycopg_connect(runtime_connections["server"]) as conn:
+        conn.execute(f'ANALYZE "{found["studio"]}".agno_memories')  # reltuples: 3
+    out = StringIO()
+    call_command("discover_agents", "--connection", "remote", stdout=out)
+    line = next(row for row in out.getvalue().splitlines() if found["studio"] in row)
+    assert "≈3 memories, users not counted, 1 sessions" in line
+    assert " 0 users" not in line

@@ -67,12 +67,51 @@ def test_the_reset_command_unlocks_the_account(editor):
 @override_settings(CLIENT_IP_HEADER="HTTP_X_FORWARDED_FOR")
 def test_behind_a_proxy_the_forwarded_address_is_counted(editor):
     client = Client(REMOTE_ADDR="10.0.0.1")  # the proxy, the same for everyone
-    forwarded = {"HTTP_X_FORWARDED_FOR": "203.0.113.7, 10.0.0.1"}
+    forwarded = {"HTTP_X_FORWARDED_FOR": "203.0.113.7"}  # what the proxy appended
     _fail(client, reverse("login"), editor.username, settings.AXES_FAILURE_LIMIT, **forwarded)
     assert AccessAttempt.objects.get(username=editor.username).ip_address == "203.0.113.7"
-    elsewhere = {"HTTP_X_FORWARDED_FOR": "198.51.100.4, 10.0.0.1"}
+    elsewhere = {"HTTP_X_FORWARDED_FOR": "198.51.100.4"}
     data = {"username": editor.username, "password": PASSWORD}
     assert client.post(reverse("login"), data, **elsewhere).status_code == 302
+
+
+@override_settings(CLIENT_IP_HEADER="HTTP_X_FORWARDED_FOR")
+def test_a_made_up_forwarded_address_cannot_escape_the_lockout(editor):
+    """The client writes whatever it likes before the proxy's entry: a new address per guess."""
+    client = Client(REMOTE_ADDR="10.0.0.1")
+    limit = settings.AXES_FAILURE_LIMIT
+    data = {"username": editor.username, "password": "wrong-guess"}
+    statuses = [
+        client.post(
+            reverse("login"), data, HTTP_X_FORWARDED_FOR=f"192.0.2.{n}, 203.0.113.7"
+        ).status_code
+        for n in range(limit + 2)
+    ]
+    assert statuses[: limit - 1] == [200] * (limit - 1) and set(statuses[limit - 1 :]) == {429}
+    right = {"username": editor.username, "password": PASSWORD}
+    locked = client.post(reverse("login"), right, HTTP_X_FORWARDED_FOR="192.0.2.99, 203.0.113.7")
+    assert locked.status_code == 429 and "_auth_user_id" not in client.session
+    attempt = AccessAttempt.objects.get(username=editor.username)
+    assert attempt.ip_address == "203.0.113.7" and attempt.failures_since_start == limit + 3
+
+
+@override_settings(CLIENT_IP_HEADER="HTTP_X_FORWARDED_FOR", TRUSTED_PROXY_COUNT=2)
+def test_two_trusted_proxies_count_the_address_the_outer_one_saw(editor):
+    client = Client(REMOTE_ADDR="10.0.0.1")  # a CDN, then a load balancer, then the studio
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        client.post(
+            reverse("login"),
+            {"username": editor.username, "password": "wrong-guess"},
+            HTTP_X_FORWARDED_FOR=f"192.0.2.{n}, 203.0.113.7, 10.0.0.5",
+        )
+    assert AccessAttempt.objects.get(username=editor.username).ip_address == "203.0.113.7"
+    # A request that skipped a proxy (too few entries) is counted by its own address.
+    client.post(
+        reverse("login"),
+        {"username": "someone", "password": "wrong-guess"},
+        HTTP_X_FORWARDED_FOR="203.0.113.8",
+    )
+    assert AccessAttempt.objects.get(username="someone").ip_address == "10.0.0.1"
 
 
 def test_a_successful_login_clears_earlier_failures(editor):

@@ -9,6 +9,7 @@ setting away, never a code path of its own.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -87,6 +88,11 @@ def read_only_reason(agent: Agent) -> str:
             "read-only. Grant those privileges to change them here."
         )
     return ""
+
+
+def read_only_agents(agents: Iterable[Agent]) -> list[tuple[Agent, str]]:
+    """The agents among these whose runtime Memory Studio may not change, each with why."""
+    return [(agent, reason) for agent in agents if (reason := read_only_reason(agent))]
 
 
 # True when the memory table is missing: the first write creates it, and CREATE decides.

@@ -45,9 +45,11 @@ class Command(BaseCommand):
                     else "not registered"
                 )
                 approx = "≈" if entry.estimated else ""
+                # At scale only the memories are estimated; distinct users are not counted.
+                users = "users not counted" if entry.estimated else f"{entry.users} users"
                 self.stdout.write(
                     f"  {entry.schema}{studio}: {approx}{entry.memories} memories, "
-                    f"{entry.users} users, {entry.sessions} sessions, last write "
+                    f"{users}, {entry.sessions} sessions, last write "
                     f"{_when(entry.last_write)}; {tables}; {registered}"
                 )
 

@@ -33,7 +33,11 @@ class Command(BaseCommand):
                 )
             self.stdout.write("Nothing was erased. Run again with --yes to erase the above.")
             return
-        for agent, f in actions.forget_user(actor=None, agents=agents, user_id=user_id):
+        try:
+            forgotten = actions.forget_user(actor=None, agents=agents, user_id=user_id)
+        except (actions.ReadOnlyAgents, actions.PartialForget) as error:
+            raise CommandError(error.message) from None
+        for agent, f in forgotten:
             self.stdout.write(
                 f"{agent.slug}: erased {f.memories} memories, {f.sessions} sessions, {f.runs} runs"
             )

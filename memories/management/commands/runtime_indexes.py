@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from agents.models import Agent
 from memories.runtime.indexes import INDEXES, ensure_runtime_indexes
+from memories.runtime.location import read_only_reason
 
 
 class Command(BaseCommand):
@@ -29,6 +30,11 @@ class Command(BaseCommand):
             if not agents:
                 raise CommandError(f"There is no agent “{options['agent']}”.")
         for agent in agents:
+            reason = read_only_reason(agent)
+            if reason:
+                # Building an index is a write: the runtime's owner adds them (--list).
+                self.stdout.write(f"{agent.slug} ({agent.db_schema}): skipped. {reason}")
+                continue
             built = ensure_runtime_indexes(agent)
             state = f"built {', '.join(built)}" if built else "nothing to do"
             self.stdout.write(f"{agent.slug} ({agent.db_schema}): {state}")
