@@ -4,6 +4,7 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
+from django.apps import apps
 from django.db import connection, connections
 from django.test import Client
 
@@ -105,7 +106,7 @@ READER_ROLE = "ms_reader"
 
 
 @pytest.fixture(scope="session")
-def runtime_server(django_db_setup, django_db_blocker) -> dict:
+def runtime_server(django_db_setup, django_db_blocker) -> Iterator[dict]:
     """The second real Postgres server (studio/test_settings.py), and the role that may only
     read there, created before anything logs in with it."""
     with django_db_blocker.unblock():
@@ -114,7 +115,20 @@ def runtime_server(django_db_setup, django_db_blocker) -> dict:
             exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", [READER_ROLE])
             if not exists.fetchone():
                 conn.execute(f"CREATE ROLE {READER_ROLE} LOGIN")
-    return server
+    yield server
+    # After the whole run: not one studio table reached the runtime server, in any schema.
+    studio_tables = {
+        model._meta.db_table
+        for model in apps.get_models(include_auto_created=True)
+        if model._meta.managed and not getattr(model, "is_runtime_table", False)
+    }
+    with psycopg_connect(server) as conn:
+        found = conn.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables "
+            "WHERE table_name = ANY(%s)",
+            [sorted(studio_tables)],
+        ).fetchall()
+    assert studio_tables and not found, f"studio tables on the runtime server: {found}"
 
 
 @pytest.fixture
