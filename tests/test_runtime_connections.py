@@ -130,12 +130,12 @@ def test_a_write_reaching_a_role_that_lost_its_privileges_is_refused_plainly(
     written = agno.upsert_user_memory(UserMemory(memory="Keeps bees.", user_id="ann"))
     grant_reader(runtime_connections, agent.db_schema, write=True)
     assert 'name="text"' in editor_client.get(user_page(agent, "ann")).content.decode()
+    shown = {"user_id": "ann", "version": shown_version(agent, written.memory_id)}
     on_runtime_server(
         runtime_connections,
         f'REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{agent.db_schema}" '
         f"FROM {READER_ROLE}",
     )
-    shown = {"user_id": "ann", "version": shown_version(agent, written.memory_id)}
     refused = editor_client.post(memory_url(agent, written.memory_id, "delete"), shown)
     assert refused.status_code == 403
     assert "refused this change" in unescape(refused.content.decode())

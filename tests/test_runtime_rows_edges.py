@@ -6,12 +6,14 @@ and reads back what the dashboard changed."""
 from __future__ import annotations
 
 import base64
+import json
 import re
 import time
 from html import unescape
 from urllib.parse import quote
 
 import pytest
+from agno.db.base import SessionType
 from agno.db.schemas.memory import UserMemory
 from django.urls import reverse
 
@@ -136,12 +138,15 @@ def test_a_missing_memory_id_is_still_refused_in_words(editor_client, agent, agn
 def test_an_empty_session_id_lists_opens_and_deletes(editor_client, agent, agno_db_for):
     agno = agno_db_for(agent)
     agno_session_with_run(agno, "", "ann", NOW, "Book me a flight to Oslo.")
+    assert agno.get_session("", session_type=SessionType.AGENT).session_id == ""
     listed = editor_client.get(reverse("memories:sessions", args=[agent.slug]) + "?user_id=ann")
     assert listed.status_code == 200 and '?session_id="' in listed.content.decode()
     opened = editor_client.get(session_url(agent, ""))
     assert opened.status_code == 200 and "Book me a flight to Oslo." in opened.content.decode()
     deleted = editor_client.post(session_url(agent, "", "delete_session"), **HTMX)
-    assert deleted.status_code == 200 and agno.get_session("") is None
+    assert (
+        deleted.status_code == 200 and agno.get_session("", session_type=SessionType.AGENT) is None
+    )
 
 
 def test_a_stale_delete_without_javascript_shows_the_new_text_and_delete_anyway(
@@ -310,3 +315,48 @@ def test_long_and_bare_string_topics_are_options_matches_and_prunable(
         assert preview.status_code == 302
         assert set(PruneCandidate.objects.values_list("memory_id", flat=True)) == ids
     assert {m.memory_id for m in agno.get_user_memories(user_id="ann")} == {"l1", "b1", "a1", "o1"}
+
+
+def export_rows(response) -> list[dict]:
+    lines = b"".join(response.streaming_content).split(b"\n")
+    header, *rows = [json.loads(line) for line in lines if line]
+    assert header["format"] == "memory-studio/memories"
+    return rows
+
+
+@pytest.mark.parametrize(
+    "user_id",
+    ["ü/" + "x%" * 320, ""],  # 642 characters with "/" and "%", and the empty user_id
+    ids=["642-chars", "empty"],
+)
+def test_a_long_or_empty_user_id_opens_lists_exports_deletes_and_is_forgotten(
+    editor_client, agent, agno_db_for, user_id
+):
+    agno = agno_db_for(agent)
+    agno.upsert_user_memory(UserMemory(memory_id="k1", memory="Keeps bees.", user_id=user_id))
+    agno.upsert_user_memory(UserMemory(memory_id="k2", memory="Hates wasps.", user_id=user_id))
+    agno.upsert_user_memory(UserMemory(memory_id="a1", memory="Ann's own.", user_id="ann"))
+    agno_session_with_run(agno, "s1", user_id, NOW, "Where are my bees?")
+    query = "?user_id=" + quote(user_id, safe="")
+    page = editor_client.get(reverse("memories:user", args=[agent.slug]) + query)
+    html = unescape(page.content.decode())
+    assert page.status_code == 200 and "Keeps bees." in html and "Ann's own." not in html
+    sessions = editor_client.get(reverse("memories:sessions", args=[agent.slug]) + query)
+    assert sessions.status_code == 200 and "s1" in sessions.content.decode()
+    export = editor_client.get(reverse("memories:export", args=[agent.slug]) + query)
+    rows = export_rows(export)
+    assert sorted(r["memory_id"] for r in rows) == ["k1", "k2"]
+    assert {r["user_id"] for r in rows} == {user_id}
+    deleted = editor_client.post(
+        memory_url(agent, "k1", "delete"),
+        {"user_id": user_id, "version": shown_version(agent, "k1", user_id)},
+    )
+    assert deleted.status_code == 302 and agno.get_user_memory("k1") is None
+    forget = reverse("memories:forget")
+    phrase = "empty user_id" if user_id == "" else user_id
+    done = editor_client.post(
+        forget, {"user_id": user_id, "agent": agent.slug, "confirmation": phrase}
+    )
+    assert done.status_code == 302
+    assert [m.memory_id for m in agno.get_user_memories()] == ["a1"]
+    assert agno.get_session("s1", session_type=SessionType.AGENT) is None
