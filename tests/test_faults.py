@@ -9,7 +9,6 @@ from django.core import checks
 from django.db import OperationalError, connection, connections
 from django.urls import reverse
 
-from memories import runtime
 from memories.runtime import users as runtime_users
 from memories.runtime.memories import insert_memory
 from memories.runtime.schema import ensure_runtime_tables, schema_state
