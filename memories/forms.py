@@ -295,23 +295,23 @@ class RuntimeIdField(forms.CharField):
 class _RuntimeIdForm(forms.Form):
     """One id parameter, which must be present; its value may be the empty string."""
 
-    name = ""
+    parameter = ""
     missing = ""
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if self.name not in self.data:
+        if self.parameter not in self.data:
             raise ValidationError(self.missing, code="required")
         return data
 
 
 class MemoryIdForm(_RuntimeIdForm):
-    name, missing = "memory_id", "Say which memory: the link is missing its memory_id."
+    parameter, missing = "memory_id", "Say which memory: the link is missing its memory_id."
     memory_id = RuntimeIdField()
 
 
 class SessionIdForm(_RuntimeIdForm):
-    name, missing = "session_id", "Say which session: the link is missing its session_id."
+    parameter, missing = "session_id", "Say which session: the link is missing its session_id."
     session_id = RuntimeIdField()
 
 
