@@ -49,7 +49,9 @@ check load-run benchmark db-stop: export DEBUG = True
 serve: $(VENV)/.installed
 	$(BIN)/python manage.py collectstatic --no-input
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/gunicorn studio.wsgi -b $(HOST):$(PORT) -w $(WORKERS) --access-logfile -
+	# No request-line cap: ids and page cursors carry stored ids, of any length, in the query.
+	$(BIN)/gunicorn studio.wsgi -b $(HOST):$(PORT) -w $(WORKERS) --limit-request-line 0 \
+		--access-logfile -
 
 test: $(VENV)/.installed-test /usr/bin/chromium
 	$(BIN)/python -m pytest

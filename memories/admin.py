@@ -1,10 +1,15 @@
+from __future__ import annotations
+
 from django.contrib import admin
 
+from memories.forms import EndUserForm
 from memories.models import AuditEvent, EndUser
 
 
 @admin.register(EndUser)
 class EndUserAdmin(admin.ModelAdmin):
+    # The register page's form: additional_attributes typed as JSON jsonb can hold.
+    form = EndUserForm
     list_display = ["email", "external_id", "first_name", "last_name", "timezone"]
     search_fields = ["email", "external_id", "first_name", "last_name"]
 

@@ -45,7 +45,9 @@ def scan_next_batch(agent: Agent, batch: int = SCAN_BATCH) -> SensitiveScan:
     if state.finished_at:
         state.after_memory_id, state.scanned, state.finished_at = "", 0, None
         state.started_at = timezone.now()
-    memories = runtime.memories_after(agent, state.after_memory_id, batch)
+    # Nothing scanned yet: start before memory_id "", which `> ''` would skip.
+    after = state.after_memory_id if state.scanned else None
+    memories = runtime.memories_after(agent, after, batch)
     found = scan_texts((m.memory_id, m.text) for m in memories)
     with transaction.atomic():
         store_flags(agent, memories, found)

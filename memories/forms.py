@@ -7,12 +7,13 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput
-from django.utils.crypto import salted_hmac
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from memories.duplicates import DEFAULT_THRESHOLD, MIN_THRESHOLD
 from memories.models import EndUser
 from memories.pruning import PruneCriteria
 from memories.runtime import MEMORY_SORTS
+from memories.runtime.access import MAX_CURSOR_CHARS
 from memories.users import user_label
 
 MAX_MEMORY_CHARS = 10_000
@@ -90,6 +91,24 @@ def topic_key(topic: str) -> str:
     return salted_hmac(
         "memories.topic_key", topic.encode("utf-8", "surrogatepass"), algorithm="sha256"
     ).hexdigest()[:16]
+
+
+def signed_topic_keys(version: str, topics: list[str]) -> str:
+    """The topics_shown value: a topic_key per stored topic, in order, signed together with
+    the memory's version, so that only the topics this memory stored count as stored."""
+    keys = " ".join(topic_key(topic) for topic in topics)
+    return f"{keys} {_topics_signature(version, keys)}".strip()
+
+
+def stored_topic_keys(version: str, value: str) -> list[str]:
+    """The keys signed_topic_keys() gave for `version`; [] for anything it did not sign."""
+    *keys, signature = value.split() or [""]
+    expected = _topics_signature(version, " ".join(keys))
+    return keys if constant_time_compare(signature, expected) else []
+
+
+def _topics_signature(version: str, keys: str) -> str:
+    return salted_hmac("memories.topics_shown", f"{version} {keys}", algorithm="sha256").hexdigest()
 
 
 def _memory_text_field(**attrs: Any) -> forms.CharField:
@@ -176,7 +195,7 @@ class EditMemoryForm(forms.Form):
                 "topics": shown_topics if topics is None else topics,
                 "version": memory.version,
                 "text_shown": fingerprint(memory.text),
-                "topics_shown": " ".join(topic_key(topic) for topic in shown_topics),
+                "topics_shown": signed_topic_keys(memory.version, shown_topics),
             }
         )
 
@@ -203,22 +222,31 @@ class EditMemoryForm(forms.Form):
         """None when the topics come back as shown. Otherwise the new list: stored topics the
         person left alone stay verbatim (commas, padding, repeats); typed ones are tidied and
         meet the limits, and the list may not grow past max(limit, what was stored)."""
-        shown = (self.cleaned_data.get("topics_shown") or "").split()
+        version = self.cleaned_data.get("version", "")
+        shown = stored_topic_keys(version, self.cleaned_data.get("topics_shown") or "")
+        # A stored "" topic has no box (an empty box is the "new topic" one): it stays put.
+        empty = topic_key("")
         values = [value for value in sent if value != ""]  # the empty "new topic" box
         keys = [topic_key(value) for value in values]
-        if keys == shown:
+        if keys == [key for key in shown if key != empty]:
             return None
         stored = set(shown)
         result: list[str] = []
         typed: list[str] = []
+        seen: set[str] = set()  # a set, so 20,000 boxes cost linear time
         for value, key in zip(values, keys, strict=True):
             if key in stored:
                 result.append(value)
+                seen.add(value)
                 continue
             topic = typed_topic(value)
-            if topic and topic not in result:
+            if topic and topic not in seen:
                 result.append(topic)
                 typed.append(topic)
+                seen.add(topic)
+        for position, key in enumerate(shown):
+            if key == empty:
+                result.insert(min(position, len(result)), "")
         try:
             check_topic_limits(typed, max(MAX_TOPICS, len(shown)), total=len(result))
         except ValidationError as error:
@@ -253,25 +281,38 @@ def _storable(value: str) -> None:
 
 
 class RuntimeIdField(forms.CharField):
-    """A memory_id or session_id as the runtime stored it: any length, any characters."""
+    """A memory_id or session_id as the runtime stored it: any length, any characters, the
+    empty string included (agno keeps memory_id="" as given). Its form checks it was sent."""
 
     default_validators = [_storable]
 
     def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("strip", False)
+        kwargs.setdefault("required", False)  # "" is an id; a missing parameter is not
         super().__init__(**kwargs)
 
 
-class MemoryIdForm(forms.Form):
-    memory_id = RuntimeIdField(
-        error_messages={"required": "Say which memory: the link is missing its memory_id."}
-    )
+class _RuntimeIdForm(forms.Form):
+    """One id parameter, which must be present; its value may be the empty string."""
+
+    parameter = ""
+    missing = ""
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        if self.parameter not in self.data:
+            raise ValidationError(self.missing, code="required")
+        return data
 
 
-class SessionIdForm(forms.Form):
-    session_id = RuntimeIdField(
-        error_messages={"required": "Say which session: the link is missing its session_id."}
-    )
+class MemoryIdForm(_RuntimeIdForm):
+    parameter, missing = "memory_id", "Say which memory: the link is missing its memory_id."
+    memory_id = RuntimeIdField()
+
+
+class SessionIdForm(_RuntimeIdForm):
+    parameter, missing = "session_id", "Say which session: the link is missing its session_id."
+    session_id = RuntimeIdField()
 
 
 class UserForm(forms.Form):
@@ -297,9 +338,10 @@ class UserForm(forms.Form):
 
 class MemoryFilterForm(forms.Form):
     q = forms.CharField(required=False, max_length=200, strip=True)
-    topic = forms.CharField(required=False, max_length=MAX_TOPIC_CHARS)
+    # A stored topic chosen from the filter's options: any length the runtime stored.
+    topic = forms.CharField(required=False, strip=False, validators=[_storable])
     sort = forms.ChoiceField(required=False, choices=list(MEMORY_SORTS.items()))
-    after = forms.CharField(required=False, max_length=400)
+    after = forms.CharField(required=False, max_length=MAX_CURSOR_CHARS)
     sensitive = forms.BooleanField(required=False)
 
     def clean_sort(self) -> str:
@@ -308,7 +350,7 @@ class MemoryFilterForm(forms.Form):
 
 class UserSearchForm(forms.Form):
     q = forms.CharField(required=False, max_length=200, strip=True)
-    after = forms.CharField(required=False, max_length=2000)
+    after = forms.CharField(required=False, max_length=MAX_CURSOR_CHARS)
     sort = forms.ChoiceField(
         required=False,
         choices=[
@@ -512,7 +554,8 @@ class PruneForm(forms.Form):
     keep_newest = forms.IntegerField(
         required=False, min_value=0, max_value=1_000_000, label="Keep the newest per user"
     )
-    topic = forms.CharField(required=False, max_length=MAX_TOPIC_CHARS)
+    # Any topic the runtime stored, however long: this limit is only what a database holds.
+    topic = forms.CharField(required=False, validators=[_storable])
     user_id = UserIdField(required=False)
 
     def clean(self) -> dict[str, Any]:

@@ -39,6 +39,10 @@ from studio.responses import bad_request, page_or_partial
 USER_PAGE = "memories/user.html"
 NO_USER = "Say which user: the link is missing its user_id."
 NO_MEMORY = "Say which memory: the link is missing its memory_id."
+NO_VERSION = (
+    "Not deleted: the form did not say which version of the memory you saw. "
+    "Reload the page and delete it from there."
+)
 
 
 def page_url(name: str, agent: Agent, **params: str) -> str:
@@ -337,20 +341,23 @@ def delete_memory(request: HttpRequest, slug: str) -> HttpResponse:
     memory_id = memory_id_in(request)
     if memory_id is None:
         return bad_request(request, NO_MEMORY)
+    version = request.POST.get("version", "")
+    if not version:  # every delete button sends the version it showed; never delete blind
+        return bad_request(request, NO_VERSION)
     try:
         actions.delete_memory(
             actor=request.user,
             agent=agent,
             user_id=user_id,
             memory_id=memory_id,
-            version=request.POST.get("version", ""),
+            version=version,
         )
     except runtime.MemoryNotFound as error:
         return bad_request(request, error.message, status=404)
     except runtime.StaleMemory as stale:
         # Show what it says now; "Delete anyway" carries the new version, one click.
         context = {**_row_context(agent, user_id, stale.current, True), "stale_delete": True}
-        template = f"{USER_PAGE}#memory-row" if request.htmx else "memories/edit.html"
+        template = f"{USER_PAGE}#memory-row" if request.htmx else "memories/delete_stale.html"
         response = render(request, template, context, status=409)
         return toast(response, "Not deleted: this memory changed since you opened it.", "error")
     message = "Memory deleted."

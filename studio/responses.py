@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.views import defaults
 
 from studio.feedback import toast
 
@@ -40,3 +43,19 @@ def permission_denied(request: HttpRequest, exception: Exception) -> HttpRespons
     """403 with the reason the check gave ("Your role can view…", a read-only runtime…)."""
     message = str(exception) or "You are not allowed to do that."
     return bad_request(request, message, status=403)
+
+
+def refused_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """400 for a form Django refuses before any view runs (too many fields, too much data),
+    in words rather than a bare "Bad Request". Anything else (a bad Host) keeps Django's."""
+    if isinstance(exception, TooManyFieldsSent):
+        limit = settings.DATA_UPLOAD_MAX_NUMBER_FIELDS
+        message = (
+            f"Nothing was saved: the form sent more than {limit:,} fields "
+            "(a memory takes at most 20 new topics). Remove some and send it again."
+        )
+    elif isinstance(exception, RequestDataTooBig):
+        message = "Nothing was saved: the form sent more data than the dashboard accepts."
+    else:
+        return defaults.bad_request(request, exception)
+    return bad_request(request, message)

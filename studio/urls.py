@@ -17,4 +17,5 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
 ]
 
+handler400 = "studio.responses.refused_request"
 handler403 = "studio.responses.permission_denied"

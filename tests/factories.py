@@ -142,6 +142,11 @@ def memory_url(agent: Agent, memory_id: str, action: str = "row", **params: str)
     return f"{reverse(f'memories:{action}', args=[agent.slug])}?{query}"
 
 
+def shown_version(agent: Agent, memory_id: str, user_id: str | None = "ann") -> str:
+    """The version a row's Delete button posts: the memory as the page showed it."""
+    return runtime.get_memory(agent, user_id, memory_id).version
+
+
 def session_url(agent: Agent, session_id: str, action: str = "transcript") -> str:
     query = urlencode({"session_id": session_id})
     return f"{reverse(f'memories:{action}', args=[agent.slug])}?{query}"

@@ -97,7 +97,10 @@ def write_requests(agent, memory) -> list[tuple[str, dict]]:
             memory_url(agent, memory.memory_id, "edit"),
             {"user_id": "ann", "text": "Changed.", "version": memory.version},
         ),
-        (memory_url(agent, memory.memory_id, "delete"), {"user_id": "ann"}),
+        (
+            memory_url(agent, memory.memory_id, "delete"),
+            {"user_id": "ann", "version": memory.version},
+        ),
         (
             reverse("memories:bulk_delete", args=[agent.slug]),
             {"user_id": "ann", "memory_ids": [memory.memory_id], "confirmed": "1"},
@@ -127,7 +130,7 @@ def test_the_csrf_token_from_the_page_is_accepted(csrf_client, agent):
     assert f'hx-headers=\'{{"X-CSRFToken": "{token}"}}\'' in page.content.decode()
     response = csrf_client.post(
         memory_url(agent, memory.memory_id, "delete"),
-        {"user_id": "ann"},
+        {"user_id": "ann", "version": memory.version},
         HTTP_X_CSRFTOKEN=token,
         **HTMX,
     )

@@ -26,7 +26,10 @@ def test_events_never_hold_a_memorys_text_even_after_edit_and_delete(editor_clie
             "version": memory.version,
         },
     )
-    editor_client.post(memory_url(agent, memory.memory_id, "delete"), {"user_id": "ann"})
+    edited = runtime.get_memory(agent, "ann", memory.memory_id)
+    editor_client.post(
+        memory_url(agent, memory.memory_id, "delete"), {"user_id": "ann", "version": edited.version}
+    )
     events = list(AuditEvent.objects.order_by("id"))
     assert [e.action for e in events] == [
         "runtime.tables_created",

@@ -17,6 +17,7 @@ from tests.factories import (
     memory_texts,
     memory_url,
     run_queued_tasks,
+    shown_version,
     user_page,
 )
 
@@ -25,7 +26,8 @@ def test_delete_by_click_removes_the_row_and_updates_the_count(editor_client, ag
     keep = make_memory(agent, "ann", "Keep.")
     gone = make_memory(agent, "ann", "Secret password hunter2.")
     url = memory_url(agent, gone.memory_id, "delete")
-    response = editor_client.post(url, {"user_id": "ann"}, **HTMX)
+    shown = {"user_id": "ann", "version": gone.version}
+    response = editor_client.post(url, shown, **HTMX)
     assert response.status_code == 200
     html = response.content.decode()
     assert "<tr" not in html  # the row's place is emptied
@@ -40,7 +42,7 @@ def test_delete_by_click_removes_the_row_and_updates_the_count(editor_client, ag
     assert (
         UserTokens.objects.get(agent=agent, user_id="ann").memories == 1
     )  # recounted by the worker
-    again = editor_client.post(url, {"user_id": "ann"}, **HTMX)
+    again = editor_client.post(url, shown, **HTMX)
     assert again.status_code == 404
     assert memory_texts(agent, "ann") == ["Keep."]
     assert runtime.get_memory(agent, "ann", keep.memory_id).text == "Keep."
@@ -52,7 +54,7 @@ def test_the_summary_after_a_delete_keeps_the_users_time_zone(editor_client, age
     kept = make_memory(agent, "ann@example.com", "Kept.")
     response = editor_client.post(
         memory_url(agent, gone.memory_id, "delete"),
-        {"user_id": "ann@example.com"},
+        {"user_id": "ann@example.com", "version": gone.version},
         **HTMX,
     )
     assert response.status_code == 200
@@ -64,7 +66,10 @@ def test_the_summary_after_a_delete_keeps_the_users_time_zone(editor_client, age
 
 def test_a_viewer_cannot_delete_a_memory(viewer_client, agent):
     memory = make_memory(agent, "ann", "Stays.")
-    response = viewer_client.post(memory_url(agent, memory.memory_id, "delete"), {"user_id": "ann"})
+    response = viewer_client.post(
+        memory_url(agent, memory.memory_id, "delete"),
+        {"user_id": "ann", "version": memory.version},
+    )
     assert response.status_code == 403
     assert memory_texts(agent, "ann") == ["Stays."]
     assert not AuditEvent.objects.exists()
@@ -73,7 +78,9 @@ def test_a_viewer_cannot_delete_a_memory(viewer_client, agent):
 def test_deleting_needs_the_csrf_token(csrf_client, agent):
     memory = make_memory(agent, "ann", "Stays.")
     response = csrf_client.post(
-        memory_url(agent, memory.memory_id, "delete"), {"user_id": "ann"}, **HTMX
+        memory_url(agent, memory.memory_id, "delete"),
+        {"user_id": "ann", "version": memory.version},
+        **HTMX,
     )
     assert response.status_code == 403
     assert memory_texts(agent, "ann") == ["Stays."]
@@ -83,7 +90,10 @@ def test_deleting_needs_the_csrf_token(csrf_client, agent):
 def test_a_plain_delete_redirects_back_to_the_users_page(editor_client, agent):
     memory = make_memory(agent, "a/b", "Gone.")
     make_memory(agent, "a/b", "Stays.")
-    response = editor_client.post(memory_url(agent, memory.memory_id, "delete"), {"user_id": "a/b"})
+    response = editor_client.post(
+        memory_url(agent, memory.memory_id, "delete"),
+        {"user_id": "a/b", "version": memory.version},
+    )
     assert response.status_code == 302 and response["Location"] == user_page(agent, "a/b")
     assert memory_texts(agent, "a/b") == ["Stays."]
     assert AuditEvent.objects.get(action="memory.deleted").memory_id == memory.memory_id
@@ -101,7 +111,8 @@ def test_a_memory_deleted_in_the_dashboard_is_gone_for_agno(agent, agno_db_for, 
     agno = agno_db_for(agent)
     kept = agno.upsert_user_memory(UserMemory(memory="Keep.", user_id="ann"))
     gone = agno.upsert_user_memory(UserMemory(memory="Card 4111 1111 1111 1111.", user_id="ann"))
-    response = client.post(memory_url(agent, gone.memory_id, "delete"), {"user_id": "ann"}, **HTMX)
+    shown = {"user_id": "ann", "version": shown_version(agent, gone.memory_id)}
+    response = client.post(memory_url(agent, gone.memory_id, "delete"), shown, **HTMX)
     assert response.status_code == 200
     assert '<span class="stat-value">1</span><span class="stat-label">memories</span>' in (
         response.content.decode()

@@ -23,7 +23,7 @@ from memories.runtime import location as runtime_location
 from studio.database_urls import psycopg_connect, sqlalchemy_url
 from studio.runtime_databases import RuntimeConnection
 from tests.conftest import READER_ROLE
-from tests.factories import memory_url, user_page
+from tests.factories import memory_url, shown_version, user_page
 
 pytestmark = pytest.mark.django_db(transaction=True, databases="__all__")
 
@@ -116,7 +116,8 @@ def test_a_read_only_role_hides_write_controls_and_says_why(
     assert "may not insert, update or delete" in html
     assert 'name="text"' not in html and "memories:delete" not in html
     assert reverse("memories:delete", args=[agent.slug]) not in html
-    refused = editor_client.post(memory_url(agent, written.memory_id, "delete"), {"user_id": "ann"})
+    shown = {"user_id": "ann", "version": shown_version(agent, written.memory_id)}
+    refused = editor_client.post(memory_url(agent, written.memory_id, "delete"), shown)
     assert refused.status_code == 403
     assert "may not insert, update or delete" in unescape(refused.content.decode())
     assert agno.get_user_memory(written.memory_id) is not None
@@ -209,12 +210,13 @@ def test_a_write_reaching_a_role_that_lost_its_privileges_is_refused_plainly(
     written = agno.upsert_user_memory(UserMemory(memory="Keeps bees.", user_id="ann"))
     grant_reader(runtime_connections, agent.db_schema, write=True)
     assert 'name="text"' in editor_client.get(user_page(agent, "ann")).content.decode()
+    shown = {"user_id": "ann", "version": shown_version(agent, written.memory_id)}
     on_runtime_server(
         runtime_connections,
         f'REVOKE INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA "{agent.db_schema}" '
         f"FROM {READER_ROLE}",
     )
-    refused = editor_client.post(memory_url(agent, written.memory_id, "delete"), {"user_id": "ann"})
+    refused = editor_client.post(memory_url(agent, written.memory_id, "delete"), shown)
     assert refused.status_code == 403
     assert "refused this change" in unescape(refused.content.decode())
     assert agno.get_user_memory(written.memory_id) is not None
@@ -232,10 +234,9 @@ def test_lists_read_the_replica_and_writes_the_primary(
         html = unescape(editor_client.get(user_page(agent, "ann")).content.decode())
     assert "Plays chess." in html
     assert any("memory" in q["sql"] for q in read.captured_queries)
+    shown = {"user_id": "ann", "version": shown_version(agent, written.memory_id)}
     with CaptureQueriesContext(replica) as written_queries:
-        deleted = editor_client.post(
-            memory_url(agent, written.memory_id, "delete"), {"user_id": "ann"}
-        )
+        deleted = editor_client.post(memory_url(agent, written.memory_id, "delete"), shown)
     assert deleted.status_code in (200, 302)
     assert written_queries.captured_queries == []
     assert agno.get_user_memory(written.memory_id) is None

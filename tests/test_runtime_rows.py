@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from memories import flags, runtime, tokens
 from memories.models import AuditEvent, PruneCandidate, SensitiveFlag
-from tests.factories import agno_context_block, memory_url, session_url
+from tests.factories import agno_context_block, memory_url, session_url, shown_version
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 NOW = int(time.time())
@@ -75,7 +75,8 @@ def test_a_long_memory_id_is_edited_deleted_pruned_and_scanned_whole(
     assert agno.get_user_memory(LONG_ID).memory == "Prefers tea."
     assert AuditEvent.objects.get(action="memory.edited").memory_id == LONG_ID
     assert not SensitiveFlag.objects.filter(agent=agent).exists()  # the new text is harmless
-    deleted = editor_client.post(memory_url(agent, LONG_ID, "delete"), {"user_id": "ann"}, **HTMX)
+    shown = {"user_id": "ann", "version": shown_version(agent, LONG_ID)}
+    deleted = editor_client.post(memory_url(agent, LONG_ID, "delete"), shown, **HTMX)
     assert deleted.status_code == 200 and agno.get_user_memory(LONG_ID) is None
     assert AuditEvent.objects.get(action="memory.deleted").memory_id == LONG_ID
 
@@ -132,7 +133,8 @@ def test_any_memory_id_travels_through_edit_and_delete(
         **HTMX,
     )
     assert saved.status_code == 200 and agno.get_user_memory(memory_id).memory == "Likes green tea."
-    deleted = editor_client.post(memory_url(agent, memory_id, "delete"), {"user_id": "ann"}, **HTMX)
+    shown = {"user_id": "ann", "version": shown_version(agent, memory_id)}
+    deleted = editor_client.post(memory_url(agent, memory_id, "delete"), shown, **HTMX)
     assert deleted.status_code == 200 and agno.get_user_memory(memory_id) is None
 
 

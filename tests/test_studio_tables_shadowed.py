@@ -37,7 +37,7 @@ from memories.models import (
     UserTokens,
 )
 from studio.database_urls import psycopg_connect
-from tests.factories import agno_session_with_run, run_queued_tasks
+from tests.factories import agno_session_with_run, run_queued_tasks, shown_version
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -422,9 +422,8 @@ def test_editing_a_memory(editor_client, world, request_mode):
 def test_deleting_a_memory(editor_client, world, request_mode):
     before = world.digest()
     memory_id = world.ids[PASSWORD]
-    response = editor_client.post(
-        url("memories:delete", world, memory_id), {"user_id": ANN}, **HTMX
-    )
+    shown = {"user_id": ANN, "version": shown_version(world.agent, memory_id, ANN)}
+    response = editor_client.post(url("memories:delete", world, memory_id), shown, **HTMX)
     check(response, "Memory deleted.")
     assert world.agno.get_user_memory(memory_id) is None
     assert last_event("memory.deleted").memory_id == memory_id

@@ -21,6 +21,7 @@ from tests.factories import (
     memory_url,
     run_queued_tasks,
     set_memory_columns,
+    shown_version,
     stored_memories,
 )
 
@@ -54,7 +55,8 @@ def test_a_deleted_memory_is_undone_exactly_and_agno_reads_it(editor_client, age
     agno = agno_db_for(agent)
     seed(agno)
     before = stored_memories(agent.db_schema)
-    response = editor_client.post(memory_url(agent, "m2", "delete"), {"user_id": "ann"}, **HTMX)
+    shown = {"user_id": "ann", "version": shown_version(agent, "m2")}
+    response = editor_client.post(memory_url(agent, "m2", "delete"), shown, **HTMX)
     assert response.status_code == 200
     toast = json.loads(response["HX-Trigger"])["toast"]
     entry = TrashedMemory.objects.get(memory_id="m2")
@@ -239,7 +241,8 @@ def test_deleting_a_flagged_memory_is_permanent_and_purges_that_users_trash(
 def test_an_agent_without_a_trash_deletes_for_good(editor_client, make_agent, agno_db_for):
     agent = make_agent(trash_days=0)
     seed(agno_db_for(agent))
-    response = editor_client.post(memory_url(agent, "m1", "delete"), {"user_id": "ann"}, **HTMX)
+    shown = {"user_id": "ann", "version": shown_version(agent, "m1")}
+    response = editor_client.post(memory_url(agent, "m1", "delete"), shown, **HTMX)
     assert response.status_code == 200
     assert "undo" not in json.loads(response["HX-Trigger"])["toast"]
     assert not TrashedMemory.objects.exists() and agno_db_for(agent).get_user_memory("m1") is None

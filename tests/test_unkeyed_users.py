@@ -12,7 +12,7 @@ from agno.db.schemas.memory import UserMemory
 from django.urls import reverse
 
 from memories.models import AuditEvent
-from tests.factories import memory_url, user_page
+from tests.factories import memory_url, shown_version, user_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -84,7 +84,8 @@ def test_the_empty_user_id_page_opens_with_its_memory(editor_client, agent, agno
 
 
 def test_a_null_user_memory_is_deleted_one_and_in_bulk(editor_client, agent, agno):
-    one = editor_client.post(memory_url(agent, "n1", "delete"), {"no_user_id": "1"})
+    shown = {"no_user_id": "1", "version": shown_version(agent, "n1", user_id=None)}
+    one = editor_client.post(memory_url(agent, "n1", "delete"), shown)
     assert one.status_code in (200, 302)
     assert "n1" not in owners(agno)
     event = AuditEvent.objects.get(action="memory.deleted")
@@ -98,7 +99,10 @@ def test_a_null_user_memory_is_deleted_one_and_in_bulk(editor_client, agent, agn
 
 
 def test_a_memory_of_another_user_is_not_deleted_through_the_null_user(editor_client, agent, agno):
-    response = editor_client.post(memory_url(agent, "a1", "delete"), {"no_user_id": "1"})
+    theirs = shown_version(agent, "a1", user_id="ann")
+    response = editor_client.post(
+        memory_url(agent, "a1", "delete"), {"no_user_id": "1", "version": theirs}
+    )
     assert response.status_code == 404
     assert "a1" in owners(agno)
 

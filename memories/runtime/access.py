@@ -193,8 +193,15 @@ def _reaches(alias: str, location: Location) -> bool:
 # Cursors: the sort key and the id of the last row shown, opaque to the person.
 
 
+# A cursor holds stored ids, which the runtime does not bound: a Postgres btree keeps an id
+# of up to ~2.7 KB compressed, far more as text. Forms accept any cursor up to this size, so
+# one built here from any stored row is always taken back.
+MAX_CURSOR_CHARS = 4_000_000
+
+
 def encode_cursor(*values: Any) -> str:
-    raw = json.dumps(list(values), separators=(",", ":")).encode()
+    # ensure_ascii=False: non-Latin ids cost their UTF-8 bytes, not six characters each.
+    raw = json.dumps(list(values), separators=(",", ":"), ensure_ascii=False).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -202,7 +209,8 @@ def decode_cursor(cursor: str, types: Sequence[type]) -> list[Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         values = json.loads(base64.urlsafe_b64decode(padded.encode()).decode())
-    except (ValueError, binascii.Error, UnicodeError) as error:
+    except (ValueError, binascii.Error, UnicodeError, RecursionError) as error:
+        # RecursionError: a hand-made cursor of deeply nested JSON.
         raise InvalidCursor(InvalidCursor.message) from error
     if (
         not isinstance(values, list)

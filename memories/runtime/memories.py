@@ -121,7 +121,8 @@ def _filtered_memories(rows: Any, search: str, topic: str) -> Any:
             RawSQL("(memory #>> '{}') ILIKE %s", (f"%{like_escaped(search)}%",), BooleanField())
         )
     if topic:
-        rows = rows.filter(topics__contains=[topic])
+        # `topics @> '"t"'`: an array holding "t", or "t" stored as a bare JSON string.
+        rows = rows.filter(RawSQL("topics @> %s::jsonb", (json.dumps(topic),), BooleanField()))
     return rows
 
 
@@ -171,8 +172,11 @@ def memory_topics(agent: Agent, user_id: str) -> list[str]:
         with tables.cursor() as cursor:
             cursor.execute(
                 tables.sql(
-                    "SELECT DISTINCT jsonb_array_elements_text(topics) FROM {memories} "
-                    f"WHERE {same_user(user_id)} AND jsonb_typeof(topics) = 'array' ORDER BY 1"
+                    # A bare JSON string is one topic (agno accepts topics="travel").
+                    "SELECT DISTINCT jsonb_array_elements_text(CASE jsonb_typeof(topics) "
+                    "WHEN 'array' THEN topics WHEN 'string' THEN jsonb_build_array(topics) END) "
+                    f"FROM {{memories}} WHERE {same_user(user_id)} "
+                    "AND jsonb_typeof(topics) IN ('array', 'string') ORDER BY 1"
                 ),
                 {"u": user_id},
             )
@@ -544,12 +548,16 @@ def memories_by_id(agent: Agent, memory_ids: Sequence[str]) -> dict[str, Memory]
         }
 
 
-def memories_after(agent: Agent, after: str, limit: int) -> list[Memory]:
-    """The next memories in memory_id order: how agent-wide scans walk a big table."""
+def memories_after(agent: Agent, after: str | None, limit: int) -> list[Memory]:
+    """The next memories in memory_id order: how agent-wide scans walk a big table. `after`
+    None starts at the first, memory_id "" included (agno stores it as given)."""
     with in_agent_schema(agent) as tables:
         if not tables.memories:
             return []
-        return list(tables.Memory.objects.filter(memory_id__gt=after).order_by("memory_id")[:limit])
+        rows = tables.Memory.objects.all()
+        if after is not None:
+            rows = rows.filter(memory_id__gt=after)
+        return list(rows.order_by("memory_id")[:limit])
 
 
 def user_memories_all(agent: Agent, user_id: str, cap: int = 20_000) -> list[Memory]:

@@ -23,8 +23,9 @@ def _candidate_sql(
         conditions.append("m.user_id = %s")
         params.append(user_id)
     if topic:
+        # A bare JSON string contains itself, and an array contains a string it holds.
         conditions.append("m.topics @> %s::jsonb")
-        params.append(json.dumps([topic]))
+        params.append(json.dumps(topic))
     if changed_before is not None:
         conditions.append("coalesce(m.updated_at, m.created_at) < %s")
         params.append(changed_before)
