@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from agents.models import Agent
 from memories.runtime.location import Location, location_of
+from memories.runtime.memories import SORT_KEYS
 from memories.runtime.schema import quoted_schema
 
 
@@ -25,21 +26,21 @@ class RuntimeIndex:
 
 INDEXES = (
     RuntimeIndex(
-        "idx_ms_memories_user_recent",
+        "idx_ms_memories_user_recent_s",
         "memories",
-        "USING btree (user_id, (coalesce(updated_at, created_at)) DESC, memory_id DESC)",
+        f"USING btree (user_id, {SORT_KEYS['updated']} DESC, memory_id DESC)",
         "a user's memories, most recently updated first (keyset pages)",
     ),
     RuntimeIndex(
-        "idx_ms_memories_user_created",
+        "idx_ms_memories_user_created_s",
         "memories",
-        "USING btree (user_id, created_at DESC, memory_id DESC)",
+        f"USING btree (user_id, {SORT_KEYS['created']} DESC, memory_id DESC)",
         "a user's memories by creation time",
     ),
     RuntimeIndex(
-        "idx_ms_memories_recent",
+        "idx_ms_memories_recent_s",
         "memories",
-        "USING btree ((coalesce(updated_at, created_at)) DESC, memory_id DESC)",
+        f"USING btree ({SORT_KEYS['updated']} DESC, memory_id DESC)",
         "agent-wide lists, newest first",
     ),
     RuntimeIndex(
@@ -61,9 +62,9 @@ INDEXES = (
         "search in memory text (ILIKE '%…%')",
     ),
     RuntimeIndex(
-        "idx_ms_sessions_user_recent",
+        "idx_ms_sessions_user_recent_s",
         "sessions",
-        "USING btree (user_id, (coalesce(updated_at, created_at)) DESC, session_id DESC)",
+        f"USING btree (user_id, {SORT_KEYS['updated']} DESC, session_id DESC)",
         "a user's sessions, newest first; the runtime leaves user_id unindexed",
     ),
     RuntimeIndex(
@@ -72,6 +73,15 @@ INDEXES = (
         "USING btree (user_id text_pattern_ops)",
         "users list: search by the beginning of a user_id",
     ),
+)
+
+
+# Earlier versions of the indexes above (sorting milliseconds as seconds): dropped when found.
+RETIRED = (
+    "idx_ms_memories_user_recent",
+    "idx_ms_memories_user_created",
+    "idx_ms_memories_recent",
+    "idx_ms_sessions_user_recent",
 )
 
 
@@ -119,6 +129,9 @@ def ensure_runtime_indexes(
                 f'CREATE INDEX {how}IF NOT EXISTS "{index.name}" ON {quoted}."{table}" {definition}'
             )
             built.append(index.name)
+        for name in RETIRED:
+            if name in existing:
+                cursor.execute(f'DROP INDEX {how}IF EXISTS {quoted}."{name}"')
     return built
 
 
@@ -127,5 +140,5 @@ def drop_runtime_indexes(target: Location | Agent | str) -> None:
     location = target if isinstance(target, Location) else location_of(target)
     quoted = quoted_schema(location.schema)
     with location.connection.cursor() as cursor:
-        for index in INDEXES:
-            cursor.execute(f'DROP INDEX IF EXISTS {quoted}."{index.name}"')
+        for name in [index.name for index in INDEXES] + list(RETIRED):
+            cursor.execute(f'DROP INDEX IF EXISTS {quoted}."{name}"')

@@ -110,8 +110,19 @@ def _summary_columns(tables: Tables, user_id: str | None) -> dict[str, Any]:
     }
 
 
-# The sort keys as SQL, so keyset conditions compare rows the way the indexes are ordered.
-SORT_KEYS = {"updated": "coalesce(updated_at, created_at)", "created": "created_at"}
+def in_seconds(stamp: str) -> str:
+    """A runtime time as SQL epoch seconds: the runtime writes seconds, but some rows hold
+    milliseconds (10^11 and up, past year 5138 as seconds); those sort by the moment they
+    name instead of ahead of everything. Pages still show the stored value, flagged."""
+    return f"(CASE WHEN {stamp} >= 100000000000 THEN {stamp} / 1000 ELSE {stamp} END)"
+
+
+# The sort keys as SQL, so keyset conditions compare rows the way the indexes are ordered
+# (memories.runtime.indexes builds its indexes on these very expressions).
+SORT_KEYS = {
+    "updated": in_seconds("coalesce(updated_at, created_at)"),
+    "created": in_seconds("created_at"),
+}
 
 
 def _filtered_memories(rows: Any, search: str, topic: str) -> Any:

@@ -9,7 +9,7 @@ from typing import Any
 from agents.models import Agent
 from memories.models import memory_text
 from memories.runtime.access import in_agent_schema
-from memories.runtime.memories import EXPORT_FIELDS
+from memories.runtime.memories import EXPORT_FIELDS, SORT_KEYS, in_seconds
 
 # (memory_id, user_id, the memory's updated_at or created_at, tokens its line costs)
 Candidate = tuple[str, str | None, int, int]
@@ -27,14 +27,15 @@ def _candidate_sql(
         conditions.append("m.topics @> %s::jsonb")
         params.append(json.dumps(topic))
     if changed_before is not None:
-        conditions.append("coalesce(m.updated_at, m.created_at) < %s")
+        # Milliseconds count as the moment they name, as every list sorts them.
+        conditions.append(f"{in_seconds('coalesce(m.updated_at, m.created_at)')} < %s")
         params.append(changed_before)
     source = "{memories} m"
     if keep_newest is not None:
         # Rank every memory of each user, newest first; those past K are candidates.
         source = (
             "(SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY "
-            "coalesce(updated_at, created_at) DESC, memory_id DESC) AS rank FROM {memories}"
+            f"{SORT_KEYS['updated']} DESC, memory_id DESC) AS rank FROM {{memories}}"
             + (" WHERE user_id = %s" if user_id else "")
             + ") m"
         )

@@ -38,6 +38,7 @@ from agents.models import Agent
 from memories.models import Memory
 from memories.runtime import encode_cursor, in_agent_schema
 from memories.runtime.indexes import drop_runtime_indexes, ensure_runtime_indexes
+from memories.runtime.memories import SORT_KEYS
 from studio.database_urls import psycopg_connect, sqlalchemy_url
 from studio.devtools.bench_data import HEAVY_MEMORIES, HEAVY_USER, RARE_WORD, build_schema
 from studio.devtools.scratch import scratch_login, scratch_schema
@@ -120,7 +121,7 @@ def run_phase(agent: Agent, staff: User, repeat: int, label: str) -> list[Figure
     user_url = f"/agents/{slug}/user/"
     with _psycopg_connection() as raw:
         deep_key = raw.execute(
-            f'SELECT coalesce(updated_at, created_at), memory_id FROM "{schema}".agno_memories '
+            f'SELECT {SORT_KEYS["updated"]}, memory_id FROM "{schema}".agno_memories '
             "WHERE user_id = %s ORDER BY 1 DESC, 2 DESC OFFSET 5000 LIMIT 1",
             [HEAVY_USER],
         ).fetchone()
@@ -260,7 +261,7 @@ def _floor_figures(schema: str, repeat: int, label: str) -> list[Figure]:
     statements = {
         "raw SQL: a user's 25 newest memories": (
             f'SELECT * FROM "{schema}".agno_memories WHERE user_id = %s '
-            "ORDER BY coalesce(updated_at, created_at) DESC, memory_id DESC LIMIT 25",
+            f"ORDER BY {SORT_KEYS['updated']} DESC, memory_id DESC LIMIT 25",
             [HEAVY_USER],
         ),
         "raw SQL: 25 users with counts": (
@@ -271,7 +272,7 @@ def _floor_figures(schema: str, repeat: int, label: str) -> list[Figure]:
         ),
         "raw SQL: text search across the agent": (
             f"SELECT * FROM \"{schema}\".agno_memories WHERE (memory #>> '{{}}') ILIKE %s "
-            "ORDER BY coalesce(updated_at, created_at) DESC, memory_id DESC LIMIT 25",
+            f"ORDER BY {SORT_KEYS['updated']} DESC, memory_id DESC LIMIT 25",
             [f"%{RARE_WORD}%"],
         ),
     }
