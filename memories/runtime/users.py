@@ -41,6 +41,32 @@ def user_ids_after(agent: Agent, *, after: str | None, prefix: str, limit: int) 
             return [row[0] for row in cursor.fetchall()]
 
 
+def memory_users_after(
+    agent: Agent, *, after: str | None, limit: int
+) -> list[tuple[str, int, int]]:
+    """The next `limit` user_ids holding memories, in user_id order, with how many they hold
+    and their newest memory's time: what the token sweep compares with each count. Both come
+    from indexes (the count from a user_id index, the newest from idx_ms_memories_user_recent,
+    one entry per user); no memory text is read, and sessions play no part."""
+    with in_agent_schema(agent, replica=True) as tables:
+        if not tables.memories:
+            return []
+        with tables.cursor() as cursor:
+            cursor.execute(
+                tables.sql(
+                    "SELECT g.user_id, g.n, (SELECT coalesce(m.updated_at, m.created_at) "
+                    "FROM {memories} m WHERE m.user_id = g.user_id "
+                    "ORDER BY coalesce(m.updated_at, m.created_at) DESC LIMIT 1) "
+                    "FROM (SELECT user_id, count(*) AS n FROM {memories} "
+                    "WHERE user_id IS NOT NULL "
+                    "AND (%(after)s::text IS NULL OR user_id > %(after)s) "
+                    "GROUP BY user_id ORDER BY user_id LIMIT %(n)s) AS g ORDER BY g.user_id"
+                ),
+                {"after": after, "n": limit},
+            )
+            return cursor.fetchall()
+
+
 @dataclass
 class UserStats:
     memory_count: int = 0
