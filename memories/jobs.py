@@ -126,7 +126,10 @@ def _failed(job_id: int, task_id: str, error: Exception) -> str:
         finished_at=timezone.now(),
         heartbeat_at=timezone.now(),
     )
-    keep_schedule(job_id)
+    try:
+        keep_schedule(job_id)
+    except DatabaseError:  # the database itself is failing: the next worker start heals it
+        logger.exception("Job %s: its next periodic pass could not be queued", job_id)
     return Job.State.FAILED
 
 
