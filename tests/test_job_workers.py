@@ -153,12 +153,12 @@ def assert_pruned_once(agent, prune: PruneJob, job: Job, planned: int, batch: in
     """Every planned memory deleted, none twice (a repeat would be 'kept' or a batch more)."""
     prune.refresh_from_db()
     job.refresh_from_db()
+    trashed = TrashedMemory.objects.filter(agent=agent)  # every deleted memory can be undone
+    assert trashed.count() == trashed.values("memory_id").distinct().count() == planned
     assert (prune.planned, prune.deleted, prune.skipped) == (planned, planned, 0)
     # One step more than batches: the first only stages (trashes) what the next deletes.
     assert (job.state, job.done, job.batches) == ("done", planned, -(-planned // batch) + 1)
     assert runtime.agent_overview(agent).memory_count == 0
-    trashed = TrashedMemory.objects.filter(agent=agent)
-    assert trashed.count() == trashed.values("memory_id").distinct().count() == planned
     event = AuditEvent.objects.get(action="memories.pruned")
     assert event.details["deleted"] == planned and event.details["kept_changed"] == 0
 
