@@ -63,6 +63,17 @@ def queue_recount(agent: Agent, user_id: str) -> None:
     recount_user.enqueue(agent.pk, user_id)
 
 
+def queue_recounts(agent: Agent, user_ids: set[str | None]) -> None:
+    """As queue_recount for each user of a bulk change; past tokens.RECOUNT_NOW_LIMIT their
+    counts are dropped instead, and the token sweep's next pass counts them again."""
+    user_ids = {user_id for user_id in user_ids if user_id is not None}
+    if len(user_ids) > tokens.RECOUNT_NOW_LIMIT:
+        tokens.recount_users(agent, user_ids)  # drops the counts; nothing is counted here
+        return
+    for user_id in sorted(user_ids):
+        queue_recount(agent, user_id)
+
+
 @dataclass(frozen=True)
 class Added:
     memory: Memory
@@ -195,7 +206,7 @@ def delete_flagged_memories(*, actor: Actor, agent: Agent, memory_ids: Sequence[
                 **({"trash_purged": purged} if purged else {}),
             },
         )
-    tokens.recount_users(agent, {owner for _, owner in deleted if owner})
+    queue_recounts(agent, {owner for _, owner in deleted})
     return len(deleted)
 
 
@@ -258,7 +269,7 @@ def restore_from_trash(*, actor: Actor, agent: Agent, trashed_ids: Sequence[int]
             details={"count": len(entries), "memory_ids": memory_ids},
         )
         flags.rescan_ids(agent, memory_ids)
-    tokens.recount_users(agent, users - {None})
+    queue_recounts(agent, users)
     return len(entries)
 
 
@@ -365,57 +376,103 @@ def import_memories(
             f"Postgres refused a row ({UNSTORABLE_STATES[state]}); nothing was written."
         ) from error
     # Memories without a user_id count towards no one's context.
-    tokens.recount_users(agent, {row["user_id"] for row in report.accepted} - {None})
+    queue_recounts(agent, {row["user_id"] for row in report.accepted})
     return report
 
 
 def run_prune_batch(*, actor: Actor, job: PruneJob, batch: int = PRUNE_BATCH) -> PruneJob:
-    """Delete the next batch of a previewed prune in its own short transaction; memories
-    changed since the preview are kept. The last batch records the audit event."""
+    """Delete the next batch of a previewed prune; memories changed since the preview are
+    kept. The trash copies commit before the runtime delete (stage, then settle), so a
+    process killed between the runtime's commit and the studio's loses no undo: the next
+    call settles the staged batch first. The last batch records the audit event."""
+    job.refresh_from_db()
+    if not job.staged:
+        job = stage_prune_batch(actor=actor, job=job, batch=batch)
+    return settle_prune_batch(actor=actor, job=job)
+
+
+def stage_prune_batch(*, actor: Actor, job: PruneJob, batch: int = PRUNE_BATCH) -> PruneJob:
+    """Choose the next batch and put copies of its unchanged memories in the trash, on the
+    studio's database, before anything is deleted from the runtime (which may be another
+    database, committing on its own). A job with no candidate left finishes here."""
     with transaction.atomic():
         job = PruneJob.objects.select_for_update().select_related("agent").get(pk=job.pk)
-        if job.finished_at:
+        if job.finished_at or job.staged:
             return job
         if job.confirmed_at is None:
             job.confirmed_at = timezone.now()
         chosen = list(
-            job.candidates.order_by("id").values_list("id", "memory_id", "memory_changed_at")[
-                :batch
-            ]
+            job.candidates.order_by("id").values_list(
+                "id", "memory_id", "memory_changed_at", "user_id"
+            )[:batch]
         )
-        rows = runtime_prune.take_unchanged(
-            job.agent, [(memory_id, changed) for _, memory_id, changed in chosen]
+        if not chosen:
+            _finish_prune(actor, job)
+            job.save()
+            return job
+        rows = runtime_prune.unchanged_rows(
+            job.agent, [(memory_id, changed) for _, memory_id, changed, _ in chosen]
         )
-        trash.keep(
+        kept = trash.keep(
             job.agent,
             rows,
             reason=TrashedMemory.Reason.PRUNED,
             actor=job.actor or actor,
             prune_job=job,
         )
-        deleted = [(row["memory_id"], row["user_id"]) for row in rows]
-        PruneCandidate.objects.filter(id__in=[pk for pk, _, _ in chosen]).delete()
+        trashed = {entry.memory_id: entry.pk for entry in kept}
+        job.staged = [[*candidate, trashed.get(candidate[1])] for candidate in chosen]
+        job.save()
+    return job
+
+
+def settle_prune_batch(*, actor: Actor, job: PruneJob, delete: bool = True) -> PruneJob:
+    """Delete the staged batch from the runtime, then settle it on the studio's side. Run a
+    second time (the first was killed after the runtime committed) it deletes nothing more
+    and settles the same way: a staged memory the runtime no longer holds was deleted (its
+    trash copy stays), one it still holds changed since the preview and is kept. Without
+    `delete` (a cancel), nothing more is deleted and the batch settles as it stands."""
+    with transaction.atomic():
+        job = PruneJob.objects.select_for_update().select_related("agent").get(pk=job.pk)
+        if job.finished_at or not job.staged:
+            return job
+        staged = job.staged
+        if delete:
+            runtime_prune.delete_unchanged(
+                job.agent, [(m, changed) for _, m, changed, _, _ in staged]
+            )
+        left = runtime_prune.still_stored(job.agent, [m for _, m, _, _, _ in staged])
+        deleted = [(m, owner) for _, m, _, owner, _ in staged if m not in left]
+        TrashedMemory.objects.filter(
+            pk__in=[pk for _, m, _, _, pk in staged if m in left and pk is not None]
+        ).delete()
+        PruneCandidate.objects.filter(id__in=[pk for pk, _, _, _, _ in staged]).delete()
         flags.drop_flags(job.agent, [memory_id for memory_id, _ in deleted])
         job.deleted += len(deleted)
-        job.skipped += len(chosen) - len(deleted)
-        if not chosen or not job.candidates.exists():
-            job.finished_at = timezone.now()
-            audit.record(
-                actor,
-                job.agent,
-                AuditEvent.Action.MEMORIES_PRUNED,
-                user_id=job.criteria.get("user_id") or "",
-                details={
-                    "planned": job.planned,
-                    "deleted": job.deleted,
-                    "kept_changed": job.skipped,
-                    "users": job.users,
-                    "criteria": PruneCriteria(**job.criteria).describe(),
-                },
-            )
+        job.skipped += len(staged) - len(deleted)
+        job.staged = []
+        if delete and not job.candidates.exists():
+            _finish_prune(actor, job)
         job.save()
     tokens.recount_users(job.agent, {owner for _, owner in deleted if owner})
     return job
+
+
+def _finish_prune(actor: Actor, job: PruneJob) -> None:
+    job.finished_at = timezone.now()
+    audit.record(
+        actor,
+        job.agent,
+        AuditEvent.Action.MEMORIES_PRUNED,
+        user_id=job.criteria.get("user_id") or "",
+        details={
+            "planned": job.planned,
+            "deleted": job.deleted,
+            "kept_changed": job.skipped,
+            "users": job.users,
+            "criteria": PruneCriteria(**job.criteria).describe(),
+        },
+    )
 
 
 # People and sessions
@@ -492,19 +549,21 @@ def forget_user(
     An agent whose runtime is read-only stops it before any agent is touched (ReadOnlyAgents):
     the agents commit one by one, so a refusal half-way would leave a partial erase."""
     _refuse_read_only(agents)
-    digest = forgetting.user_hash(user_id)
     own_receipt = receipt is None
     if receipt is None:
         receipt = start_receipt(actor=actor, user_id=user_id)
     erased = []
     for agent in agents:
         try:
-            footprint = _forget_in_agent(actor, agent, user_id, digest, receipt)
+            line = stage_forget(receipt=receipt, agent=agent, user_id=user_id)
+            footprint = settle_forget(actor=actor, line=line, user_id=user_id)
         except DatabaseError as error:
             if not _refused_by_runtime(error):
                 raise
             # Privileges revoked since they were last seen: remember, so pages say so at once.
             remember_privileges(location_of(agent), False)
+            # Nothing was erased there: its staged line must not claim otherwise.
+            ForgetReceiptLine.objects.filter(receipt=receipt, agent=agent).delete()
             if erased:
                 raise PartialForget(receipt, [a for a, _ in erased], agent) from error
             if own_receipt:
@@ -516,37 +575,61 @@ def forget_user(
     return Forgotten(receipt, erased)
 
 
-def _forget_in_agent(
-    actor: Actor, agent: Agent, user_id: str | None, digest: str, receipt: ForgetReceipt
-) -> UserFootprint:
-    with transaction.atomic():  # one transaction per agent, as the runtime owns each schema
-        # First, so no move or import naming the user can write their rows after the erase.
-        held = forgetting.hold_jobs(agent, user_id)
-        footprint = runtime_users.erase_user(agent, user_id)
-        trashed = forgetting.drop_agent_traces(agent, user_id, digest)
-        ForgetReceiptLine.objects.create(
+def stage_forget(*, receipt: ForgetReceipt, agent: Agent, user_id: str | None) -> ForgetReceiptLine:
+    """The receipt's line for one agent with what the runtime holds now, committed on the
+    studio's database before the erase (the runtime may be another database): a process
+    killed after the runtime committed the erase leaves the counts on the receipt."""
+    with transaction.atomic():
+        line = ForgetReceiptLine.objects.filter(receipt=receipt, agent=agent).first()
+        if line is not None:
+            return line  # staged by a run that did not finish: its counts stand
+        footprint = runtime_users.user_footprint(agent, user_id)
+        return ForgetReceiptLine.objects.create(
             receipt=receipt,
             agent=agent,
             agent_slug=agent.slug,
             memories=footprint.memories,
             sessions=footprint.sessions,
             runs=footprint.runs,
-            trashed=trashed,
-            jobs_stopped=held.stopped,
-            export_files=forgetting.clean_job_files(held, user_id),
+        )
+
+
+def settle_forget(*, actor: Actor, line: ForgetReceiptLine, user_id: str | None) -> UserFootprint:
+    """Erase the user in the line's agent (one runtime transaction), then their studio-side
+    traces there. Run again after a kill, the erase finds nothing and the staged counts stay."""
+    agent = line.agent
+    digest = forgetting.user_hash(user_id)
+    with transaction.atomic():
+        # First, so no move or import naming the user can write their rows after the erase.
+        held = forgetting.hold_jobs(agent, user_id)
+        footprint = runtime_users.erase_user(agent, user_id)
+        if footprint.total:  # what the erase found, agno's writes since the staging included
+            line.memories, line.sessions, line.runs = (
+                footprint.memories,
+                footprint.sessions,
+                footprint.runs,
+            )
+        line.trashed = forgetting.drop_agent_traces(agent, user_id, digest)
+        line.jobs_stopped += held.stopped
+        line.export_files += forgetting.clean_job_files(held, user_id)
+        line.save(
+            update_fields=[
+                "memories",
+                "sessions",
+                "runs",
+                "trashed",
+                "jobs_stopped",
+                "export_files",
+            ]
         )
         audit.record(
             actor,
             agent,
             AuditEvent.Action.USER_FORGOTTEN,
             user_id=digest,
-            details={
-                "memories": footprint.memories,
-                "sessions": footprint.sessions,
-                "runs": footprint.runs,
-            },
+            details={"memories": line.memories, "sessions": line.sessions, "runs": line.runs},
         )
-    return footprint
+    return UserFootprint(line.memories, line.sessions, line.runs)
 
 
 def start_receipt(*, actor: Actor, user_id: str | None) -> ForgetReceipt:
@@ -671,6 +754,8 @@ def _create_registered_agent(actor: Actor, *, renamed: dict[str, str], **fields:
         AuditEvent.Action.AGENT_REGISTERED,
         details={"connection": agent.connection, "schema": agent.db_schema, "tables": renamed},
     )
+    # Its token sweep starts now, not at the next worker start.
+    jobs.create_job(kind=Job.Kind.TOKEN_SWEEP, agent=agent, actor=None)
     return agent
 
 
@@ -883,6 +968,8 @@ def cancel_job(*, actor: Actor, job: Job) -> Job:
         if job.started_at is None:
             job.state, job.finished_at, job.task_id = Job.State.CANCELLED, timezone.now(), ""
         job.save()
+        if job.is_finished:
+            transaction.on_commit(lambda: jobs.keep_schedule(job.pk))
         audit.record(
             actor,
             job.agent,

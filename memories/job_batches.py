@@ -17,9 +17,9 @@ from django.utils import timezone
 
 from agents.models import Agent
 from memories import actions, flags, forgetting, import_export, tokens, trash
-from memories.models import ForgetReceipt, Job, PruneJob, UserTokens
+from memories.models import ForgetReceipt, ForgetReceiptLine, Job, PruneJob, UserTokens
 from memories.runtime.memories import export_rows_after
-from memories.runtime.users import user_ids_after, user_stats
+from memories.runtime.users import memory_users_after
 
 SCAN_BATCH = flags.SCAN_BATCH
 SWEEP_BATCH = 500  # users looked at per batch
@@ -31,15 +31,33 @@ def run_batch(job: Job) -> bool:
 
 
 def after_done(job: Job) -> None:
-    """What a finished job sets going: the token sweep queues its next pass, and hands on any
-    job whose worker died (the periodic watchdog, without a worker restart)."""
+    """What a finished job sets going: a periodic one queues its next pass, and hands on any
+    job whose worker died, starts a sweep for an agent that has none (the watchdog, without
+    a worker restart)."""
     from memories import jobs
 
-    if job.kind == Job.Kind.TOKEN_SWEEP:
+    if job.kind in (Job.Kind.TOKEN_SWEEP, Job.Kind.TRASH_EMPTYING):
+        schedule_next(job)
+        transaction.on_commit(jobs.ensure_schedules)
+
+
+def schedule_next(job: Job) -> None:
+    """The next pass of a periodic job (token sweep, trash emptying), however this one ended."""
+    if job.kind == Job.Kind.TOKEN_SWEEP and job.agent is not None:
         schedule_next_sweep(job)
-        transaction.on_commit(jobs.revive_stalled)
     if job.kind == Job.Kind.TRASH_EMPTYING:
         schedule_next_emptying(job)
+
+
+def before_cancel(job: Job) -> None:
+    """A batch staged by the last step is settled, not left half done: a prune's trash copies
+    of memories it will not delete go, a forget erases the agent its receipt already names."""
+    if job.kind == Job.Kind.PRUNE:
+        prune = PruneJob.objects.filter(pk=job.params["prune_job"]).first()
+        if prune is not None:
+            actions.settle_prune_batch(actor=job.actor, job=prune, delete=False)
+    if job.kind == Job.Kind.FORGET and job.cursor.get("line") is not None:
+        forget_batch(job)
 
 
 def _batch_size(job: Job, default: int) -> int:
@@ -59,23 +77,19 @@ def sensitive_scan_batch(job: Job) -> bool:
 # Token sweep: recount exactly the users whose memories changed since they were counted.
 
 
-def stale_users(agent: Agent, user_ids: list[str]) -> list[str]:
+def stale_users(agent: Agent, memory_users: list[tuple[str, int, int]]) -> list[str]:
     """Users whose count is missing, or older than their newest memory, or of another number
-    of memories (agno deleted one), or who have a count but no memories left."""
-    stats = user_stats(agent, user_ids)
-    counted = tokens.token_map(agent, user_ids)
+    of memories (agno deleted one). A session written since changes no memory: not stale."""
+    counted = tokens.token_map(agent, [user_id for user_id, _, _ in memory_users])
     stale = []
-    for user_id in user_ids:
-        stat, count = stats[user_id], counted.get(user_id)
+    for user_id, memory_count, newest in memory_users:
+        count = counted.get(user_id)
         if count is None:
-            if stat.memory_count:
-                stale.append(user_id)
+            stale.append(user_id)
             continue
         # Epoch seconds against a datetime: a change in the same second counts as newer.
-        changed_since = stat.last_update is not None and stat.last_update >= int(
-            count.refreshed_at.timestamp()
-        )
-        if changed_since or stat.memory_count != count.memories:
+        changed_since = newest is not None and newest >= int(count.refreshed_at.timestamp())
+        if changed_since or memory_count != count.memories:
             stale.append(user_id)
     return stale
 
@@ -83,16 +97,17 @@ def stale_users(agent: Agent, user_ids: list[str]) -> list[str]:
 def token_sweep_batch(job: Job) -> bool:
     after = job.cursor.get("after")
     limit = _batch_size(job, SWEEP_BATCH)
-    keys = user_ids_after(job.agent, after=after, prefix="", limit=limit)
+    memory_users = memory_users_after(job.agent, after=after, limit=limit)
+    keys = [user_id for user_id, _, _ in memory_users]
     last = keys[-1] if len(keys) == limit else None
-    # Counted users the runtime no longer lists (all their memories and sessions went).
+    # Counted users who hold no memory any more (agno deleted them): their count goes.
     gone = UserTokens.objects.filter(agent=job.agent).exclude(user_id__in=keys)
     if after is not None:
         gone = gone.filter(user_id__gt=after)
     if last is not None:
         gone = gone.filter(user_id__lte=last)
     # In user_id order, as every recount takes the rows' locks: concurrent ones cannot deadlock.
-    stale = sorted({*stale_users(job.agent, keys), *gone.values_list("user_id", flat=True)})
+    stale = sorted({*stale_users(job.agent, memory_users), *gone.values_list("user_id", flat=True)})
     for user_id in stale:
         tokens.recount_user(job.agent, user_id)
     job.done += len(keys)
@@ -102,16 +117,14 @@ def token_sweep_batch(job: Job) -> bool:
 
 
 def schedule_next_sweep(job: Job) -> None:
-    """Queue the agent's next pass, and keep only the latest finished pass on record."""
+    """Queue the agent's next pass; old passes go (jobs.prune_old_passes)."""
     from memories import jobs
 
     if Job.objects.filter(
         kind=Job.Kind.TOKEN_SWEEP, agent=job.agent, state__in=[Job.State.QUEUED]
     ).exists():
         return
-    Job.objects.filter(kind=Job.Kind.TOKEN_SWEEP, agent=job.agent, state=Job.State.DONE).exclude(
-        pk=job.pk
-    ).filter(result__recounted=0).delete()
+    jobs.prune_old_passes(job)
     jobs.create_job(
         kind=Job.Kind.TOKEN_SWEEP,
         agent=job.agent,
@@ -135,14 +148,12 @@ def trash_emptying_batch(job: Job) -> bool:
 
 
 def schedule_next_emptying(job: Job) -> None:
-    """Queue the next pass and keep only the latest finished ones that deleted nothing."""
+    """Queue the next pass; old passes go (jobs.prune_old_passes)."""
     from memories import jobs
 
     if Job.objects.filter(kind=Job.Kind.TRASH_EMPTYING, state=Job.State.QUEUED).exists():
         return
-    Job.objects.filter(kind=Job.Kind.TRASH_EMPTYING, state=Job.State.DONE, done=0).exclude(
-        pk=job.pk
-    ).delete()
+    jobs.prune_old_passes(job)
     jobs.create_job(
         kind=Job.Kind.TRASH_EMPTYING,
         agent=None,
@@ -156,41 +167,55 @@ def schedule_next_emptying(job: Job) -> None:
 
 
 def prune_batch(job: Job) -> bool:
+    """Settle the batch the previous step staged, then stage the next: the trash copies of a
+    batch commit in one step and the runtime delete runs in the next, so a worker killed
+    after a separate runtime database committed the delete leaves the undo in place."""
     prune = PruneJob.objects.get(pk=job.params["prune_job"], agent=job.agent)
-    prune = actions.run_prune_batch(
-        actor=job.actor, job=prune, batch=_batch_size(job, actions.PRUNE_BATCH)
-    )
+    prune = actions.settle_prune_batch(actor=job.actor, job=prune)
+    if not prune.finished_at:
+        prune = actions.stage_prune_batch(
+            actor=job.actor, job=prune, batch=_batch_size(job, actions.PRUNE_BATCH)
+        )
     job.total = prune.planned
     job.done = prune.deleted + prune.skipped
     job.result = {"deleted": prune.deleted, "kept_changed": prune.skipped}
     return prune.finished_at is not None
 
 
-# Forget a user across agents: one agent per batch (one transaction per agent, as before).
+# Forget a user across agents: each agent's receipt line is staged in one step and the agent
+# erased in the next (one runtime transaction per agent), so a worker killed after a separate
+# runtime database committed the erase leaves the counts on the receipt.
 
 
 def forget_batch(job: Job) -> bool:
-    index = job.cursor.get("index", 0)
+    index, staged = job.cursor.get("index", 0), job.cursor.get("line")
     agent_ids = job.params["agent_ids"]
     user_id = job.params["user_id"]
     receipt = ForgetReceipt.objects.filter(pk=job.params.get("receipt")).first()
-    if index < len(agent_ids):
-        agent = Agent.objects.filter(pk=agent_ids[index]).first()
-        if agent is not None:
-            [(_, footprint)] = actions.forget_user(
-                actor=job.actor, agents=[agent], user_id=user_id, receipt=receipt, finish=False
-            )
+    if receipt is None:  # every forget job starts with one; never erase without a receipt
+        receipt = actions.start_receipt(actor=job.actor, user_id=user_id)
+        job.params = {**job.params, "receipt": receipt.pk}
+    line = ForgetReceiptLine.objects.select_related("agent").filter(pk=staged).first()
+    if staged is not None:
+        if line is not None and line.agent is not None:
+            footprint = actions.settle_forget(actor=job.actor, line=line, user_id=user_id)
             erased = job.result.get("erased", {})
-            erased[agent.slug] = {
+            erased[line.agent_slug] = {
                 "memories": footprint.memories,
                 "sessions": footprint.sessions,
                 "runs": footprint.runs,
             }
             job.result = {"erased": erased, "receipt": job.params.get("receipt")}
-        index += 1
-    job.cursor = {"index": index}
+        index, staged = index + 1, None
+    while staged is None and index < len(agent_ids):
+        agent = Agent.objects.filter(pk=agent_ids[index]).first()
+        if agent is None:  # removed since the job started: nothing of it to erase
+            index += 1
+            continue
+        staged = actions.stage_forget(receipt=receipt, agent=agent, user_id=user_id).pk
+    job.cursor = {"index": index, "line": staged}
     job.done = index
-    finished = index >= len(agent_ids)
+    finished = staged is None
     if finished:
         if receipt is not None:
             actions.finish_receipt(

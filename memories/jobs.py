@@ -14,7 +14,7 @@ and retrying a job are writes, so they are memories.actions functions.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -87,7 +87,9 @@ def run_step(job_id: int, task_id: str) -> str:
                 return "superseded"
             now = timezone.now()
             if job.cancel_requested:
+                job_batches.before_cancel(job)
                 _finish(job, Job.State.CANCELLED)
+                job_batches.schedule_next(job)  # a cancelled pass does not end the schedule
                 return job.state
             if job.started_at is None:
                 job.state, job.started_at = Job.State.RUNNING, now
@@ -124,7 +126,31 @@ def _failed(job_id: int, task_id: str, error: Exception) -> str:
         finished_at=timezone.now(),
         heartbeat_at=timezone.now(),
     )
+    try:
+        keep_schedule(job_id)
+    except DatabaseError:  # the database itself is failing: the next worker start heals it
+        logger.exception("Job %s: its next periodic pass could not be queued", job_id)
     return Job.State.FAILED
+
+
+def keep_schedule(job_id: int) -> None:
+    """A periodic job that failed or was cancelled still queues its next pass."""
+    from memories import job_batches
+
+    with transaction.atomic():
+        job = Job.objects.select_related("agent").filter(pk=job_id).first()
+        if job is not None:
+            job_batches.schedule_next(job)
+
+
+def ensure_schedules() -> list[int]:
+    """What keeps the periodic work going, run by every starting worker and after every pass:
+    stalled jobs handed on, a token sweep for every agent (one registered since included) and
+    the trash's emptying. Returns the revived job ids."""
+    revived = revive_stalled()
+    ensure_token_sweeps()
+    ensure_trash_emptying()
+    return revived
 
 
 def _finish(job: Job, state: str) -> None:
@@ -196,8 +222,64 @@ def ensure_trash_emptying() -> Job | None:
         return create_job(kind=Job.Kind.TRASH_EMPTYING, agent=None, actor=None)
 
 
-def jobs_for(agent: Agent | None, limit: int = 50) -> list[Job]:
-    jobs = Job.objects.select_related("agent")
+# The Jobs page: newest first, a page at a time, routine passes that did nothing left out.
+
+PERIODIC = (Job.Kind.TOKEN_SWEEP, Job.Kind.TRASH_EMPTYING)
+# Finished periodic passes that did something stay on the page this long.
+PERIODIC_KEPT = timedelta(days=1)
+
+
+def idle_passes() -> Q:
+    """Finished sweeps that recounted nobody and trash emptyings that deleted nothing."""
+    return Q(state=Job.State.DONE) & (
+        Q(kind=Job.Kind.TOKEN_SWEEP, result__recounted=0) | Q(kind=Job.Kind.TRASH_EMPTYING, done=0)
+    )
+
+
+def jobs_page(
+    agent: Agent | None,
+    *,
+    kind: str = "",
+    state: str = "",
+    idle: bool = False,
+    after: str | None = None,
+    limit: int = 50,
+) -> Any:
+    """A page of jobs, newest first (keyset on created_at and id); `idle` shows the periodic
+    passes that did nothing too. Raises runtime.InvalidCursor for a cursor not ours."""
+    from memories.runtime.access import decode_cursor, keyset_page
+
+    rows = Job.objects.select_related("agent")
     if agent is not None:
-        jobs = jobs.filter(agent=agent)
-    return list(jobs.order_by("-created_at", "-id")[:limit])
+        rows = rows.filter(agent=agent)
+    if kind:
+        rows = rows.filter(kind=kind)
+    if state:
+        rows = rows.filter(state=state)
+    if not idle:
+        rows = rows.exclude(idle_passes())
+    if after:
+        stamp, pk = decode_cursor(after, (str, int))
+        try:
+            when = datetime.fromisoformat(stamp)
+        except ValueError as error:
+            from memories.runtime.access import InvalidCursor
+
+            raise InvalidCursor(InvalidCursor.message) from error
+        rows = rows.filter(Q(created_at__lt=when) | Q(created_at=when, pk__lt=pk))
+    return keyset_page(
+        rows.order_by("-created_at", "-id")[: limit + 1],
+        limit,
+        lambda job: (job.created_at.isoformat(), job.pk),
+    )
+
+
+def prune_old_passes(job: Job) -> None:
+    """Periodic passes of the job's kind (and agent) that did nothing go at once, those that
+    did something after PERIODIC_KEPT: the page and the table stay small."""
+    same = Job.objects.filter(kind=job.kind, agent=job.agent).exclude(pk=job.pk)
+    same.filter(idle_passes()).delete()
+    same.filter(
+        state__in=[Job.State.DONE, Job.State.CANCELLED, Job.State.FAILED],
+        finished_at__lt=timezone.now() - PERIODIC_KEPT,
+    ).delete()

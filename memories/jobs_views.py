@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
 from django.core.exceptions import PermissionDenied
 from django.http import FileResponse, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -10,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from agents.access import VIEW_PERMISSION, agent_for_user, can_write, studio_agent_for_user
 from memories import actions, job_batches, jobs
 from memories.models import Job
+from memories.runtime.access import InvalidCursor
 from studio.feedback import flash, toast
 from studio.responses import bad_request
 
@@ -24,24 +29,54 @@ def _job_for_user(request: HttpRequest, job_id: int) -> tuple[Job, bool]:
     return job, can_write(request)
 
 
+class JobFilter(forms.Form):
+    kind = forms.ChoiceField(choices=[("", "Every kind"), *Job.Kind.choices], required=False)
+    state = forms.ChoiceField(choices=[("", "Every state"), *Job.State.choices], required=False)
+    idle = forms.BooleanField(required=False, label="Passes that did nothing")
+    after = forms.CharField(required=False, max_length=200)
+
+
+def _jobs_page(request: HttpRequest, agent: Any, writable: bool) -> HttpResponse:
+    form = JobFilter(request.GET)
+    if not form.is_valid():
+        return bad_request(request, "Choose a kind and a state from the lists.")
+    chosen = form.cleaned_data
+    try:
+        page = jobs.jobs_page(
+            agent,
+            kind=chosen["kind"],
+            state=chosen["state"],
+            idle=chosen["idle"],
+            after=chosen["after"] or None,
+        )
+    except InvalidCursor as error:
+        return bad_request(request, error.message)
+    filters = {k: v for k, v in chosen.items() if v and k != "after"}
+    context = {
+        "agent": agent,
+        "jobs": page.items,
+        "form": form,
+        "next_url": f"?{urlencode({**filters, 'after': page.next_cursor})}"
+        if page.next_cursor
+        else "",
+        "can_write": writable,
+        # Exports only read the runtime: an Editor may start one on a read-only connection.
+        "can_export": can_write(request),
+    }
+    return render(request, JOBS_PAGE, context)
+
+
 @require_GET
 def all_jobs(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm(VIEW_PERMISSION):
         raise PermissionDenied("You need the Viewer or Editor role to see jobs.")
-    context = {"agent": None, "jobs": jobs.jobs_for(None), "can_write": can_write(request)}
-    return render(request, JOBS_PAGE, context)
+    return _jobs_page(request, None, can_write(request))
 
 
 @require_GET
 def agent_jobs(request: HttpRequest, slug: str) -> HttpResponse:
     agent, writable = agent_for_user(request, slug)
-    context = {
-        "agent": agent,
-        "jobs": jobs.jobs_for(agent),
-        "can_write": writable,
-        "can_export": can_write(request),
-    }
-    return render(request, JOBS_PAGE, context)
+    return _jobs_page(request, agent, writable)
 
 
 @require_GET

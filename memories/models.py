@@ -193,6 +193,9 @@ class PruneJob(models.Model):
     tokens_saved = models.PositiveIntegerField(default=0)
     deleted = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)  # changed since the preview: kept
+    # The batch whose trash copies are committed and whose runtime delete may have run:
+    # [candidate id, memory_id, changed-at, user_id, trash id or None] each (actions.py).
+    staged = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -270,6 +273,7 @@ class Job(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [
             models.Index(fields=["agent", "-created_at"], name="job_agent_recent"),
+            models.Index(fields=["-created_at", "-id"], name="job_recent"),  # the Jobs page
             models.Index(fields=["state", "heartbeat_at"], name="job_unfinished"),
         ]
 

@@ -23,7 +23,7 @@ from django.urls import reverse
 from agents.models import Agent
 from memories import flags, forgetting, pruning, tokens
 from memories.models import AuditEvent, PruneCandidate, PruneJob, SensitiveFlag, UserTokens
-from tests.factories import agno_session_with_run
+from tests.factories import agno_session_with_run, run_queued_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -271,6 +271,7 @@ def test_importing_by_page_and_by_command_leaves_the_same_database(
     path = tmp_path / "crm.jsonl"
     path.write_bytes(import_file())
     call_command("import_memories", str(path), "--agent", by_command.slug)
+    run_queued_tasks()  # both imports' recounts, on the worker
 
     after = snapshot(by_page, agno_db_for(by_page))
     assert after == snapshot(by_command, agno_db_for(by_command))
@@ -303,6 +304,7 @@ def test_imported_users_have_exact_token_counts(
     else:
         (tmp_path / "crm.jsonl").write_bytes(import_file())
         call_command("import_memories", str(tmp_path / "crm.jsonl"), "--agent", agent.slug)
+    run_queued_tasks()  # the import queued its users' recounts
     stored = {
         t.user_id: (t.tokens, t.memories) for t in UserTokens.objects.filter(agent=agent)
     }  # read before context_block, which refreshes the cache

@@ -6,16 +6,27 @@ tests/test_job_workers.py runs real `manage.py db_worker` processes."""
 from __future__ import annotations
 
 import json
+import re
+import time
 from datetime import timedelta
+from html import unescape
 
+from agno.db.schemas.memory import UserMemory
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from memories import actions, import_export, jobs, pruning, runtime, tokens
-from memories.models import AuditEvent, Job, PruneJob, SensitiveFlag, UserTokens
-from tests.factories import HTMX, make_memories, make_memory, run_queued_tasks
+from memories.models import AuditEvent, Job, PruneJob, SensitiveFlag, TrashedMemory, UserTokens
+from tests.factories import (
+    HTMX,
+    agno_session_with_run,
+    make_memories,
+    make_memory,
+    run_queued_tasks,
+)
 
 
 def preview(agent, **criteria) -> PruneJob:
@@ -47,7 +58,7 @@ def test_a_confirmed_prune_is_deleted_by_the_worker_not_the_page(editor_client, 
     assert (job.state, job.done, job.batches, job.result) == (
         "done",
         45,
-        1,
+        2,  # one step stages the batch (its trash copies), the next deletes it
         {"deleted": 45, "kept_changed": 0},
     )
     assert (prune.deleted, prune.skipped) == (45, 0) and prune.finished_at
@@ -65,8 +76,8 @@ def test_each_batch_queues_the_next_and_only_that_task_may_run_it(agent):
     stray = jobs.queue_step(job)  # a task the job does not wait for (e.g. a late duplicate)
     ran = run_queued_tasks()
     job.refresh_from_db()
-    assert (job.state, job.batches, job.done) == ("done", 4, 100)
-    assert ran == 5  # four batches and the stray one, which did nothing
+    assert (job.state, job.batches, job.done) == ("done", 5, 100)
+    assert ran == 6  # staging, four batches and the stray one, which did nothing
     assert DBTaskResult.objects.get(pk=stray).return_value == "superseded"
 
 
@@ -74,7 +85,7 @@ def test_cancel_stops_a_job_between_batches(editor_client, viewer_client, agent)
     make_memories(agent, "ann", 40, days_old=100)
     prune = preview(agent, older_than_days=90)
     job = actions.confirm_prune(actor=None, job=prune, batch=10)
-    run_queued_tasks(max_tasks=1)
+    run_queued_tasks(max_tasks=2)  # the first batch staged and deleted, the second staged
     cancel = reverse("memories:cancel_job", args=[job.pk])
     assert viewer_client.post(cancel).status_code == 403
     response = editor_client.post(cancel, **HTMX)
@@ -85,8 +96,9 @@ def test_cancel_stops_a_job_between_batches(editor_client, viewer_client, agent)
     run_queued_tasks()
     job.refresh_from_db()
     prune.refresh_from_db()
-    assert (job.state, job.batches, prune.deleted) == ("cancelled", 1, 10)
+    assert (job.state, job.batches, prune.deleted, prune.staged) == ("cancelled", 2, 10, [])
     assert len(runtime.user_memories(agent, "ann", limit=100).items) == 30
+    assert TrashedMemory.objects.filter(agent=agent).count() == 10  # none of the kept 30
     assert editor_client.post(cancel, **HTMX).status_code == 409  # finished: nothing to cancel
     assert AuditEvent.objects.filter(action="job.cancelled").count() == 1
 
@@ -229,7 +241,7 @@ def test_a_stalled_job_gets_a_new_task_and_a_waiting_one_does_not(agent, setting
     assert job.task_id != str(task.pk)
     run_queued_tasks()
     job.refresh_from_db()
-    assert (job.state, job.done, job.batches) == ("done", 10, 2)
+    assert (job.state, job.done, job.batches) == ("done", 10, 3)
 
 
 def test_the_jobs_page_lists_jobs_per_agent_and_for_all(viewer_client, make_agent):
@@ -297,7 +309,7 @@ def test_forgetting_in_the_background_takes_one_agent_per_batch(editor_client, m
     assert len(runtime.user_memories(support, "ann").items) == 3  # nothing yet
     run_queued_tasks()
     job.refresh_from_db()
-    assert (job.state, job.batches) == ("done", 2)
+    assert (job.state, job.batches) == ("done", 3)  # a step stages each line, the next erases
     assert job.result["erased"]["support"]["memories"] == 3
     assert job.result["erased"]["sales"]["memories"] == 2
     assert runtime.user_memories(support, "ann").items == []
@@ -322,3 +334,170 @@ def test_a_file_over_the_size_limit_goes_to_the_workers_without_being_asked(
         url, {"file": SimpleUploadedFile("small.jsonl", data[:500].rsplit("\n", 1)[0].encode())}
     )
     assert small.status_code == 200 and Job.objects.filter(kind=Job.Kind.IMPORT).count() == 1
+
+
+def sweep_once(agent) -> Job:
+    """One pass of the agent's token sweep, now (the pass it queued for later is dropped)."""
+    Job.objects.filter(kind=Job.Kind.TOKEN_SWEEP, state="queued").delete()
+    DBTaskResult.objects.all().delete()
+    [sweep] = jobs.ensure_token_sweeps()
+    run_queued_tasks()
+    sweep.refresh_from_db()
+    assert sweep.state == "done"
+    return sweep
+
+
+def test_the_sweep_recounts_after_agnos_memory_writes_and_not_its_sessions(agent, agno_db_for):
+    agno = agno_db_for(agent)
+    for user_id in ("ann", "bob"):
+        agno.upsert_user_memory(UserMemory(memory=f"{user_id} drinks tea.", user_id=user_id))
+    time.sleep(1.1)  # counted a second later: a change in the same second counts as newer
+    assert sweep_once(agent).result == {"recounted": 2}
+    counted = {t.user_id: t.refreshed_at for t in UserTokens.objects.filter(agent=agent)}
+    agno_session_with_run(agno, "s-ann", "ann", int(time.time()), "Hello again.")
+    agno.upsert_user_memory(UserMemory(memory="bob moved to Lyon.", user_id="bob"))
+    assert sweep_once(agent).result == {"recounted": 1}
+    now = {t.user_id: t for t in UserTokens.objects.filter(agent=agent)}
+    assert now["ann"].refreshed_at == counted["ann"]  # her session alone changed nothing
+    assert now["bob"].refreshed_at > counted["bob"] and now["bob"].memories == 2
+    assert now["bob"].tokens == tokens.context_block(agent, "bob")[1]
+    assert sweep_once(agent).result == {"recounted": 0}  # nothing changed: nothing counted
+
+
+def test_the_sweep_finds_each_users_newest_memory_through_the_index(agent):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from memories.runtime.indexes import ensure_runtime_indexes
+    from memories.runtime.users import memory_users_after
+
+    make_memories(agent, "ann", 3)
+    ensure_runtime_indexes(agent, concurrently=False)
+    with CaptureQueriesContext(connection) as queries:
+        assert [row[:2] for row in memory_users_after(agent, after=None, limit=10)] == [("ann", 3)]
+    [sql] = [q["sql"] for q in queries.captured_queries if "count(*)" in q["sql"]]
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"SET LOCAL search_path = {agent.db_schema}")
+        cursor.execute("SET LOCAL enable_seqscan = off")  # a 3-row table is read whole anyway
+        cursor.execute(f"EXPLAIN {sql}")
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "idx_ms_memories_user_recent_s" in plan, plan
+    assert "Seq Scan" not in plan, plan
+
+
+def recounts_queued(agent) -> list[str]:
+    from memories.tasks import recount_user
+
+    return sorted(
+        task.args_kwargs["args"][1]
+        for task in DBTaskResult.objects.ready().filter(task_path=recount_user.module_path)
+    )
+
+
+def test_restores_flagged_deletes_and_imports_leave_the_recount_to_a_worker(agent):
+    make_memories(agent, "ann", 2)
+    make_memory(agent, "bob", "my password is Tulip-2024!")
+    for user_id in ("ann", "bob"):
+        tokens.recount_user(agent, user_id)
+    first = runtime.user_memories(agent, "ann", limit=10).items[0]
+    actions.delete_memory(actor=None, agent=agent, user_id="ann", memory_id=first.memory_id)
+    run_queued_tasks()
+    counted = lambda user_id: UserTokens.objects.filter(agent=agent, user_id=user_id).first()  # noqa: E731
+    assert counted("ann").memories == 1
+    # Each write below returns with the old count in place and a recount queued.
+    [entry] = TrashedMemory.objects.filter(agent=agent)
+    actions.restore_from_trash(actor=None, agent=agent, trashed_ids=[entry.pk])
+    assert counted("ann").memories == 1 and recounts_queued(agent) == ["ann"]
+    run_queued_tasks()
+    assert counted("ann").memories == 2
+    data = b'{"memory": "Also good.", "user_id": "ann"}\n'
+    report = actions.import_memories(actor=None, agent=agent, data=data, filename="f.jsonl")
+    assert report.written and counted("ann").memories == 2
+    assert recounts_queued(agent) == ["ann"]
+    run_queued_tasks()
+    assert counted("ann").memories == 3
+    actions.scan_sensitive_batch(agent=agent, batch=100)
+    [flag] = SensitiveFlag.objects.filter(agent=agent, user_id="bob")
+    assert actions.delete_flagged_memories(actor=None, agent=agent, memory_ids=[flag.memory_id])
+    assert counted("bob").memories == 1 and recounts_queued(agent) == ["bob"]
+    run_queued_tasks()
+    assert counted("bob") is None  # no memory left: no count
+    assert counted("ann").tokens == tokens.context_block(agent, "ann")[1]
+
+
+def test_a_failed_or_cancelled_sweep_still_queues_its_next_pass(
+    agent, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    from memories import job_batches
+
+    settings.TOKEN_SWEEP_MINUTES = 2
+    DBTaskResult.objects.all().delete()
+    [sweep] = jobs.ensure_token_sweeps()
+
+    def unreachable(job: Job) -> bool:
+        raise ConnectionError("the runtime's server is down")
+
+    monkeypatch.setitem(job_batches.BATCHES, Job.Kind.TOKEN_SWEEP, unreachable)
+    run_queued_tasks()
+    sweep.refresh_from_db()
+    assert sweep.state == "failed" and "server is down" in sweep.error
+    [following] = Job.objects.filter(kind=Job.Kind.TOKEN_SWEEP, agent=agent, state="queued")
+    assert following.run_after > timezone.now() + timedelta(minutes=1)
+    with django_capture_on_commit_callbacks(execute=True):
+        actions.cancel_job(actor=None, job=following)
+    following.refresh_from_db()
+    assert following.state == "cancelled"
+    [again] = Job.objects.filter(kind=Job.Kind.TOKEN_SWEEP, agent=agent, state="queued")
+    assert again.run_after > timezone.now() + timedelta(minutes=1)
+
+
+def test_an_agent_registered_later_gets_its_sweep_at_once(agent):
+    from memories.runtime.discovery import DEFAULT_NAMES
+
+    make_memories(agent, "ann", 2)
+    DBTaskResult.objects.all().delete()
+    agent.delete()  # its rows stay in the schema, found again by discovery
+    found = actions.register_agent(
+        actor=None, connection="default", schema=agent.db_schema, tables=dict(DEFAULT_NAMES)
+    )
+    [sweep] = Job.objects.filter(kind=Job.Kind.TOKEN_SWEEP, agent=found)
+    assert sweep.state == "queued" and sweep.run_after is None
+    run_queued_tasks()
+    sweep.refresh_from_db()
+    assert sweep.state == "done" and sweep.result == {"recounted": 1}
+    assert UserTokens.objects.get(agent=found, user_id="ann").memories == 2
+
+
+def test_the_jobs_page_pages_filters_and_leaves_out_idle_passes(viewer_client, agent):
+    from memories import job_batches
+
+    idle = Job.objects.create(
+        kind="token_sweep", agent=agent, state="done", result={"recounted": 0}
+    )
+    busy = Job.objects.create(
+        kind="token_sweep", agent=agent, state="done", result={"recounted": 3}
+    )
+    Job.objects.bulk_create(Job(kind="export", agent=agent, state="done") for _ in range(55))
+    url = reverse("memories:agent_jobs", args=[agent.slug])
+    shown = lambda html: set(map(int, re.findall(r'<tr id="job-(\d+)"', html)))  # noqa: E731
+    first = viewer_client.get(url).content.decode()
+    assert len(shown(first)) == 50 and "Older jobs" in first
+    [next_url] = re.findall(r'href="(\?[^"]*after=[^"]+)"', first)
+    rest = viewer_client.get(url + unescape(next_url)).content.decode()
+    assert shown(first).isdisjoint(shown(rest)) and "Older jobs" not in rest
+    everything = set(Job.objects.filter(agent=agent).values_list("pk", flat=True))
+    assert shown(first) | shown(rest) == everything - {idle.pk}  # the idle pass is left out
+    sweeps = viewer_client.get(url, {"kind": "token_sweep"}).content.decode()
+    assert shown(sweeps) == {busy.pk}
+    with_idle = viewer_client.get(url, {"kind": "token_sweep", "idle": "on"}).content.decode()
+    assert shown(with_idle) == {busy.pk, idle.pk}
+    assert shown(viewer_client.get(url, {"state": "failed"}).content.decode()) == set()
+    assert viewer_client.get(url, {"after": "not-a-cursor"}).status_code == 400
+    assert viewer_client.get(url, {"kind": "nonsense"}).status_code == 400
+    # Passes that did nothing go at the next pass; those that did something after a day.
+    Job.objects.filter(pk=busy.pk).update(finished_at=timezone.now() - timedelta(days=2))
+    current = Job.objects.create(kind="token_sweep", agent=agent, state="done")
+    job_batches.schedule_next_sweep(current)
+    done = Job.objects.filter(kind="token_sweep", state="done")
+    assert list(done.values_list("pk", flat=True)) == [current.pk]
+    assert Job.objects.filter(kind="token_sweep", state="queued").count() == 1  # the next pass

@@ -509,6 +509,7 @@ def test_importing_memories(editor_client, world, request_mode):
     check(response, "Written: 1 added, 0 updated.")
     assert "Imported fact." in [m.memory for m in world.agno.get_user_memories(user_id=BOB)]
     assert last_event("memories.imported").details["added"] == 1
+    run_queued_tasks()  # the worker recounts the user the write changed
     assert UserTokens.objects.get(agent=world.agent, user_id=BOB).memories == 3
     assert world.digest() == before
 

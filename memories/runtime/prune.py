@@ -91,6 +91,32 @@ _RETURNED = (
 
 def take_unchanged(agent: Agent, planned: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
     """As delete_unchanged, returning the deleted rows as stored (the export format)."""
+    return _unchanged(agent, planned, "DELETE FROM {memories} m USING", "RETURNING")
+
+
+def unchanged_rows(agent: Agent, planned: Sequence[tuple[str, int]]) -> list[dict[str, Any]]:
+    """The rows take_unchanged would delete now, read from the primary and left in place."""
+    return _unchanged(agent, planned, "SELECT {returned} FROM {memories} m,", "")
+
+
+def still_stored(agent: Agent, memory_ids: Sequence[str]) -> set[str]:
+    """Which of `memory_ids` the runtime holds (whatever their version)."""
+    if not memory_ids:
+        return set()
+    with in_agent_schema(agent) as tables:
+        if not tables.memories:
+            return set()
+        with tables.cursor() as cursor:
+            cursor.execute(
+                tables.sql("SELECT memory_id FROM {memories} WHERE memory_id = ANY(%s::text[])"),
+                [list(memory_ids)],
+            )
+            return {row[0] for row in cursor.fetchall()}
+
+
+def _unchanged(
+    agent: Agent, planned: Sequence[tuple[str, int]], head: str, tail: str
+) -> list[dict[str, Any]]:
     if not planned:
         return []
     with in_agent_schema(agent) as tables:
@@ -99,10 +125,10 @@ def take_unchanged(agent: Agent, planned: Sequence[tuple[str, int]]) -> list[dic
         with tables.cursor() as cursor:
             cursor.execute(
                 tables.sql(
-                    "DELETE FROM {memories} m USING unnest(%s::text[], %s::bigint[]) "
+                    head.replace("{returned}", _RETURNED) + " unnest(%s::text[], %s::bigint[]) "
                     "AS b(memory_id, changed_at) WHERE m.memory_id = b.memory_id "
                     "AND coalesce(m.updated_at, m.created_at) = b.changed_at "
-                    f"RETURNING {_RETURNED}"
+                    + (f"{tail} {_RETURNED}" if tail else "")
                 ),
                 [[memory_id for memory_id, _ in planned], [changed for _, changed in planned]],
             )

@@ -8,7 +8,7 @@ from typing import Any
 
 from agents.models import Agent
 from memories.runtime.access import Page, Tables, in_agent_schema, like_escaped, same_user
-from memories.runtime.memories import user_memories
+from memories.runtime.memories import in_seconds, user_memories
 
 # Above this many rows (by the planner's estimate) the agents list shows estimated counts.
 EXACT_COUNT_LIMIT = 200_000
@@ -39,6 +39,34 @@ def user_ids_after(agent: Agent, *, after: str | None, prefix: str, limit: int) 
                 params,
             )
             return [row[0] for row in cursor.fetchall()]
+
+
+def memory_users_after(
+    agent: Agent, *, after: str | None, limit: int
+) -> list[tuple[str, int, int]]:
+    """The next `limit` user_ids holding memories, in user_id order, with how many they hold
+    and their newest memory's time: what the token sweep compares with each count. Both come
+    from indexes (the count from a user_id index, the newest from idx_ms_memories_user_recent_s,
+    one entry per user); no memory text is read, and sessions play no part. Times are the
+    list's sort key: a memory stored in milliseconds counts as the moment it names."""
+    newest = in_seconds("coalesce(m.updated_at, m.created_at)")
+    with in_agent_schema(agent, replica=True) as tables:
+        if not tables.memories:
+            return []
+        with tables.cursor() as cursor:
+            cursor.execute(
+                tables.sql(
+                    f"SELECT g.user_id, g.n, (SELECT {newest} "
+                    "FROM {memories} m WHERE m.user_id = g.user_id "
+                    f"ORDER BY {newest} DESC LIMIT 1) "
+                    "FROM (SELECT user_id, count(*) AS n FROM {memories} "
+                    "WHERE user_id IS NOT NULL "
+                    "AND (%(after)s::text IS NULL OR user_id > %(after)s) "
+                    "GROUP BY user_id ORDER BY user_id LIMIT %(n)s) AS g ORDER BY g.user_id"
+                ),
+                {"after": after, "n": limit},
+            )
+            return cursor.fetchall()
 
 
 @dataclass

@@ -2,8 +2,8 @@
 
 A worker killed mid-batch leaves its job without a queued task; a starting worker queues one
 (and starts any missing token sweep, and the trash's periodic emptying) before it takes tasks.
-Running workers do the same at the end of every sweep pass, so a crash is picked up without a
-restart too.
+Running workers do the same at the end of every periodic pass (a failed or cancelled one
+queues its next pass too), so a crash or a new agent is picked up without a restart.
 """
 
 from __future__ import annotations
@@ -19,11 +19,7 @@ class Command(DatabaseWorkerCommand):
     help = "Run a database background worker (after reviving stalled jobs)"
 
     def handle(self, *args: Any, **options: Any) -> None:
-        revived = jobs.revive_stalled()
-        started = jobs.ensure_token_sweeps()
-        jobs.ensure_trash_emptying()
+        revived = jobs.ensure_schedules()
         if options.get("verbosity", 1) > 0:
-            self.stdout.write(
-                f"Revived {len(revived)} stalled jobs; started {len(started)} sweeps."
-            )
+            self.stdout.write(f"Revived {len(revived)} stalled jobs.")
         super().handle(*args, **options)
