@@ -42,8 +42,11 @@ def _store_tokens(agent: Agent, user_id: str | None, tokens: int, memories: int)
     if not memories:
         UserTokens.objects.filter(agent=agent, user_id=user_id).delete()
         return
+    # Counted outside the sweep: it compares times again until its next pass has seen them.
     UserTokens.objects.update_or_create(
-        agent=agent, user_id=user_id, defaults={"tokens": tokens, "memories": memories}
+        agent=agent,
+        user_id=user_id,
+        defaults={"tokens": tokens, "memories": memories, "newest_memory_at": None},
     )
 
 
