@@ -118,6 +118,7 @@ AGENT_SCOPE = {
 # Differ by construction between the two agents or the two actors.
 UNCOMPARED = {"id", "agent", "job", "actor", "actor_name", "agent_slug", "slug", "name"}
 UNCOMPARED |= {"db_schema", "bridge_token_hash", "receipt"}
+LINKS_COMPARED_AS_SET = {"prune_job"}
 
 
 def studio_models() -> list:
@@ -137,8 +138,12 @@ def normalised(model, row: dict[str, Any]) -> dict[str, Any]:
         if field.name in UNCOMPARED:
             continue
         value = row[field.attname]
-        # A timestamp's value is when the test ran; whether it is set is state (a finished job).
-        kept[field.name] = value is not None if isinstance(field, DateTimeField) else value
+        # A timestamp's value is when the test ran, a link to another row (a trashed memory's
+        # prune) that row's own id; whether either is set is state (a finished job).
+        linked = field.name in LINKS_COMPARED_AS_SET
+        kept[field.name] = (
+            value is not None if isinstance(field, DateTimeField) or linked else value
+        )
     return kept
 
 

@@ -329,7 +329,9 @@ def test_a_delete_without_javascript_flashes_a_plain_undo_form(editor_client, ag
     seed(agno)
     before = stored_memories(agent.db_schema)
     response = editor_client.post(
-        memory_url(agent, "m2", "delete"), {"user_id": "ann"}, follow=True
+        memory_url(agent, "m2", "delete"),
+        {"user_id": "ann", "version": shown_version(agent, "m2")},
+        follow=True,
     )
     html = response.content.decode()
     assert "Memory deleted. It stays in the trash for 7 days." in html
