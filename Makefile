@@ -38,7 +38,7 @@ run: $(VENV)/.installed
 	$(BIN)/python manage.py count_tokens --missing
 	$(BIN)/python manage.py scan_sensitive
 	$(BIN)/python manage.py demo_logins --host $(HOST):$(PORT)
-	@# One background worker beside the web server; Ctrl-C (or either exiting) stops both.
+	@# One background worker beside the web server; Ctrl-C (or the web server exiting) stops both.
 	@$(BIN)/python manage.py db_worker --no-reload & worker=$$!; \
 	trap 'kill $$worker 2>/dev/null; wait $$worker 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
