@@ -49,6 +49,19 @@ def on_runtime_server(runtime_connections, sql: str, params=None) -> list[tuple]
         return cursor.fetchall() if cursor.description else []
 
 
+def ann_in_two_runtimes(make_agent, runtime_connections, second: str) -> tuple:
+    """Agent "A writable runtime" on `remote` and "B <second> runtime" on `remote_ro`, each
+    with a memory of ann written by agno; and agno's store for each."""
+    writable = make_agent(connection="remote", name="A writable runtime")
+    other = make_agent(connection="remote_ro", name=f"B {second} runtime")
+    stores = {
+        agent: owner_agno(runtime_connections, agent.db_schema) for agent in (writable, other)
+    }
+    for agent, agno in stores.items():
+        agno.upsert_user_memory(UserMemory(memory=f"Ann in {agent.name}.", user_id="ann"))
+    return writable, other, stores
+
+
 def grant_reader(runtime_connections, schema: str, *, write: bool = False) -> None:
     privileges = "SELECT, INSERT, UPDATE, DELETE" if write else "SELECT"
     on_runtime_server(runtime_connections, f'GRANT USAGE ON SCHEMA "{schema}" TO {READER_ROLE}')
@@ -280,13 +293,8 @@ def test_forgetting_across_agents_refuses_a_read_only_one_before_touching_any(
     from memories.models import AuditEvent, ForgetReceipt, Job
 
     # Agents are erased in name order: the writable one would go first and stay erased.
-    writable = make_agent(connection="remote", name="A writable runtime")
-    locked = make_agent(connection="remote_ro", name="B read-only runtime")
-    stores = {
-        agent: owner_agno(runtime_connections, agent.db_schema) for agent in (writable, locked)
-    }
-    for agent, agno in stores.items():
-        agno.upsert_user_memory(UserMemory(memory=f"Ann in {agent.name}.", user_id="ann"))
+    writable, locked, stores = ann_in_two_runtimes(make_agent, runtime_connections, "read-only")
+    for agent in stores:
         grant_reader(runtime_connections, agent.db_schema)
     url = reverse("memories:forget")
     preview = unescape(editor_client.get(url, {"user_id": "ann"}).content.decode())
@@ -493,13 +501,7 @@ def test_a_runtime_that_turns_read_only_mid_forget_is_reported_truthfully(
 ):
     from memories.models import AuditEvent, ForgetReceipt
 
-    writable = make_agent(connection="remote", name="A writable runtime")
-    revoked = make_agent(connection="remote_ro", name="B revoked runtime")
-    stores = {
-        agent: owner_agno(runtime_connections, agent.db_schema) for agent in (writable, revoked)
-    }
-    for agent, agno in stores.items():
-        agno.upsert_user_memory(UserMemory(memory=f"Ann in {agent.name}.", user_id="ann"))
+    writable, revoked, stores = ann_in_two_runtimes(make_agent, runtime_connections, "revoked")
     grant_reader(runtime_connections, revoked.db_schema, write=True)
     url = reverse("memories:forget")
     preview = unescape(editor_client.get(url, {"user_id": "ann"}).content.decode())
