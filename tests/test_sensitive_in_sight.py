@@ -4,6 +4,8 @@ remembered" feed, which answers 204 when nothing is new. agno writes every row."
 
 from __future__ import annotations
 
+import time
+
 from html import unescape
 
 import pytest
@@ -80,7 +82,14 @@ def test_recently_remembered_shows_the_newest_and_answers_204_when_nothing_is_ne
     unchanged = viewer_client.get(f"{url}?seen={seen}", **HTMX)
     assert unchanged.status_code == 204 and unchanged.content == b""
     agno.upsert_user_memory(
-        UserMemory(memory_id="n1", memory="Just moved to Oslo.", user_id="cat", updated_at=2**40)
+        # An hour ahead of the others: the newest (2**40 read as seconds would be, but it is
+        # milliseconds, year 2004, and sorts as such).
+        UserMemory(
+            memory_id="n1",
+            memory="Just moved to Oslo.",
+            user_id="cat",
+            updated_at=int(time.time()) + 3600,
+        )
     )
     changed = viewer_client.get(f"{url}?seen={seen}", **HTMX)
     assert changed.status_code == 200 and "Just moved to Oslo." in changed.content.decode()
