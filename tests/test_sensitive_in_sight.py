@@ -5,7 +5,6 @@ remembered" feed, which answers 204 when nothing is new. agno writes every row."
 from __future__ import annotations
 
 import time
-
 from html import unescape
 
 import pytest
