@@ -87,9 +87,9 @@ def stale_users(agent: Agent, memory_users: list[tuple[str, int, int]]) -> list[
         if count is None:
             stale.append(user_id)
             continue
-        if count.newest_memory_at is not None:  # seen by an earlier pass: compare exactly
+        if count.newest_memory_at is not None:  # the time it counted up to: compare exactly
             changed_since = newest != count.newest_memory_at
-        else:  # counted on a page: a change in the same second counts as newer
+        else:  # counted before counts kept it: a change in the same second counts as newer
             changed_since = newest is not None and newest >= int(count.refreshed_at.timestamp())
         if changed_since or memory_count != count.memories:
             stale.append(user_id)
@@ -110,14 +110,8 @@ def token_sweep_batch(job: Job) -> bool:
         gone = gone.filter(user_id__lte=last)
     # In user_id order, as every recount takes the rows' locks: concurrent ones cannot deadlock.
     stale = sorted({*stale_users(job.agent, memory_users), *gone.values_list("user_id", flat=True)})
-    newest = {user_id: last_change for user_id, _, last_change in memory_users}
     for user_id in stale:
-        tokens.recount_user(job.agent, user_id)
-        # What this pass saw, read before the count: a write in between shows as a change
-        # next pass (counted twice, never missed).
-        UserTokens.objects.filter(agent=job.agent, user_id=user_id).update(
-            newest_memory_at=newest.get(user_id)
-        )
+        tokens.recount_user(job.agent, user_id)  # remembers the newest time it counted
     job.done += len(keys)
     job.result = {"recounted": job.result.get("recounted", 0) + len(stale)}
     job.cursor = {"after": last}

@@ -123,9 +123,9 @@ class UserTokens(models.Model):
     tokens = models.PositiveIntegerField()
     memories = models.PositiveIntegerField()
     refreshed_at = models.DateTimeField(auto_now=True)
-    # The newest memory's time the token sweep saw when it counted: unchanged time and number
-    # mean unchanged memories, exactly (a time compared with refreshed_at cannot tell a write
-    # in the same second, or a memory dated in the future, from one counted already).
+    # The newest memory's time (as lists sort it) when this was counted: the same time and
+    # number mean unchanged memories, exactly (a time compared with refreshed_at cannot tell a
+    # write in the same second, or a memory dated in the future, from one counted already).
     newest_memory_at = models.BigIntegerField(null=True, blank=True)
 
     class Meta:

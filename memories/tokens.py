@@ -19,14 +19,20 @@ RECOUNT_NOW_LIMIT = 50
 def context_block(agent: Agent, user_id: str | None) -> tuple[str, int]:
     """The exact block agno puts in every system message for this user, and its tokens;
     refreshes the user's cached figure on the way."""
-    return store_count(agent, user_id, runtime.memories_for_context(agent, user_id))
+    # The newest time first: a memory written between the two reads is counted but not
+    # remembered, so the sweep counts it again rather than never.
+    newest = runtime.newest_memory_time(agent, user_id)
+    return store_count(agent, user_id, runtime.memories_for_context(agent, user_id), newest)
 
 
-def store_count(agent: Agent, user_id: str | None, texts: list[str]) -> tuple[str, int]:
-    """Count the block built from `texts` (read by the caller, in agno's order) and cache it."""
+def store_count(
+    agent: Agent, user_id: str | None, texts: list[str], newest: int | None = None
+) -> tuple[str, int]:
+    """Count the block built from `texts` (read by the caller, in agno's order) and cache it
+    with the newest memory time read before them."""
     block = memory_block(texts)
     tokens = count_tokens(block)
-    _store_tokens(agent, user_id, tokens if texts else 0, len(texts))
+    _store_tokens(agent, user_id, tokens if texts else 0, len(texts), newest)
     return block, tokens
 
 
@@ -36,17 +42,18 @@ def recount_user(agent: Agent, user_id: str | None) -> int:
     return 0 if block == EMPTY else tokens
 
 
-def _store_tokens(agent: Agent, user_id: str | None, tokens: int, memories: int) -> None:
+def _store_tokens(
+    agent: Agent, user_id: str | None, tokens: int, memories: int, newest: int | None
+) -> None:
     if user_id is None:
         return  # rows stored with user_id NULL reach no conversation: no block to cache
     if not memories:
         UserTokens.objects.filter(agent=agent, user_id=user_id).delete()
         return
-    # Counted outside the sweep: it compares times again until its next pass has seen them.
     UserTokens.objects.update_or_create(
         agent=agent,
         user_id=user_id,
-        defaults={"tokens": tokens, "memories": memories, "newest_memory_at": None},
+        defaults={"tokens": tokens, "memories": memories, "newest_memory_at": newest},
     )
 
 

@@ -534,6 +534,24 @@ def memory_owners(agent: Agent, memory_ids: Sequence[str]) -> dict[str, str | No
 # Hygiene: the context block, prunes and the sensitive scan read the runtime through these.
 
 
+def newest_memory_time(agent: Agent, user_id: str) -> int | None:
+    """A user's newest memory time as the lists sort it (the index's first entry): what a
+    token count remembers, so the sweep knows exactly when it has gone stale."""
+    with in_agent_schema(agent) as tables:
+        if not tables.memories:
+            return None
+        with tables.cursor() as cursor:
+            cursor.execute(
+                tables.sql(
+                    f"SELECT {SORT_KEYS['updated']} FROM {{memories}} WHERE {same_user(user_id)} "
+                    f"ORDER BY {SORT_KEYS['updated']} DESC LIMIT 1"
+                ),
+                {"u": user_id},
+            )
+            row = cursor.fetchone()
+    return row[0] if row else None
+
+
 def memories_for_context(agent: Agent, user_id: str) -> list[str]:
     """A user's memory texts in the order agno reads them (its query has no ORDER BY, so
     Postgres returns them in physical order; ctid makes that explicit)."""
