@@ -153,11 +153,13 @@ class Operator(threading.Thread):
                         self.mine.append((ids[0], user_id))
             elif roll < 0.55:
                 memory_id, owner = self.random.choice(self.mine)
+                # Ids travel in the query string, as the pages' links carry them.
+                row = {"user_id": owner, "memory_id": memory_id}
                 form = self.call(
                     "edit-form",
                     "GET",
-                    f"/agents/{slug}/memories/{memory_id}/edit/",
-                    params={"user_id": owner},
+                    f"/agents/{slug}/memory/edit/",
+                    params=row,
                     headers=dict(htmx),
                 )
                 match = VERSION.search(form.text) if form is not None else None
@@ -166,7 +168,8 @@ class Operator(threading.Thread):
                     r = self.call(
                         "edit",
                         "POST",
-                        f"/agents/{slug}/memories/{memory_id}/edit/",
+                        f"/agents/{slug}/memory/edit/",
+                        params=row,
                         data={
                             "user_id": owner,
                             "text": text,
@@ -180,11 +183,18 @@ class Operator(threading.Thread):
                             self.ledger.expected_text[memory_id] = text
             elif roll < 0.70:
                 memory_id, owner = self.mine.pop(self.random.randrange(len(self.mine)))
+                row = {"user_id": owner, "memory_id": memory_id}
+                # The row as the page shows it: its Delete button carries the version.
+                shown = self.call(
+                    "row", "GET", f"/agents/{slug}/memory/", params=row, headers=dict(htmx)
+                )
+                match = VERSION.search(shown.text) if shown is not None else None
                 r = self.call(
                     "delete",
                     "POST",
-                    f"/agents/{slug}/memories/{memory_id}/delete/",
-                    data={"user_id": owner},
+                    f"/agents/{slug}/memory/delete/",
+                    params=row,
+                    data={"user_id": owner, "version": match.group(1) if match else ""},
                     headers=dict(htmx),
                 )
                 if r is not None and r.status_code == 200:

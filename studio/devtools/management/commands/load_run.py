@@ -41,4 +41,9 @@ class Command(BaseCommand):
                 handle.write(text + "\n")
         if report["server_errors_5xx"] or report["lost_updates"] or report["agno_failures"]:
             raise CommandError("The load run found server errors or lost updates.")
-        self.stdout.write(self.style.SUCCESS("0 server errors, 0 lost updates."))
+        # Operators only touch their own memories: a refusal means a request the run meant to
+        # make never happened (a moved URL, a missing field), and "0 lost" would prove nothing.
+        refused = {s: n for s, n in report["status_counts"].items() if 400 <= int(s) < 500}
+        if refused:
+            raise CommandError(f"The server refused operator requests: {refused}.")
+        self.stdout.write(self.style.SUCCESS("0 server errors, 0 refusals, 0 lost updates."))
