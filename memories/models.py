@@ -198,7 +198,7 @@ class PruneJob(models.Model):
     deleted = models.PositiveIntegerField(default=0)
     skipped = models.PositiveIntegerField(default=0)  # changed since the preview: kept
     # The batch whose trash copies are committed and whose runtime delete may have run:
-    # [candidate id, memory_id, changed-at, user_id, trash id or None] each (actions.py).
+    # [candidate id, memory_id, changed-at, user_id, trash id or None] each (memories.actions).
     staged = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     confirmed_at = models.DateTimeField(null=True, blank=True)
