@@ -111,12 +111,5 @@ def heaviest_users(
     return runtime.Page(users, page.next_cursor)
 
 
-def attach_counted_tokens(agent: Agent, rows: list[UserRow]) -> None:
-    counted = token_map(agent, [row.user_id for row in rows])
-    for row in rows:
-        if row.user_id in counted:
-            row.counted_tokens = counted[row.user_id].tokens
-
-
 def drop_counts(agent: Agent, user_id: str) -> None:
     UserTokens.objects.filter(agent=agent, user_id=user_id).delete()

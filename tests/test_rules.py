@@ -97,8 +97,7 @@ def test_pages_flag_exactly_the_users_over_budget(editor_client, agent):
     tokens.recount_user(agent, "heavy")
     agent.token_budget = tokens.recount_user(agent, "light")  # light is at the budget, not over
     agent.save()
-    rows = user_rows(agent, ["heavy", "light"])
-    tokens.attach_counted_tokens(agent, rows)
+    rows = user_rows(agent, ["heavy", "light"])  # with their counted tokens
     assert [row.is_over_budget for row in rows] == [True, False]
     tab = editor_client.get(reverse("agents:memory_tab", args=[agent.slug])).content.decode()
     assert tab.count(">Over budget</a>") == 1

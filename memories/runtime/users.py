@@ -14,33 +14,6 @@ from memories.runtime.memories import in_seconds, user_memories
 EXACT_COUNT_LIMIT = 200_000
 
 
-def user_ids_after(agent: Agent, *, after: str | None, prefix: str, limit: int) -> list[str]:
-    """The next `limit` distinct user_ids of memories and sessions, in user_id order."""
-    params = {"after": after, "prefix": like_escaped(prefix) + "%", "n": limit}
-    with in_agent_schema(agent, replica=True) as tables:
-        parts = [
-            f"(SELECT DISTINCT user_id FROM {table} WHERE user_id IS NOT NULL "
-            "AND (%(after)s::text IS NULL OR user_id > %(after)s) "
-            "AND user_id LIKE %(prefix)s ORDER BY user_id LIMIT %(n)s)"
-            for table, present in (
-                ("{memories}", tables.memories),
-                ("{sessions}", tables.sessions),
-            )
-            if present
-        ]
-        if not parts:
-            return []
-        with tables.cursor() as cursor:
-            cursor.execute(
-                tables.sql(
-                    f"SELECT user_id FROM ({' UNION '.join(parts)}) AS keys(user_id) "
-                    "ORDER BY 1 LIMIT %(n)s"
-                ),
-                params,
-            )
-            return [row[0] for row in cursor.fetchall()]
-
-
 def memory_users_after(
     agent: Agent, *, after: str | None, limit: int
 ) -> list[tuple[str, int, int]]:
