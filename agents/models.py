@@ -207,6 +207,21 @@ class Agent(models.Model):
         digest = hashlib.sha256(token.encode()).hexdigest()
         return hmac.compare_digest(digest, self.bridge_token_hash)
 
+    @property
+    def trash_note(self) -> str:
+        """What a confirmation says becomes of one deleted memory: the trash, or nothing."""
+        return self._trash_sentence("It stays")
+
+    @property
+    def trash_note_many(self) -> str:
+        return self._trash_sentence("They stay")
+
+    def _trash_sentence(self, subject: str) -> str:
+        if not self.trash_days:
+            return "This cannot be undone."
+        days = self.trash_days
+        return f"{subject} in the trash for {days} day{'s' if days != 1 else ''}."
+
     def is_over_budget(self, tokens: int | None) -> bool:
         """Whether a memory block of `tokens` exceeds the budget per user. Without a budget (0)
         nobody is over it, and a user not counted yet (None) is not judged."""

@@ -351,9 +351,10 @@ class MemoryRow(models.Model):
             return [self.topics]
         return []
 
-    @property
+    @functools.cached_property
     def details(self) -> list[tuple[str, str]]:
-        """The optional columns the runtime filled (input has a fold of its own), labelled."""
+        """The optional columns the runtime filled (input has a fold of its own), labelled;
+        the row template asks twice, so it is worked out once."""
         shown = (
             ("Feedback", self.feedback),
             ("agent_id", self.agent_id),

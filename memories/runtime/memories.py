@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from django.db.models import BigIntegerField, BooleanField, Func, JSONField, TextField, Value
+from django.db.models import BooleanField, Func, JSONField, TextField, Value
 from django.db.models.expressions import RawSQL
 
 from agents.models import Agent
@@ -77,37 +77,80 @@ def user_memories(
     with in_agent_schema(agent, replica=True) as tables:
         if not tables.memories:
             return Page([])
-        rows = _filtered_memories(tables.Memory.objects.filter(user_id=user_id), search, topic)
-        if with_summary:
-            rows = rows.annotate(**_summary_columns(tables, user_id))
+        query = MemoryQuery([same_user(user_id, "%s")], [] if user_id is None else [user_id])
+        query.filter_text(search)
+        query.filter_topic(topic)
         if only_ids is not None:
-            rows = rows.filter(memory_id__in=list(only_ids))
-        return _keyset_page(rows, sort, after, limit)
+            query.where.append("memory_id = ANY(%s)")
+            query.params.append(list(only_ids))
+        if with_summary:
+            query.add_summary(tables, user_id)
+        return query.page(tables, sort, after, limit)
 
 
-def _summary_columns(tables: Tables, user_id: str | None) -> dict[str, Any]:
-    user = same_user(user_id, "%s")
-    params = () if user_id is None else (user_id,)
-    sessions = (
-        RawSQL(tables.sql(f"(SELECT count(*) FROM {{sessions}} WHERE {user})"), params)
-        if tables.sessions
-        else Value(0)
+class MemoryQuery:
+    """A keyset page of memories as plain SQL, run through the model's raw(): the ORM took
+    longer to compile the user page's query (1.2 ms) than Postgres took to answer it."""
+
+    def __init__(self, where: list[str] | None = None, params: list[Any] | None = None) -> None:
+        self.where, self.params = where or [], params or []
+        self.columns: list[str] = []
+        self.column_params: list[Any] = []
+
+    def filter_text(self, search: str) -> None:
+        if search:
+            # ILIKE on the plain text: a trigram index (manage.py runtime_indexes) serves it.
+            self.where.append("(memory #>> '{}') ILIKE %s")
+            self.params.append(f"%{like_escaped(search)}%")
+
+    def filter_topic(self, topic: str) -> None:
+        if topic:
+            # `topics @> '"t"'`: an array holding "t", or "t" stored as a bare JSON string.
+            self.where.append("topics @> %s::jsonb")
+            self.params.append(json.dumps(topic))
+
+    def add_summary(self, tables: Tables, user_id: str | None) -> None:
+        user = same_user(user_id, "%s")
+        given = [] if user_id is None else [user_id]
+        sessions = f"(SELECT count(*) FROM {{sessions}} WHERE {user})" if tables.sessions else "0"
+        self.columns += [
+            f"(SELECT count(*) FROM {{memories}} WHERE {user}) AS summary_memories",
+            f"{newest_stamp(user)} AS summary_last",
+            f"{sessions} AS summary_sessions",
+        ]
+        self.column_params += given * (3 if tables.sessions else 2)
+
+    def page(self, tables: Tables, sort: str, after: str | None, limit: int) -> Page[Memory]:
+        """The page after the cursor, ordered by (sort key, memory_id) like the indexes."""
+        descending = sort.startswith("-")
+        key_sql = SORT_KEYS[sort.lstrip("-")]
+        where, params = list(self.where), list(self.params)
+        if after:
+            last_key, last_id = decode_cursor(after, (int, str))
+            where.append(f"({key_sql}, memory_id) {'<' if descending else '>'} (%s, %s)")
+            params += [last_key, last_id]
+        direction = "DESC" if descending else "ASC"
+        columns = ", ".join([MEMORY_COLUMNS, *self.columns, f"{key_sql} AS sort_key"])
+        sql = tables.sql(
+            f"SELECT {columns} FROM {{memories}} WHERE {' AND '.join(where) or 'TRUE'} "
+            f"ORDER BY sort_key {direction}, memory_id {direction} LIMIT %s"
+        )
+        rows = tables.Memory.objects.raw(sql, [*self.column_params, *params, limit + 1])
+        return keyset_page(rows, limit, lambda memory: (memory.sort_key, memory.memory_id))
+
+
+MEMORY_COLUMNS = ", ".join(field.column for field in Memory._meta.concrete_fields)
+
+
+def newest_stamp(user: str) -> str:
+    """SQL for a user's newest memory time as stored, found as the first entry of the
+    (user_id, sort key) index: max() over the stamps read every one of a user's rows (3 ms
+    for 10,000) and ranked a millisecond stamp above any in seconds."""
+    key = SORT_KEYS["updated"]
+    return (
+        f"(SELECT coalesce(updated_at, created_at) FROM {{memories}} WHERE {user} "
+        f"ORDER BY {key} DESC LIMIT 1)"
     )
-    return {
-        "summary_memories": RawSQL(
-            tables.sql(f"(SELECT count(*) FROM {{memories}} WHERE {user})"),
-            params,
-            BigIntegerField(),
-        ),
-        "summary_last": RawSQL(
-            tables.sql(
-                f"(SELECT max(coalesce(updated_at, created_at)) FROM {{memories}} WHERE {user})"
-            ),
-            params,
-            BigIntegerField(),
-        ),
-        "summary_sessions": sessions,
-    }
 
 
 def in_seconds(stamp: str) -> str:
@@ -125,36 +168,6 @@ SORT_KEYS = {
 }
 
 
-def _filtered_memories(rows: Any, search: str, topic: str) -> Any:
-    if search:
-        # ILIKE on the plain text: a trigram index (manage.py runtime_indexes) serves it.
-        rows = rows.filter(
-            RawSQL("(memory #>> '{}') ILIKE %s", (f"%{like_escaped(search)}%",), BooleanField())
-        )
-    if topic:
-        # `topics @> '"t"'`: an array holding "t", or "t" stored as a bare JSON string.
-        rows = rows.filter(RawSQL("topics @> %s::jsonb", (json.dumps(topic),), BooleanField()))
-    return rows
-
-
-def _keyset_page(rows: Any, sort: str, after: str | None, limit: int) -> Page[Memory]:
-    """The page after the cursor, ordered by (sort key, memory_id) like the indexes."""
-    descending = sort.startswith("-")
-    key_sql = SORT_KEYS[sort.lstrip("-")]
-    rows = rows.annotate(sort_key=RawSQL(key_sql, (), BigIntegerField()))
-    if after:
-        last_key, last_id = decode_cursor(after, (int, str))
-        operator = "<" if descending else ">"
-        rows = rows.filter(
-            RawSQL(
-                f"({key_sql}, memory_id) {operator} (%s, %s)", (last_key, last_id), BooleanField()
-            )
-        )
-    order = ("-sort_key", "-memory_id") if descending else ("sort_key", "memory_id")
-    fetched = rows.order_by(*order)[: limit + 1]
-    return keyset_page(fetched, limit, lambda memory: (memory.sort_key, memory.memory_id))
-
-
 def search_memories(
     agent: Agent, search: str, *, after: str | None = None, limit: int = PAGE_SIZE
 ) -> Page[Memory]:
@@ -163,8 +176,9 @@ def search_memories(
     with in_agent_schema(agent, replica=True) as tables:
         if not tables.memories or not search:
             return Page([])
-        rows = _filtered_memories(tables.Memory.objects.all(), search, "")
-        return _keyset_page(rows, "-updated", after, limit)
+        query = MemoryQuery()
+        query.filter_text(search)
+        return query.page(tables, "-updated", after, limit)
 
 
 def recent_memories(agent: Agent, limit: int = 10) -> list[Memory]:
@@ -172,7 +186,7 @@ def recent_memories(agent: Agent, limit: int = 10) -> list[Memory]:
     with in_agent_schema(agent, replica=True) as tables:
         if not tables.memories:
             return []
-        return _keyset_page(tables.Memory.objects.all(), "-updated", None, page_limit(limit)).items
+        return MemoryQuery().page(tables, "-updated", None, page_limit(limit)).items
 
 
 def memory_topics(agent: Agent, user_id: str) -> list[str]:

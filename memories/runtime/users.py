@@ -8,7 +8,7 @@ from typing import Any
 
 from agents.models import Agent
 from memories.runtime.access import Page, Tables, in_agent_schema, like_escaped, same_user
-from memories.runtime.memories import in_seconds, user_memories
+from memories.runtime.memories import in_seconds, newest_stamp, user_memories
 
 # Above this many rows (by the planner's estimate) the agents list shows estimated counts.
 EXACT_COUNT_LIMIT = 200_000
@@ -139,8 +139,7 @@ def user_summary(agent: Agent, user_id: str | None) -> UserSummary:
             return UserSummary(tables=tables)
         user = same_user(user_id)
         memories = (
-            f"(SELECT count(*) FROM {{memories}} WHERE {user}), "
-            f"(SELECT max(coalesce(updated_at, created_at)) FROM {{memories}} WHERE {user})"
+            f"(SELECT count(*) FROM {{memories}} WHERE {user}), " + newest_stamp(user)
             if tables.memories
             else "0, NULL::bigint"
         )

@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import quote
 
 from django import template
+from django.template.defaulttags import CsrfTokenNode
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -130,6 +131,17 @@ def user_fields(user_id: str | None) -> str:
     if user_id is None:
         return mark_safe('<input type="hidden" name="no_user_id" value="1">')
     return format_html('<input type="hidden" name="user_id" value="{}">', user_id)
+
+
+@register.simple_tag(takes_context=True)
+def row_form_fields(context: template.Context, user_id: str | None) -> str:
+    """The CSRF token and user fields that every row's form repeats, rendered once a page
+    (kept in the render context) instead of once a row."""
+    key = ("row_form_fields", user_id)
+    if key not in context.render_context:
+        csrf = CsrfTokenNode().render(context)
+        context.render_context[key] = mark_safe(csrf + user_fields(user_id))
+    return context.render_context[key]
 
 
 @register.filter
