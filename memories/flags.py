@@ -122,8 +122,14 @@ def flags_for(agent: Agent, memory_ids: Sequence[str]) -> dict[str, list[str]]:
     """The kinds flagged on these memories (a page's rows), one query; none asked, none run."""
     if not memory_ids:
         return {}
-    rows = SensitiveFlag.objects.filter(agent=agent, memory_id__in=list(memory_ids))
-    return dict(rows.values_list("memory_id", "kinds"))
+    # Plain SQL through raw() (kinds still decoded from JSON): on every user page, and the
+    # ORM took three times as long as the query to build it.
+    rows = SensitiveFlag.objects.raw(
+        f"SELECT id, memory_id, kinds FROM {SensitiveFlag._meta.db_table} "
+        "WHERE agent_id = %s AND memory_id = ANY(%s)",
+        [agent.pk, list(memory_ids)],
+    )
+    return {row.memory_id: row.kinds for row in rows}
 
 
 def drop_flags(agent: Agent, memory_ids: Sequence[str]) -> None:

@@ -83,7 +83,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
-            "builtins": ["template_partials.templatetags.partials"],
+            "builtins": ["template_partials.templatetags.partials", "studio.cached_url"],
         },
     },
 ]
@@ -170,6 +170,7 @@ if not STATIC_MANIFEST:
     # The finders serve static/ itself: collectstatic's folder need not exist.
     warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
 
+SESSION_ENGINE = "studio.sessions"  # database sessions, read without the ORM
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the body's hx-headers, not the cookie
 # HTTPS everywhere unless DEBUG: secure cookies, a redirect to https and HSTS. The loopback
