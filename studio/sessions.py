@@ -7,7 +7,6 @@ from django.contrib.sessions.backends.base import VALID_KEY_CHARS
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
-
 _KEY_CHARS = frozenset(VALID_KEY_CHARS)
 
 
