@@ -242,8 +242,17 @@ def test_the_users_list_explains_its_counts_with_the_counting_rules(editor_clien
     (row,) = agent_users(agent).items
     assert row.approx_tokens == -(-41 // CHARS_PER_TOKEN)
     html = editor_client.get(reverse("agents:memory_tab", args=[agent.slug])).content.decode()
-    assert f"Estimate: characters ÷ {CHARS_PER_TOKEN}, not counted yet" in html
+    assert f"Estimate: stored bytes ÷ {CHARS_PER_TOKEN}, not counted yet" in html
     assert f"(tiktoken {ENCODING_NAME})" in html
+
+
+def test_the_token_estimate_reads_a_texts_bytes_from_its_stored_size(agent):
+    insert_memory(agent, "ann", text="x" * 41, topics=[])
+    insert_memory(agent, "ann", text="y" * 500, topics=[])  # a 4-byte header past 126 bytes
+    insert_memory(agent, "bo", text="日本語" * 10, topics=[])  # 30 letters, 90 bytes
+    rows = {row.user_id: row for row in agent_users(agent).items}
+    assert 541 <= rows["ann"].memory_chars <= 544
+    assert rows["bo"].memory_chars == 90
 
 
 def test_a_scan_runs_until_it_finishes(editor_client, agent):
