@@ -187,3 +187,30 @@ def test_users_pages_follow_the_cursor_and_refuse_a_broken_one(editor_client, ag
     bad = editor_client.get(url, {"after": "not-a-cursor"})
     assert bad.status_code == 400
     assert "malformed or out of date" in bad.content.decode()
+
+
+def test_small_pages_walk_every_user_once_in_order(agent, agno_db_for):
+    """The loose index scan over memories and sessions: heavy users, users with sessions only
+    and users in both, met once each, in user_id order, whatever the page size."""
+    from agno.session import AgentSession
+
+    agno = agno_db_for(agent)
+    expected = set()
+    for n in range(9):
+        user_id = f"u{n}@example.com"
+        if n % 3 != 2:  # memories for most; a heavy one among them
+            for _ in range(40 if n == 1 else 2):
+                insert_memory(agent, user_id, text="x", topics=[])
+        if n % 3 != 0:  # sessions for others: some both, some sessions only
+            session = AgentSession(session_id=f"s{n}", agent_id="a", user_id=user_id, created_at=n)
+            agno.upsert_session(session)
+        expected.add(user_id)
+    for limit in (1, 2, 4, 25):
+        seen, after = [], None
+        while True:
+            page = agent_users(agent, after=after, limit=limit)
+            seen += [row.user_id for row in page.items]
+            if not page.next_cursor:
+                break
+            after = page.next_cursor
+        assert seen == sorted(expected), limit
