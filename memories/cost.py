@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from django.db.models import Count, Max, Sum
+from django.db.models import Count, Min, Q, Sum
 from django.utils import timezone
 
 from agents.models import Agent
@@ -78,18 +78,25 @@ class CostOverview:
 
 def cost_overview(agent: Agent) -> CostOverview:
     rows = UserTokens.objects.filter(agent=agent)
-    totals = rows.aggregate(users=Count("id"), tokens=Sum("tokens"), oldest=Max("refreshed_at"))
-    users, tokens = totals["users"] or 0, totals["tokens"] or 0
-    histogram = []
+    # Totals, the oldest count, the histogram's buckets and the users over budget in one
+    # aggregate (it was 12 queries, one a bucket).
     edges = [*HISTOGRAM_BUCKETS, None]
-    for low, high in zip(edges[:-1], edges[1:], strict=True):
-        bucket = (
-            rows.filter(tokens__gte=low)
-            if high is None
-            else rows.filter(tokens__gte=low, tokens__lt=high)
+    buckets = {
+        f"bucket{n}": Count(
+            "id",
+            filter=Q(tokens__gte=low) if high is None else Q(tokens__gte=low, tokens__lt=high),
         )
-        label = f"{low:,}+" if high is None else f"{low:,}–{high - 1:,}"
-        histogram.append((label, bucket.count()))
+        for n, (low, high) in enumerate(zip(edges[:-1], edges[1:], strict=True))
+    }
+    over = {"over": Count("id", filter=agent.over_budget_tokens())} if agent.token_budget else {}
+    totals = rows.aggregate(
+        users=Count("id"), total=Sum("tokens"), oldest=Min("refreshed_at"), **buckets, **over
+    )
+    users, tokens = totals["users"] or 0, totals["total"] or 0
+    histogram = [
+        (f"{low:,}+" if high is None else f"{low:,}–{high - 1:,}", totals[f"bucket{n}"])
+        for n, (low, high) in enumerate(zip(edges[:-1], edges[1:], strict=True))
+    ]
     return CostOverview(
         users_counted=users,
         total_tokens=tokens,
@@ -100,8 +107,8 @@ def cost_overview(agent: Agent) -> CostOverview:
         per_day=_every_day(
             runtime.memories_created_per_day(agent, days=PER_DAY_DAYS), days=PER_DAY_DAYS
         ),
-        oldest_count=rows.order_by("refreshed_at").values_list("refreshed_at", flat=True).first(),
-        over_budget=rows.filter(agent.over_budget_tokens()).count(),
+        oldest_count=totals["oldest"],
+        over_budget=totals.get("over", 0),
     )
 
 

@@ -19,24 +19,38 @@ from memories.models import Memory, SensitiveFlag, SensitiveScan
 from memories.sensitive import scan as scan_texts
 
 SCAN_BATCH = 1_000
+_NO_USER = object()  # store_flags without a user whose other flags go too
 
 
-def store_flags(agent: Agent, memories: list, found: dict[str, list[str]]) -> None:
+def store_flags(
+    agent: Agent, memories: list, found: dict[str, list[str]], *, user_id: Any = _NO_USER
+) -> None:
+    """Flags for the scanned `memories` as `found` says, in two queries whatever the count:
+    flags no longer found go (with `user_id`, every flag of that user not found, too), and
+    the found ones are written in one upsert on (agent, memory_id)."""
     scanned = [m.memory_id for m in memories]
-    SensitiveFlag.objects.filter(agent=agent, memory_id__in=scanned).exclude(
-        memory_id__in=found
-    ).delete()
-    for memory in memories:
-        if memory.memory_id in found:
-            SensitiveFlag.objects.update_or_create(
-                agent=agent,
-                memory_id=memory.memory_id,
-                defaults={
-                    "user_id": memory.user_id,
-                    "kinds": found[memory.memory_id],
-                    "memory_changed_at": memory.last_changed_at,
-                },
-            )
+    stale = SensitiveFlag.objects.filter(agent=agent, memory_id__in=scanned)
+    if user_id is not _NO_USER:
+        stale = stale | SensitiveFlag.objects.filter(agent=agent, user_id=user_id)
+    stale.exclude(memory_id__in=list(found)).delete()
+    flagged = [
+        SensitiveFlag(
+            agent=agent,
+            memory_id=memory.memory_id,
+            user_id=memory.user_id,
+            kinds=found[memory.memory_id],
+            memory_changed_at=memory.last_changed_at,
+        )
+        for memory in memories
+        if memory.memory_id in found
+    ]
+    if flagged:
+        SensitiveFlag.objects.bulk_create(
+            flagged,
+            update_conflicts=True,
+            unique_fields=["agent", "memory_id"],
+            update_fields=["user_id", "kinds", "memory_changed_at", "found_at"],
+        )
 
 
 def scan_next_batch(agent: Agent, batch: int = SCAN_BATCH) -> SensitiveScan:
@@ -65,10 +79,7 @@ def scan_user(agent: Agent, user_id: str) -> dict[str, list[str]]:
     memories = runtime.user_memories_all(agent, user_id)
     found = scan_texts((m.memory_id, m.text) for m in memories)
     with transaction.atomic():
-        SensitiveFlag.objects.filter(agent=agent, user_id=user_id).exclude(
-            memory_id__in=found
-        ).delete()
-        store_flags(agent, memories, found)
+        store_flags(agent, memories, found, user_id=user_id)
     return found
 
 
