@@ -275,7 +275,24 @@ def test_the_agent_wide_look_finds_near_repeats_through_the_trigram_index(agent)
         cursor.execute(tables.sql("ANALYZE {memories}"))
         trgm = runtime_duplicates._trigram_schema(cursor)
         cursor.execute("SELECT set_config('pg_trgm.similarity_threshold', %s, true)", [str(alike)])
-        sql = runtime_duplicates._near_sql(trgm, "TRUE", all_users=True)
+        sql = runtime_duplicates._near_sql(trgm, "TRUE", by_index=True)
         cursor.execute("EXPLAIN " + tables.sql(sql), {"u": None, "n": 1000, "threshold": alike})
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "idx_ms_memories_text_trgm" in plan
+
+
+def test_a_user_with_many_memories_is_searched_through_the_index_with_the_same_answer(
+    agent, monkeypatch
+):
+    from memories.runtime import duplicates as runtime_duplicates
+
+    make_memory(agent, "ann", NEAR_A)
+    make_memory(agent, "ann", NEAR_B)
+    make_memory(agent, "bob", NEAR_A)  # alike, but another user's
+    make_memories(agent, "ann", 6, memory=lambda n: f"{uuid4().hex} {uuid4().hex}")
+    call_command("runtime_indexes", "--agent", agent.slug)
+    threshold = round(similarity(NEAR_A, NEAR_B) - 0.04, 2)
+    pairwise = runtime_duplicates.near_pairs(agent, "ann", all_users=False, threshold=threshold)
+    monkeypatch.setattr(runtime_duplicates, "PAIRWISE_LIMIT", 5)  # ann's 8 are "many"
+    by_index = runtime_duplicates.near_pairs(agent, "ann", all_users=False, threshold=threshold)
+    assert len(pairwise) == 1 and by_index == pairwise

@@ -88,8 +88,9 @@ def near_pairs(
                 [str(threshold), str(NEAR_TIMEOUT_MS)],
             )
             timeout_before = cursor.fetchone()[0]
+            by_index = all_users or _has_many_memories(cursor, tables, user_id)
             try:
-                cursor.execute(tables.sql(_near_sql(trgm, where, all_users=all_users)), params)
+                cursor.execute(tables.sql(_near_sql(trgm, where, by_index=by_index)), params)
                 pairs = [(a, b, float(s)) for a, b, s in cursor.fetchall()]
             except DatabaseError as error:
                 if getattr(error.__cause__, "sqlstate", None) == "57014":  # query_canceled
@@ -99,10 +100,27 @@ def near_pairs(
     return pairs
 
 
-def _near_sql(trgm: str, where: str, *, all_users: bool) -> str:
-    if not all_users:
-        # One user's memories against each other: the trigram index would also return every
-        # other user's look-alikes, so compare the few rows directly.
+# Past this many memories, one user's near search goes through the trigram index: comparing
+# every pair is quadratic. 3,000 distinct memories among 100,000: every pair ran past the
+# 20-second limit, the index answered in 13.6 s (still slow: such users want a job).
+PAIRWISE_LIMIT = 500
+
+
+def _has_many_memories(cursor, tables, user_id: str | None) -> bool:  # noqa: ANN001
+    cursor.execute(
+        tables.sql(
+            f"SELECT count(*) > %(limit)s FROM (SELECT 1 FROM {{memories}} "
+            f"WHERE {same_user(user_id)} LIMIT %(limit)s + 1) AS enough"
+        ),
+        {"u": user_id, "limit": PAIRWISE_LIMIT},
+    )
+    return bool(cursor.fetchone()[0])
+
+
+def _near_sql(trgm: str, where: str, *, by_index: bool) -> str:
+    if not by_index:
+        # A few of one user's memories against each other: the trigram index would also
+        # return every other user's look-alikes, so compare the rows directly.
         return (
             "WITH u AS MATERIALIZED (SELECT memory_id, memory #>> '{}' AS t FROM {memories} "
             f"WHERE {where}) SELECT a.memory_id, b.memory_id, {trgm}.similarity(a.t, b.t) "
@@ -110,10 +128,11 @@ def _near_sql(trgm: str, where: str, *, all_users: bool) -> str:
             f"WHERE {trgm}.similarity(a.t, b.t) >= %(threshold)s "
             "ORDER BY 3 DESC, 1, 2 LIMIT %(n)s"
         )
-    # Every user: each memory looks up its look-alikes through the trigram index (`%`).
+    # Each memory (of every user, or of one with many) looks up its look-alikes through the
+    # trigram index (`%`), the same user's only.
     return (
         f"SELECT a.memory_id, b.memory_id, {trgm}.similarity(a.t, b.t) FROM "
-        "(SELECT memory_id, user_id, memory #>> '{}' AS t FROM {memories}) a "
+        f"(SELECT memory_id, user_id, memory #>> '{{}}' AS t FROM {{memories}} WHERE {where}) a "
         "JOIN LATERAL (SELECT memory_id, memory #>> '{}' AS t FROM {memories} "
         f"WHERE (memory #>> '{{}}') OPERATOR({trgm}.%%) a.t AND memory_id > a.memory_id "
         "AND user_id IS NOT DISTINCT FROM a.user_id) b ON TRUE "
