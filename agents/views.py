@@ -30,24 +30,27 @@ logger = logging.getLogger(__name__)
 def agent_list(request: HttpRequest) -> HttpResponse:
     if not request.user.has_perm("agents.view_agent"):
         raise PermissionDenied("You need the Viewer or Editor role to see agents.")
-    rows = [(agent, *_overview(agent)) for agent in Agent.objects.all()]
+    agents = list(Agent.objects.all())
+    overviews = runtime.agent_overviews(agents)
+    rows = [(agent, *_overview(agent, overviews[agent.pk])) for agent in agents]
     estimated = any(overview and overview.estimated for _, overview, _ in rows)
     return render(request, "agents/list.html", {"rows": rows, "estimated": estimated})
 
 
-def _overview(agent: Agent) -> tuple[runtime.AgentOverview | None, str]:
+def _overview(
+    agent: Agent, found: runtime.AgentOverview | Exception
+) -> tuple[runtime.AgentOverview | None, str]:
     """An agent's counts, or why its runtime cannot be read now: one unreachable runtime
     (its own server down, its connection not configured) leaves the others listed."""
-    try:
-        return runtime.agent_overview(agent), ""
-    except RuntimeConnectionMissing as error:
-        return None, str(error)
-    except DatabaseError as error:
-        logger.warning("Runtime of %s unreadable: %s", agent.slug, error)
+    if isinstance(found, RuntimeConnectionMissing):
+        return None, str(found)
+    if isinstance(found, Exception):
+        logger.warning("Runtime of %s unreadable: %s", agent.slug, found)
         return None, (
             f"Its runtime connection “{agent.connection}” cannot be read right now; "
             "the other agents are unaffected."
         )
+    return found, ""
 
 
 @require_GET

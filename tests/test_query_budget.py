@@ -84,3 +84,23 @@ def test_a_users_memories_stay_within_the_query_budget_with_every_filter(editor_
         params = user if name == "memories:sessions" else {"q": "Fact"}
         count, _ = statements(editor_client, reverse(name, args=[agent.slug]), params)
         assert count <= QUERY_BUDGET, (name, count)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_agents_list_asks_the_same_few_queries_for_two_agents_or_six(
+    editor_client, agent, make_agent
+):
+    from agents.models import Agent
+    from memories.runtime.memories import insert_memory
+
+    insert_memory(agent, "ann", text="Prefers tea.", topics=[])
+    counts = {}
+    for total in (2, 6):
+        while Agent.objects.count() < total:
+            other = make_agent()
+            if Agent.objects.count() % 2:  # some that ran, some that never did
+                insert_memory(other, "bob", text="Likes jazz.", topics=[])
+        counts[total], html = statements(editor_client, reverse("agents:list"), {})
+        assert html.count("Memory tab →") == total
+    assert counts[6] <= QUERY_BUDGET
+    assert counts[2] == counts[6], counts

@@ -49,6 +49,7 @@ from memories.runtime.users import (
     UserFootprint,
     UserSummary,
     agent_overview,
+    agent_overviews,
     user_footprint,
     user_summary,
 )
@@ -70,6 +71,7 @@ __all__ = [
     "UserFootprint",
     "UserSummary",
     "agent_overview",
+    "agent_overviews",
     "decode_cursor",
     "encode_cursor",
     "get_memory",
