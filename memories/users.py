@@ -16,7 +16,7 @@ from django.db import connection
 from agents.models import Agent
 from memories.models import EndUser, SensitiveFlag, UserTokens
 from memories.runtime import access
-from memories.runtime.users import UserStats, user_stats, users_with_stats
+from memories.runtime.users import UserStats, stored_chars, user_stats, users_with_stats
 
 # A rough, clearly labelled estimate until a real tokenizer counts them: ~4 bytes of text a
 # token (runtime.users.STORED_CHARS reads them from the stored size).
@@ -101,7 +101,8 @@ def agent_users(
     agent: Agent, *, after: str | None = None, prefix: str = "", limit: int = access.PAGE_SIZE
 ) -> access.Page[UserRow]:
     """Registered users and runtime user_ids in user_id order, with per-row counts: one
-    runtime query, one registry query and one for the studio's figures, whatever the page."""
+    runtime query, one registry query, one for the studio's figures and, for users the token
+    sweep has not counted yet, one for the characters behind their estimate."""
     limit = access.page_limit(limit)
     after_key = access.decode_cursor(after, (str,))[0] if after else None
     # Rows stored with user_id NULL are one entry of their own, atop the first page.
@@ -123,6 +124,11 @@ def agent_users(
         row.take(stats.get(row.user_id, UserStats()))
     _match_registered(rows, people, by_id=by_id)
     attach_studio_figures(agent, rows)
+    uncounted = [row for row in rows if row.counted_tokens is None and row.memory_count]
+    if uncounted:
+        chars = stored_chars(agent, [row.user_id for row in uncounted])
+        for row in uncounted:
+            row.memory_chars = chars.get(row.user_id, 0)
     return access.Page(rows, page.next_cursor)
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -28,7 +26,7 @@ from memories.forms import (
 from memories.models import EndUser, SensitiveScan, UserTokens
 from memories.runtime.memories import insert_memory
 from memories.users import CHARS_PER_TOKEN, UserRow, agent_users, user_rows, wrong_key_message
-from tests.factories import make_person, memory_url
+from tests.factories import make_person, memory_url, table_row
 
 
 @pytest.mark.parametrize(
@@ -288,16 +286,18 @@ def test_the_bulk_confirmation_warns_when_a_memory_is_not_the_users(editor_clien
 def test_the_agents_list_notes_estimates_when_any_agent_is_estimated(
     editor_client, make_agent, monkeypatch
 ):
+    from memories.runtime import users as runtime_users
+
     make_agent(name="Alpha")
-    make_agent(name="Zed")
-    exact = runtime.agent_overview
-    monkeypatch.setattr(
-        runtime,
-        "agent_overview",
-        lambda agent: replace(exact(agent), estimated=agent.name == "Zed"),
-    )
+    zed = make_agent(name="Zed")
+    insert_memory(zed, "ann", text="Prefers tea.", topics=[])
+    insert_memory(zed, "bob", text="Likes jazz.", topics=[])
+    with runtime.in_agent_schema(zed) as tables, tables.cursor() as cursor:
+        cursor.execute(tables.sql("ANALYZE {memories}"))  # the planner now counts 2 rows
+    monkeypatch.setattr(runtime_users, "EXACT_COUNT_LIMIT", 2)  # Zed is "large"
     html = editor_client.get(reverse("agents:list")).content.decode()
     assert "≈ counts come from Postgres' statistics" in html
+    assert "≈2" in table_row(html, "Zed")
 
 
 def test_the_error_page_titles_its_status(editor_client, agent):

@@ -406,13 +406,29 @@ def _next_keys(table: str, prefix: str) -> str:
 
 
 def _memory_figures(tables: Tables, condition: str) -> str:
+    """Count and newest time, both from the user_id indexes: no memory row is read. The
+    characters behind an estimate come from stored_chars, for users not counted yet only."""
     if not tables.memories:
         return "SELECT 0::bigint AS n, NULL::bigint AS last, 0::bigint AS chars"
-    # The newest time from the (user_id, sort key) index's first entry, not max() over all.
     return (
-        f"SELECT count(*) AS n, {newest_stamp(condition)} AS last, {STORED_CHARS} AS chars "
+        f"SELECT count(*) AS n, {newest_stamp(condition)} AS last, 0::bigint AS chars "
         f"FROM {{memories}} WHERE {condition}"
     )
+
+
+def stored_chars(agent: Agent, user_ids: Sequence[str | None]) -> dict[str | None, int]:
+    """The characters of each user's memories (STORED_CHARS), for the token estimate of users
+    the token sweep has not counted yet. Reading them means reading every memory row, so the
+    users list asks only for those users; qualified names, so one query and no search_path."""
+    location = location_of(agent)
+    keys = [key for key in user_ids if key is not None]
+    with connections[location.replica_alias or location.alias].cursor() as cursor:
+        cursor.execute(
+            f"SELECT user_id, {STORED_CHARS} FROM {location.qualified('memories')} "
+            "WHERE user_id = ANY(%s) OR (%s AND user_id IS NULL) GROUP BY user_id",
+            [keys, None in user_ids],
+        )
+        return dict(cursor.fetchall())
 
 
 def _session_figures(tables: Tables, condition: str) -> str:
