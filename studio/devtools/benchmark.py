@@ -35,7 +35,7 @@ from django_tasks_db.models import DBTaskResult
 
 from agents.memory_settings import MemorySettings
 from agents.models import Agent
-from memories.models import Memory
+from memories.models import Memory, UserTokens
 from memories.runtime import encode_cursor, in_agent_schema
 from memories.runtime.indexes import drop_runtime_indexes, ensure_runtime_indexes
 from memories.runtime.memories import SORT_KEYS
@@ -168,6 +168,7 @@ def run_phase(agent: Agent, staff: User, repeat: int, label: str) -> list[Figure
         figures.append(figure)
 
     figures.append(_inline_edit_figure(client, agent, repeat, label))
+    figures += _counted_users_figures(client, agent, repeat, label)
 
     # Django admin's changelist, superuser, search_path at the session level for its queries.
     admin_client = Client()
@@ -190,6 +191,41 @@ def run_phase(agent: Agent, staff: User, repeat: int, label: str) -> list[Figure
 
     figures += _agno_figures(schema, repeat, label)
     figures += _floor_figures(schema, repeat, label)
+    return figures
+
+
+def _counted_users_figures(client: Client, agent: Agent, repeat: int, label: str) -> list[Figure]:
+    """The users list as it is once the worker's token sweep has counted everyone (the steady
+    state with `make run` or production workers): no memory row is read for an estimate.
+    The counts are written as the sweep would leave them; the agent's deletion removes them."""
+    table = UserTokens._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} (agent_id, user_id, tokens, memories, refreshed_at, "
+            f"newest_memory_at) SELECT %s, user_id, 12 * count(*), count(*), now(), "
+            f'max({SORT_KEYS["updated"]}) FROM "{agent.db_schema}".agno_memories '
+            "WHERE user_id IS NOT NULL GROUP BY user_id ON CONFLICT DO NOTHING",
+            [agent.pk],
+        )
+    figures = []
+    for name, params in (
+        ("users: first page, all counted", {}),
+        ("users: prefix search, all counted", {"q": "user0999"}),
+    ):
+
+        def call(params: dict = params) -> None:
+            response = client.get(f"/agents/{agent.slug}/", params)
+            assert response.status_code == 200, response.status_code
+
+        figure = measure(name, f"Memory Studio ({label})", call, repeat)
+        with CaptureQueriesContext(connection) as captured:
+            call()
+        figure.queries = len(
+            [q for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+        )
+        figure.sql_ms = sum(float(q["time"]) for q in captured.captured_queries) * 1000
+        figures.append(figure)
+    UserTokens.objects.filter(agent=agent).delete()
     return figures
 
 
@@ -316,6 +352,8 @@ PEERS = {
         "AgentOS: /user_memory_stats (25)",
     ],
     "users: prefix search": ["raw SQL: 25 users with counts", "AgentOS: /user_memory_stats (25)"],
+    "users: first page, all counted": ["raw SQL: 25 users with counts"],
+    "users: prefix search, all counted": ["raw SQL: 25 users with counts"],
     "search across the agent": [
         "raw SQL: text search across the agent",
         "AgentOS: /memories?search_content",
