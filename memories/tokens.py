@@ -21,8 +21,8 @@ def context_block(agent: Agent, user_id: str | None) -> tuple[str, int]:
     refreshes the user's cached figure on the way."""
     # The newest time first: a memory written between the two reads is counted but not
     # remembered, so the sweep counts it again rather than never.
-    newest = runtime.newest_memory_time(agent, user_id)
-    return store_count(agent, user_id, runtime.memories_for_context(agent, user_id), newest)
+    newest, texts = runtime.context_reads(agent, user_id)
+    return store_count(agent, user_id, texts, newest)
 
 
 def store_count(
@@ -50,10 +50,20 @@ def _store_tokens(
     if not memories:
         UserTokens.objects.filter(agent=agent, user_id=user_id).delete()
         return
-    UserTokens.objects.update_or_create(
-        agent=agent,
-        user_id=user_id,
-        defaults={"tokens": tokens, "memories": memories, "newest_memory_at": newest},
+    # One upsert on (agent, user_id): update_or_create took a locked read and a write.
+    UserTokens.objects.bulk_create(
+        [
+            UserTokens(
+                agent=agent,
+                user_id=user_id,
+                tokens=tokens,
+                memories=memories,
+                newest_memory_at=newest,
+            )
+        ],
+        update_conflicts=True,
+        unique_fields=["agent", "user_id"],
+        update_fields=["tokens", "memories", "newest_memory_at", "refreshed_at"],
     )
 
 

@@ -29,6 +29,7 @@ from memories.runtime.access import (
 from memories.runtime.memories import (
     MEMORY_SORTS,
     MemoryExists,
+    context_reads,
     get_memory,
     iter_memories_for_export,
     memories_after,
@@ -81,6 +82,7 @@ __all__ = [
     "memories_after",
     "memories_by_id",
     "memories_created_per_day",
+    "context_reads",
     "memories_for_context",
     "newest_memory_time",
     "memory_owners",

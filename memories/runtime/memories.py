@@ -598,6 +598,15 @@ def memories_for_context(agent: Agent, user_id: str) -> list[str]:
             return [memory_text(json.loads(row[0])) for row in cursor.fetchall()]
 
 
+def context_reads(agent: Agent, user_id: str | None) -> tuple[int | None, list[str]]:
+    """What a token count reads: the user's newest memory time, then the texts in agno's
+    order, in one visit to the agent's schema (each statement still sees its own snapshot,
+    so a memory written between the two is counted but not remembered, never the reverse)."""
+    with in_agent_schema(agent):
+        newest = newest_memory_time(agent, user_id)
+        return newest, memories_for_context(agent, user_id)
+
+
 def memories_by_id(agent: Agent, memory_ids: Sequence[str]) -> dict[str, Memory]:
     with in_agent_schema(agent) as tables:
         if not tables.memories or not memory_ids:
