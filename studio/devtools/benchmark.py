@@ -146,26 +146,7 @@ def run_phase(agent: Agent, staff: User, repeat: int, label: str) -> list[Figure
         "search across the agent": ("GET", f"/agents/{slug}/memories/", {"q": RARE_WORD}),
     }
     for name, (_, url, params) in pages.items():
-
-        def call(url: str = url, params: dict = params) -> None:
-            response = client.get(url, params)
-            assert response.status_code == 200, (url, response.status_code)
-
-        figure = measure(name, f"Memory Studio ({label})", call, repeat)
-        with CaptureQueriesContext(connection) as captured:
-            call()
-        figure.queries = len(
-            [q for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
-        )
-        figure.sql_ms = sum(float(q["time"]) for q in captured.captured_queries) * 1000
-        tracemalloc.start()
-        call()
-        figure.peak_kb = tracemalloc.get_traced_memory()[1] / 1024
-        tracemalloc.stop()
-        figure.runtime_sql_ms = 1000 * sum(
-            float(q["time"]) for q in captured.captured_queries if "agno_" in q["sql"]
-        )
-        figures.append(figure)
+        figures.append(_page_figure(client, name, label, url, params, repeat))
 
     figures.append(_inline_edit_figure(client, agent, repeat, label))
     figures += _counted_users_figures(client, agent, repeat, label)
@@ -194,6 +175,33 @@ def run_phase(agent: Agent, staff: User, repeat: int, label: str) -> list[Figure
     return figures
 
 
+def _page_figure(
+    client: Client, name: str, label: str, url: str, params: dict, repeat: int
+) -> Figure:
+    """One of our pages timed, then asked once more for its queries, SQL time and peak
+    Python memory."""
+
+    def call() -> None:
+        response = client.get(url, params)
+        assert response.status_code == 200, (url, response.status_code)
+
+    figure = measure(name, f"Memory Studio ({label})", call, repeat)
+    with CaptureQueriesContext(connection) as captured:
+        call()
+    figure.queries = len(
+        [q for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
+    )
+    figure.sql_ms = sum(float(q["time"]) for q in captured.captured_queries) * 1000
+    figure.runtime_sql_ms = 1000 * sum(
+        float(q["time"]) for q in captured.captured_queries if "agno_" in q["sql"]
+    )
+    tracemalloc.start()
+    call()
+    figure.peak_kb = tracemalloc.get_traced_memory()[1] / 1024
+    tracemalloc.stop()
+    return figure
+
+
 def _counted_users_figures(client: Client, agent: Agent, repeat: int, label: str) -> list[Figure]:
     """The users list as it is once the worker's token sweep has counted everyone (the steady
     state with `make run` or production workers): no memory row is read for an estimate.
@@ -208,24 +216,13 @@ def _counted_users_figures(client: Client, agent: Agent, repeat: int, label: str
             [agent.pk],
         )
         cursor.execute(f"ANALYZE {table}")  # as autovacuum would after 100,000 new rows
-    figures = []
-    for name, params in (
-        ("users: first page, all counted", {}),
-        ("users: prefix search, all counted", {"q": "user0999"}),
-    ):
-
-        def call(params: dict = params) -> None:
-            response = client.get(f"/agents/{agent.slug}/", params)
-            assert response.status_code == 200, response.status_code
-
-        figure = measure(name, f"Memory Studio ({label})", call, repeat)
-        with CaptureQueriesContext(connection) as captured:
-            call()
-        figure.queries = len(
-            [q for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
-        )
-        figure.sql_ms = sum(float(q["time"]) for q in captured.captured_queries) * 1000
-        figures.append(figure)
+    url = f"/agents/{agent.slug}/"
+    figures = [
+        _page_figure(client, "users: first page, all counted", label, url, {}, repeat),
+        _page_figure(
+            client, "users: prefix search, all counted", label, url, {"q": "user0999"}, repeat
+        ),
+    ]
     UserTokens.objects.filter(agent=agent).delete()
     return figures
 
