@@ -28,12 +28,13 @@ def _reverse(
 
 
 def cached_reverse(view_name: str, args: list, kwargs: dict, current_app: str | None) -> str:
-    urlconf = get_urlconf() or settings.ROOT_URLCONF
-    try:
-        key = (urlconf, get_script_prefix(), view_name, tuple(args), tuple(sorted(kwargs.items())))
-        return _reverse(*key, current_app)
-    except TypeError:  # an argument that cannot be a key (a list): reverse it every time
+    values = [*args, *kwargs.values()]
+    if not all(type(value) in (str, int) for value in values):
+        # A model instance (its str() may change under the same pk) or a list: no key.
         return reverse(view_name, args=args, kwargs=kwargs, current_app=current_app)
+    urlconf = get_urlconf() or settings.ROOT_URLCONF
+    key = (urlconf, get_script_prefix(), view_name, tuple(args), tuple(sorted(kwargs.items())))
+    return _reverse(*key, current_app)
 
 
 class CachedURLNode(defaulttags.URLNode):

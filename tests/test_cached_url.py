@@ -34,6 +34,25 @@ def test_it_follows_a_changed_urlconf(settings):
     assert render("{% url 'only-here' %}") == "/only-here/"
 
 
+def test_an_object_argument_is_reversed_every_time_not_remembered():
+    class Named:
+        def __init__(self, name: str) -> None:
+            self.name = name
+
+        def __str__(self) -> str:
+            return self.name
+
+        def __hash__(self) -> int:  # one "pk" for both, as two instances of a row would have
+            return 1
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Named)
+
+    source = "{% url 'memories:user' thing %}"
+    assert render(source, thing=Named("before")) == reverse("memories:user", args=["before"])
+    assert render(source, thing=Named("after")) == reverse("memories:user", args=["after"])
+
+
 def test_a_missing_url_still_raises_and_as_var_still_swallows_it():
     with pytest.raises(NoReverseMatch):
         render("{% url 'no-such-page' %}")
