@@ -8,9 +8,11 @@ Only "my password is …" in prose has no maintained detector, so one small rule
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterable, Iterator
 
 KINDS = {
     "secret": "API key or token",
@@ -63,22 +65,30 @@ def _secret_settings() -> dict:
     return {"plugins_used": [{"name": name} for name in SECRET_DETECTORS]}
 
 
-@functools.lru_cache(maxsize=1)
-def _configure_secret_detectors() -> None:
-    """detect_secrets keeps its plugins in process-wide settings. Entering transient_settings
-    for every memory rebuilt them and emptied its caches twice (1.5 ms a scan, most of an
-    inline edit's); nothing else in the process scans, so they are configured once."""
-    from detect_secrets.settings import cache_bust, configure_settings_from_baseline
+# detect_secrets keeps its plugins in process-wide settings. Entering transient_settings for
+# every memory rebuilt them and emptied its caches twice (1.5 ms a scan, most of an inline
+# edit's), and two threads doing so at once could leave a worker with no plugins at all.
+# So they are configured once, every use holds this lock, and a configuration found
+# emptied (by anything else in the process) is made again.
+_DETECTORS_LOCK = threading.Lock()
 
-    cache_bust()
-    configure_settings_from_baseline(_secret_settings())
+
+@contextlib.contextmanager
+def _secret_detectors() -> Iterator[None]:
+    from detect_secrets.settings import cache_bust, configure_settings_from_baseline, get_settings
+
+    with _DETECTORS_LOCK:
+        if set(get_settings().plugins) != set(SECRET_DETECTORS):
+            cache_bust()
+            configure_settings_from_baseline(_secret_settings())
+        yield
 
 
 def _secrets(text: str) -> bool:
     from detect_secrets.core.scan import scan_line
 
-    _configure_secret_detectors()
-    return any(True for line in text.splitlines() for _ in scan_line(line))
+    with _secret_detectors():
+        return any(True for line in text.splitlines() for _ in scan_line(line))
 
 
 def _cards(text: str) -> bool:
@@ -133,7 +143,6 @@ def sensitive_spans(text: str) -> list[tuple[int, int]]:
     """Where in the text the sensitive parts are, merged, for masking them on screen."""
     import phonenumbers
     from detect_secrets.core.scan import scan_line
-    from detect_secrets.settings import transient_settings
     from stdnum import iban, luhn
     from stdnum.us import ssn
 
@@ -146,7 +155,7 @@ def sensitive_spans(text: str) -> list[tuple[int, int]]:
     spans += [m.span() for m in IBAN_CANDIDATE.finditer(text) if iban.is_valid(m.group())]
     matcher = phonenumbers.PhoneNumberMatcher(text, "US", leniency=phonenumbers.Leniency.VALID)
     spans += [(m.start, m.end) for m in matcher]
-    with transient_settings(_secret_settings()):
+    with _secret_detectors():
         offset = 0
         for line in text.splitlines(keepends=True):
             for found in scan_line(line.rstrip("\r\n")):

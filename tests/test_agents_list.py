@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import re
 
+from django.db import connection
 from django.urls import reverse
 
 from agents.memory_settings import MemorySettings
@@ -61,3 +62,20 @@ def test_permissions_load_in_one_query_and_still_separate_roles(
         assert fresh_viewer.has_perm("agents.view_agent")
         assert not fresh_viewer.has_perm("agents.operate_agent")
     assert fresh_editor.has_perm("agents.operate_agent")
+
+
+def test_one_unreadable_table_marks_only_its_own_agent(editor_client, make_agent):
+    """Agents share a connection, and one agent's memory table has drifted (no updated_at):
+    the agents list still shows the others' figures."""
+    good, bad = make_agent(name="Good"), make_agent(name="Drifted")
+    insert_memory(good, "ann@example.com", text="Prefers tea.", topics=[])
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE SCHEMA IF NOT EXISTS "{bad.db_schema}"')
+        cursor.execute(
+            f'CREATE TABLE "{bad.db_schema}".agno_memories '
+            "(memory_id text, user_id text, created_at bigint)"
+        )
+    html = editor_client.get(reverse("agents:list")).content.decode()
+    assert "cannot be read" not in table_row(html, ">Good</a>")
+    assert '<td class="num">1</td>' in table_row(html, ">Good</a>")
+    assert "cannot be read" in table_row(html, ">Drifted</a>")

@@ -105,3 +105,25 @@ def test_a_viewer_reads_the_sensitive_page_but_changes_nothing(viewer_client, ag
     assert memory_texts(agent, "ann") == ["Her password is Tulip-2024!"]
     assert SensitiveFlag.objects.get(agent=agent).memory_id == memory.memory_id
     assert not SensitiveScan.objects.exists() and not AuditEvent.objects.exists()
+
+
+def test_secret_detection_survives_threads_and_a_reset_detect_secrets():
+    """The detectors are configured once a process and shared: scans and masked views from
+    many threads at once all find the key, and settings emptied by other code are restored."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from detect_secrets.settings import cache_bust, configure_settings_from_baseline
+
+    from memories import sensitive
+
+    text = "My AWS key is AKIAIOSFODNN7EXAMPLE"
+    cache_bust()
+    configure_settings_from_baseline({"plugins_used": []})  # as other code might leave them
+    assert sensitive.sensitive_kinds(text) == ["secret"]
+
+    def both(_: int) -> tuple[list[str], str]:
+        return sensitive.sensitive_kinds(text), sensitive.masked(text)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        results = list(pool.map(both, range(200)))
+    assert all(kinds == ["secret"] and shown.endswith(sensitive.MASK) for kinds, shown in results)

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, connections, transaction
 
 from agents.models import Agent
 from memories.runtime.access import Page, Tables, in_agent_schema, like_escaped, same_user
@@ -236,9 +236,16 @@ def agent_overviews(agents: Sequence[Agent]) -> dict[int, AgentOverview | Except
         by_alias[location.replica_alias or location.alias].append((agent, location))
     for alias, members in by_alias.items():
         try:
-            results.update(_overviews_on(alias, members))
-        except DatabaseError as error:
-            results.update({agent.pk: error for agent, _ in members})
+            with transaction.atomic(using=alias):  # a failure leaves no aborted transaction
+                results.update(_overviews_on(alias, members))
+        except DatabaseError:
+            # One agent's table may be unreadable (grants, a drifted layout) or the server
+            # down: ask agent by agent, so only the agents that fail carry the error.
+            for agent, _ in members:
+                try:
+                    results[agent.pk] = agent_overview(agent)
+                except DatabaseError as error:
+                    results[agent.pk] = error
     return results
 
 
