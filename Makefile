@@ -6,7 +6,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-WORKERS ?= 4
+# One gthread worker per core with 8 threads each: what `make load-run` measured best on 2
+# cores (docs/load-run.json); 4 workers served fewer requests, with a longer tail.
+WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+THREADS ?= 8
 APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
 .PHONY: run serve test screenshots lint format check load-run benchmark db-stop clean
@@ -50,8 +53,8 @@ serve: $(VENV)/.installed
 	$(BIN)/python manage.py collectstatic --no-input
 	$(BIN)/python manage.py migrate --no-input
 	# No request-line cap: ids and page cursors carry stored ids, of any length, in the query.
-	$(BIN)/gunicorn studio.wsgi -b $(HOST):$(PORT) -w $(WORKERS) --limit-request-line 0 \
-		--access-logfile -
+	$(BIN)/gunicorn studio.wsgi -b $(HOST):$(PORT) -w $(WORKERS) --threads $(THREADS) \
+		--limit-request-line 0 --access-logfile -
 
 test: $(VENV)/.installed-test /usr/bin/chromium
 	$(BIN)/python -m pytest
