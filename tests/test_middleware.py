@@ -69,7 +69,7 @@ def test_a_server_error_carries_the_content_security_policy(editor, agent, debug
     client.force_login(editor)
     with (
         override_settings(DEBUG=debug),
-        mock.patch("agents.views.runtime.agent_overview", side_effect=RuntimeError("boom")),
+        mock.patch("agents.views.runtime.agent_overviews", side_effect=RuntimeError("boom")),
     ):
         response = client.get(reverse("agents:list"))
     assert response.status_code == 500
