@@ -209,7 +209,8 @@ class Agent(models.Model):
 
     @property
     def trash_note(self) -> str:
-        """What a confirmation says becomes of one deleted memory: the trash, or nothing."""
+        """What a confirmation or a toast says becomes of one deleted memory: the trash for
+        trash_days, or nothing (one wording for the user page, its toasts and prune)."""
         return self._trash_sentence("It stays")
 
     @property

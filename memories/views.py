@@ -375,10 +375,7 @@ def delete_memory(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _in_trash(agent: Agent) -> str:
-    if not agent.trash_days:
-        return ""
-    days = agent.trash_days
-    return f" It stays in the trash for {days} day{'s' if days != 1 else ''}."
+    return f" {agent.trash_note}" if agent.trash_days else ""
 
 
 @require_POST
