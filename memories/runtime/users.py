@@ -382,10 +382,8 @@ def users_with_stats(
             cursor.execute(tables.sql(sql), params)
             found = cursor.fetchall()
     stats = {
-        key: UserStats(
-            memory_count, session_count, _latest(memory_last, session_last), memory_chars or 0
-        )
-        for key, memory_count, memory_last, memory_chars, session_count, session_last in found
+        key: UserStats(memory_count, session_count, _latest(memory_last, session_last))
+        for key, memory_count, memory_last, session_count, session_last in found
     }
     # NULL first, as the list shows it, then user_id order.
     return dict(sorted(stats.items(), key=lambda item: (item[0] is not None, item[0] or "")))
@@ -416,9 +414,9 @@ def _memory_figures(tables: Tables, condition: str) -> str:
     """Count and newest time, both from the user_id indexes: no memory row is read. The
     characters behind an estimate come from stored_chars, for users not counted yet only."""
     if not tables.memories:
-        return "SELECT 0::bigint AS n, NULL::bigint AS last, 0::bigint AS chars"
+        return "SELECT 0::bigint AS n, NULL::bigint AS last"
     return (
-        f"SELECT count(*) AS n, {newest_stamp(condition)} AS last, 0::bigint AS chars "
+        f"SELECT count(*) AS n, {newest_stamp(condition)} AS last "
         f"FROM {{memories}} WHERE {condition}"
     )
 
