@@ -286,7 +286,7 @@ def test_the_bulk_confirmation_warns_when_a_memory_is_not_the_users(editor_clien
 def test_the_agents_list_notes_estimates_when_any_agent_is_estimated(
     editor_client, make_agent, monkeypatch
 ):
-    from memories.runtime import users as runtime_users
+    from memories.runtime import overview
 
     make_agent(name="Alpha")
     zed = make_agent(name="Zed")
@@ -294,7 +294,7 @@ def test_the_agents_list_notes_estimates_when_any_agent_is_estimated(
     insert_memory(zed, "bob", text="Likes jazz.", topics=[])
     with runtime.in_agent_schema(zed) as tables, tables.cursor() as cursor:
         cursor.execute(tables.sql("ANALYZE {memories}"))  # the planner now counts 2 rows
-    monkeypatch.setattr(runtime_users, "EXACT_COUNT_LIMIT", 2)  # Zed is "large"
+    monkeypatch.setattr(overview, "EXACT_COUNT_LIMIT", 2)  # Zed is "large"
     html = editor_client.get(reverse("agents:list")).content.decode()
     assert "≈ counts come from Postgres' statistics" in html
     assert "≈2" in table_row(html, "Zed")

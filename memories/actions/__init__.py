@@ -70,10 +70,10 @@ from memories.models import (
 )
 from memories.pruning import PRUNE_BATCH, PruneCriteria
 from memories.runtime import memories as runtime_memories
+from memories.runtime import overview as runtime_overview
 from memories.runtime import prune as runtime_prune
 from memories.runtime import scoping as runtime_scoping
 from memories.runtime import sessions as runtime_sessions
-from memories.runtime import users as runtime_users
 
 # Memories of one user
 
@@ -677,7 +677,7 @@ def start_sensitive_scan(*, actor: Actor, agent: Agent, batch: int | None = None
             agent=agent,
             defaults={"after_memory_id": "", "scanned": 0, "finished_at": None},
         )
-        total = runtime_users.agent_overview(agent).memory_count
+        total = runtime_overview.agent_overview(agent).memory_count
         params = {"batch": batch} if batch else {}
         return jobs.create_job(
             kind=Job.Kind.SENSITIVE_SCAN, agent=agent, actor=actor, params=params, total=total
@@ -711,7 +711,7 @@ def start_export(*, actor: Actor, agent: Agent, batch: int | None = None) -> Job
     """Write every memory of the agent to a file the Jobs page offers when done."""
     with transaction.atomic():
         audit.record(actor, agent, AuditEvent.Action.MEMORIES_EXPORTED)
-        total = runtime_users.agent_overview(agent).memory_count
+        total = runtime_overview.agent_overview(agent).memory_count
         params = {"batch": batch} if batch else {}
         return jobs.create_job(
             kind=Job.Kind.EXPORT, agent=agent, actor=actor, params=params, total=total

@@ -44,16 +44,9 @@ from memories.runtime.memories import (
     user_memories,
     user_memories_all,
 )
+from memories.runtime.overview import AgentOverview, agent_overview, agent_overviews
 from memories.runtime.sessions import SessionRow, get_session, session_runs, user_sessions
-from memories.runtime.users import (
-    AgentOverview,
-    UserFootprint,
-    UserSummary,
-    agent_overview,
-    agent_overviews,
-    user_footprint,
-    user_summary,
-)
+from memories.runtime.users import UserFootprint, UserSummary, user_footprint, user_summary
 
 __all__ = [
     "MEMORY_SORTS",

@@ -22,7 +22,7 @@ from agents.models import (
     Agent,
 )
 from memories.runtime.location import RuntimeConnectionMissing
-from memories.runtime.users import EXACT_COUNT_LIMIT
+from memories.runtime.overview import EXACT_COUNT_LIMIT
 
 ROLE_COLUMNS = {
     "memories": {"memory_id", "memory", "topics", "user_id", "created_at", "updated_at"},

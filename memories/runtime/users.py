@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError, connections, transaction
+from django.db import connections
 
 from agents.models import Agent
 from memories.runtime.access import Page, Tables, in_agent_schema, like_escaped, same_user
-from memories.runtime.location import Location, RuntimeConnectionMissing, location_of
+from memories.runtime.location import location_of
 from memories.runtime.memories import in_seconds, newest_stamp, user_memories
-
-# Above this many rows (by the planner's estimate) the agents list shows estimated counts.
-EXACT_COUNT_LIMIT = 200_000
 
 
 def memory_users_after(
@@ -174,130 +170,6 @@ def user_page(agent: Agent, user_id: str | None, **filters: Any) -> tuple[Page, 
             first.summary_memories, first.summary_sessions, first.summary_last, tables
         )
     return page, summary
-
-
-# The agents list: how much each agent holds, exact when small, estimated at scale.
-
-
-@dataclass(frozen=True)
-class AgentOverview:
-    tables: Tables
-    memory_count: int = 0
-    user_count: int = 0
-    last_update: int | None = None
-    estimated: bool = False
-
-
-def agent_overview(agent: Agent) -> AgentOverview:
-    with in_agent_schema(agent, replica=True) as tables:
-        if not tables.memories:
-            return AgentOverview(tables)
-        with tables.cursor() as cursor:
-            cursor.execute(
-                "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                [tables.location.qualified("memories")],
-            )
-            planner_rows = cursor.fetchone()[0]
-            if planner_rows < EXACT_COUNT_LIMIT:
-                cursor.execute(
-                    tables.sql(
-                        "SELECT count(*), count(DISTINCT user_id), "
-                        "max(coalesce(updated_at, created_at)) FROM {memories}"
-                    )
-                )
-                memories, users, last = cursor.fetchone()
-                return AgentOverview(tables, memories, users, last)
-            # At scale, the planner's statistics: exact counts would scan a million rows.
-            cursor.execute(
-                tables.sql(
-                    "SELECT (SELECT max(updated_at) FROM {memories}), "
-                    "(SELECT n_distinct FROM pg_stats WHERE schemaname = %s "
-                    " AND tablename = %s AND attname = 'user_id')"
-                ),
-                [tables.schema, tables.names.memories],
-            )
-            last, n_distinct = cursor.fetchone()
-    users = int(n_distinct if n_distinct and n_distinct > 0 else -(n_distinct or 0) * planner_rows)
-    return AgentOverview(tables, planner_rows, users, last, estimated=True)
-
-
-def agent_overviews(agents: Sequence[Agent]) -> dict[int, AgentOverview | Exception]:
-    """agent_overview for many agents in two queries per runtime connection, however many
-    agents share it (the agents list asked three per agent). An agent whose connection is
-    missing or cannot be read maps to that exception, and the others are still answered."""
-    results: dict[int, AgentOverview | Exception] = {}
-    by_alias: dict[str, list[tuple[Agent, Location]]] = defaultdict(list)
-    for agent in agents:
-        try:
-            location = location_of(agent)
-        except RuntimeConnectionMissing as error:
-            results[agent.pk] = error
-            continue
-        by_alias[location.replica_alias or location.alias].append((agent, location))
-    for alias, members in by_alias.items():
-        try:
-            with transaction.atomic(using=alias):  # a failure leaves no aborted transaction
-                results.update(_overviews_on(alias, members))
-        except DatabaseError:
-            # One agent's table may be unreadable (grants, a drifted layout) or the server
-            # down: ask agent by agent, so only the agents that fail carry the error.
-            for agent, _ in members:
-                try:
-                    results[agent.pk] = agent_overview(agent)
-                except DatabaseError as error:
-                    results[agent.pk] = error
-    return results
-
-
-def _overviews_on(alias: str, members: list[tuple[Agent, Location]]) -> dict[int, AgentOverview]:
-    """Qualified names throughout, so no search_path is set: which tables exist and the
-    planner's row estimate first, then one UNION ALL of each agent's figures."""
-    roles = ("memories", "sessions", "runs")
-    with connections[alias].cursor() as cursor:
-        cursor.execute(
-            "SELECT to_regclass(m) IS NOT NULL, to_regclass(s) IS NOT NULL, "
-            "to_regclass(r) IS NOT NULL, (SELECT reltuples::bigint FROM pg_class "
-            "WHERE oid = to_regclass(m)) FROM unnest(%s::text[], %s::text[], %s::text[]) "
-            "WITH ORDINALITY AS t(m, s, r, n) ORDER BY n",
-            [[location.qualified(role) for _, location in members] for role in roles],
-        )
-        found = cursor.fetchall()
-        parts, params = [], []
-        for n, ((_, location), (memories, _, _, planner_rows)) in enumerate(
-            zip(members, found, strict=True)
-        ):
-            if not memories:
-                continue
-            table = location.qualified("memories")
-            if planner_rows < EXACT_COUNT_LIMIT:
-                parts.append(
-                    f"SELECT {n}, count(*), count(DISTINCT user_id), "
-                    f"max(coalesce(updated_at, created_at)), false FROM {table}"
-                )
-                continue
-            # At scale, the planner's statistics: exact counts would scan a million rows.
-            parts.append(
-                f"SELECT {n}, {int(planner_rows)}::bigint, (SELECT (CASE WHEN n_distinct > 0 "
-                f"THEN n_distinct ELSE -n_distinct * {int(planner_rows)} END)::bigint "
-                "FROM pg_stats WHERE schemaname = %s AND tablename = %s AND attname = 'user_id'), "
-                f"(SELECT max(updated_at) FROM {table}), true"
-            )
-            params += [location.schema, location.names.memories]
-        figures = {}
-        if parts:
-            cursor.execute(" UNION ALL ".join(parts), params)
-            figures = {row[0]: row[1:] for row in cursor.fetchall()}
-    overviews = {}
-    for n, ((agent, location), (memories, sessions, runs, _)) in enumerate(
-        zip(members, found, strict=True)
-    ):
-        tables = Tables(location.schema, memories, sessions, runs, location, alias)
-        if n not in figures:
-            overviews[agent.pk] = AgentOverview(tables)
-            continue
-        count, users, last, estimated = figures[n]
-        overviews[agent.pk] = AgentOverview(tables, count, users or 0, last, estimated)
-    return overviews
 
 
 # Forgetting a person: every memory, session and run under one user_id.
