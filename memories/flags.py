@@ -7,10 +7,12 @@ refresh the flags of the memories they change.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
 from agents.models import Agent
@@ -19,38 +21,55 @@ from memories.models import Memory, SensitiveFlag, SensitiveScan
 from memories.sensitive import scan as scan_texts
 
 SCAN_BATCH = 1_000
+T = TypeVar("T")
 _NO_USER = object()  # store_flags without a user whose other flags go too
 
 
 def store_flags(
-    agent: Agent, memories: list, found: dict[str, list[str]], *, user_id: Any = _NO_USER
+    agent: Agent,
+    memories: list,
+    found: dict[str, list[str]],
+    *,
+    user_id: Any = _NO_USER,
+    gone: Sequence[str] = (),
 ) -> None:
-    """Flags for the scanned `memories` as `found` says, in two queries whatever the count:
-    flags no longer found go (with `user_id`, every flag of that user not found, too), and
-    the found ones are written in one upsert on (agent, memory_id)."""
-    scanned = [m.memory_id for m in memories]
-    stale = SensitiveFlag.objects.filter(agent=agent, memory_id__in=scanned)
-    if user_id is not _NO_USER:
-        stale = stale | SensitiveFlag.objects.filter(agent=agent, user_id=user_id)
-    stale.exclude(memory_id__in=list(found)).delete()
-    flagged = [
-        SensitiveFlag(
-            agent=agent,
-            memory_id=memory.memory_id,
-            user_id=memory.user_id,
-            kinds=found[memory.memory_id],
-            memory_changed_at=memory.last_changed_at,
-        )
-        for memory in memories
-        if memory.memory_id in found
+    """Flags for the scanned `memories` as `found` says, in one statement whatever the count:
+    flags no longer found go (with `user_id`, every flag of that user not found, too; `gone`
+    names memories that no longer exist), and the found ones are upserted on (agent,
+    memory_id). A data-modifying CTE: the delete and the upsert touch disjoint rows."""
+    scanned = [m.memory_id for m in memories] + list(gone)
+    if user_id is _NO_USER:
+        also, user_params = "", []
+    elif user_id is None:
+        also, user_params = " OR user_id IS NULL", []
+    else:
+        also, user_params = " OR user_id = %s", [user_id]
+    flagged = [memory for memory in memories if memory.memory_id in found]
+    table = SensitiveFlag._meta.db_table
+    sql = (
+        f"WITH gone AS (DELETE FROM {table} WHERE agent_id = %s "
+        f"AND (memory_id = ANY(%s){also}) AND NOT (memory_id = ANY(%s))) "
+        f"INSERT INTO {table} (agent_id, memory_id, user_id, kinds, memory_changed_at, found_at) "
+        "SELECT %s, f.memory_id, f.user_id, f.kinds::jsonb, f.changed, now() "
+        "FROM unnest(%s::text[], %s::text[], %s::text[], %s::bigint[]) "
+        "AS f(memory_id, user_id, kinds, changed) "
+        "ON CONFLICT (agent_id, memory_id) DO UPDATE SET user_id = EXCLUDED.user_id, "
+        "kinds = EXCLUDED.kinds, memory_changed_at = EXCLUDED.memory_changed_at, "
+        "found_at = EXCLUDED.found_at"
+    )
+    params = [
+        agent.pk,
+        scanned,
+        *user_params,
+        list(found),
+        agent.pk,
+        [m.memory_id for m in flagged],
+        [m.user_id for m in flagged],
+        [json.dumps(found[m.memory_id]) for m in flagged],
+        [m.last_changed_at for m in flagged],
     ]
-    if flagged:
-        SensitiveFlag.objects.bulk_create(
-            flagged,
-            update_conflicts=True,
-            unique_fields=["agent", "memory_id"],
-            update_fields=["user_id", "kinds", "memory_changed_at", "found_at"],
-        )
+    with connections[router.db_for_write(SensitiveFlag)].cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def scan_next_batch(agent: Agent, batch: int = SCAN_BATCH) -> SensitiveScan:
@@ -74,54 +93,89 @@ def scan_next_batch(agent: Agent, batch: int = SCAN_BATCH) -> SensitiveScan:
     return state
 
 
-def scan_user(agent: Agent, user_id: str) -> dict[str, list[str]]:
-    """Scan every memory of one user now (the user page's "sensitive" filter)."""
-    memories = runtime.user_memories_all(agent, user_id)
-    found = scan_texts((m.memory_id, m.text) for m in memories)
+def scan_user(
+    agent: Agent, user_id: str, then: Callable[[dict[str, list[str]]], T] | None = None
+) -> tuple[dict[str, list[str]], T | None]:
+    """Scan every memory of one user now (the user page's "sensitive" filter). `then(found)`
+    runs in the same visit to the runtime (the page of what was found), before the flags are
+    stored; returns what was found and what `then` returned."""
+    with runtime.in_agent_schema(agent):
+        memories = runtime.user_memories_all(agent, user_id)
+        found = scan_texts((m.memory_id, m.text) for m in memories)
+        result = then(found) if then else None
     with transaction.atomic():
         store_flags(agent, memories, found, user_id=user_id)
-    return found
+    return found, result
 
 
-def flagged_page(
-    agent: Agent, after: str | None, limit: int = 25
-) -> tuple[list[tuple[Any, Any]], str | None]:
-    """Flagged memories, newest first, with their current rows; stale flags are rechecked."""
-    flags = SensitiveFlag.objects.filter(agent=agent)
+@dataclass
+class FlaggedPage:
+    rows: list[tuple[SensitiveFlag, Memory]]
+    next_cursor: str | None
+    counts: dict[str, int]  # flags per kind, agent-wide
+
+
+def flagged_page(agent: Agent, after: str | None, limit: int = 25) -> FlaggedPage:
+    """Flagged memories, newest first, with their current rows and the agent's counts per
+    kind (riding on the page's query); stale flags are rechecked on the spot."""
+    table = SensitiveFlag._meta.db_table
+    where, params = "agent_id = %s", [agent.pk]
     if after:
         changed, memory_id = runtime.decode_cursor(after, (int, str))
-        flags = flags.filter(memory_changed_at__lt=changed) | flags.filter(
-            memory_changed_at=changed, memory_id__lt=memory_id
-        )
-    page = runtime.keyset_page(
-        flags.order_by("-memory_changed_at", "-memory_id")[: limit + 1],
-        limit,
-        lambda flag: (flag.memory_changed_at, flag.memory_id),
+        where += " AND (memory_changed_at, memory_id) < (%s, %s)"
+        params += [changed, memory_id]
+    flags = SensitiveFlag.objects.raw(
+        f"SELECT *, (SELECT jsonb_object_agg(kind, n) FROM (SELECT kind, count(*) AS n "
+        f"FROM {table}, jsonb_array_elements_text(kinds) AS kind WHERE agent_id = %s "
+        f"GROUP BY kind) AS c) AS kind_counts FROM {table} WHERE {where} "
+        "ORDER BY memory_changed_at DESC, memory_id DESC LIMIT %s",
+        [agent.pk, *params, limit + 1],
     )
-    chosen, next_cursor = page.items, page.next_cursor
-    rows = runtime.memories_by_id(agent, [f.memory_id for f in chosen])
+    page = runtime.keyset_page(flags, limit, lambda flag: (flag.memory_changed_at, flag.memory_id))
+    counts = _kind_counts(page.items[0].kind_counts) if page.items else {}
+    if not page.items and after:
+        counts = sensitive_counts(agent)  # past the last page: no row to ride on
+    rows = runtime.memories_by_id(agent, [f.memory_id for f in page.items])
     result, stale = [], []
-    for flag in chosen:
+    for flag in page.items:
         memory = rows.get(flag.memory_id)
         if memory is None or memory.last_changed_at != flag.memory_changed_at:
             stale.append(flag)
-            continue
-        result.append((flag, memory))
-    for flag in stale:  # deleted or changed since the scan: look again
-        memory = rows.get(flag.memory_id)
-        if memory is None:
-            flag.delete()
+            for kind in flag.kinds:
+                counts[kind] = counts.get(kind, 0) - 1
         else:
-            store_flags(agent, [memory], scan_texts([(memory.memory_id, memory.text)]))
-    return result, next_cursor
+            result.append((flag, memory))
+    if stale:  # deleted or changed since the scan: look again, in one statement
+        changed = [rows[f.memory_id] for f in stale if f.memory_id in rows]
+        found = scan_texts((m.memory_id, m.text) for m in changed)
+        store_flags(agent, changed, found, gone=[f.memory_id for f in stale])
+        for flag in stale:
+            if flag.memory_id in found:  # still sensitive: it stays on the list
+                memory = rows[flag.memory_id]
+                flag.kinds, flag.memory_changed_at = found[flag.memory_id], memory.last_changed_at
+                result.append((flag, memory))
+                for kind in flag.kinds:
+                    counts[kind] = counts.get(kind, 0) + 1
+    return FlaggedPage(result, page.next_cursor, {k: n for k, n in counts.items() if n > 0})
+
+
+def _kind_counts(value: Any) -> dict[str, int]:
+    """Counts per kind from the page's jsonb_object_agg (text or decoded), most first."""
+    if isinstance(value, str):
+        value = json.loads(value)
+    return dict(sorted((value or {}).items(), key=lambda item: (-item[1], item[0])))
 
 
 def sensitive_counts(agent: Agent) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for kinds in SensitiveFlag.objects.filter(agent=agent).values_list("kinds", flat=True):
-        for kind in kinds:
-            counts[kind] = counts.get(kind, 0) + 1
-    return counts
+    """Flags per kind, agent-wide, counted by Postgres (the command's summary)."""
+    table = SensitiveFlag._meta.db_table
+    with connections[router.db_for_read(SensitiveFlag)].cursor() as cursor:
+        cursor.execute(
+            f"SELECT jsonb_object_agg(kind, n) FROM (SELECT kind, count(*) AS n FROM {table}, "
+            "jsonb_array_elements_text(kinds) AS kind WHERE agent_id = %s GROUP BY kind) AS c",
+            [agent.pk],
+        )
+        return _kind_counts(cursor.fetchone()[0])
 
 
 def rescan(agent: Agent, memory: Memory) -> None:

@@ -20,16 +20,23 @@ SENSITIVE_PAGE = "memories/sensitive.html"
 
 def _flagged_context(agent: Agent, can_write: bool, after: str | None) -> dict:
     """The flagged list with the scan's progress and the counts per kind."""
-    rows, next_cursor = flags.flagged_page(agent, after)
+    page = flags.flagged_page(agent, after)
+    state = SensitiveScan.objects.filter(agent=agent).first()
+    running = state is not None and state.is_running
     return {
         "agent": agent,
         "can_write": can_write,
-        "rows": rows,
-        "next_cursor": next_cursor,
-        "state": SensitiveScan.objects.filter(agent=agent).first(),
+        "rows": page.rows,
+        "next_cursor": page.next_cursor,
+        "state": state,
         "kinds": KINDS,
-        "counts": flags.sensitive_counts(agent),
-        "scan_job": Job.objects.filter(agent=agent, kind=Job.Kind.SENSITIVE_SCAN).first(),
+        "counts": page.counts,
+        # Linked only while the scan runs.
+        "scan_job": (
+            Job.objects.filter(agent=agent, kind=Job.Kind.SENSITIVE_SCAN).first()
+            if running
+            else None
+        ),
     }
 
 

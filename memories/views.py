@@ -103,18 +103,26 @@ def _list_context(agent: Agent, can_write: bool, user_id: str, filters: dict) ->
         "after": filters.get("after", ""),
         "sensitive": bool(filters.get("sensitive")),
     }
-    # The sensitive filter scans this user's memories now, so it is never out of date.
-    found = flags.scan_user(agent, user_id) if f["sensitive"] else {}
-    page, summary = runtime_users.user_page(
-        agent,
-        user_id,
-        after=f["after"] or None,
-        search=f["q"],
-        topic=f["topic"],
-        sort=f["sort"],
-        only_ids=list(found) if f["sensitive"] else None,
-    )
-    if not f["sensitive"]:
+
+    def page_of(only_ids: list[str] | None) -> tuple[runtime.Page, runtime_users.UserSummary]:
+        return runtime_users.user_page(
+            agent,
+            user_id,
+            after=f["after"] or None,
+            search=f["q"],
+            topic=f["topic"],
+            sort=f["sort"],
+            only_ids=only_ids,
+        )
+
+    if f["sensitive"]:
+        # This user's memories are scanned now, so the filter is never out of date; the page
+        # of those found is read in the same visit to the runtime.
+        found, (page, summary) = flags.scan_user(
+            agent, user_id, then=lambda ids: page_of(list(ids))
+        )
+    else:
+        page, summary = page_of(None)
         # Flags the agent-wide scan or an edit recorded, as badges on the rows shown.
         found = flags.flags_for(agent, [memory.memory_id for memory in page.items])
     next_url = user_url(

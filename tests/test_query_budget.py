@@ -104,3 +104,49 @@ def test_the_agents_list_asks_the_same_few_queries_for_two_agents_or_six(
         assert html.count("Memory tab →") == total
     assert counts[6] <= QUERY_BUDGET
     assert counts[2] == counts[6], counts
+
+
+def every_page(agent, user_id: str) -> dict[str, tuple[str, dict]]:
+    """Every page an operator opens, by name: (url, query)."""
+    slug = [agent.slug]
+    user = {"user_id": user_id}
+    return {
+        "agents list": (reverse("agents:list"), {}),
+        "Memory tab": (reverse("agents:memory_tab", args=slug), {}),
+        "recent memories": (reverse("agents:recent", args=slug), {}),
+        "discover": (reverse("agents:discover"), {}),
+        "user page": (reverse("memories:user", args=slug), user),
+        "user page, sensitive only": (
+            reverse("memories:user", args=slug),
+            {**user, "sensitive": "1"},
+        ),
+        "topics": (reverse("memories:topics", args=slug), user),
+        "sessions": (reverse("memories:sessions", args=slug), user),
+        "search": (reverse("memories:search", args=slug), {"q": "Fact"}),
+        "context": (reverse("memories:context", args=slug), user),
+        "cost": (reverse("memories:cost", args=slug), {}),
+        "prune": (reverse("memories:prune", args=slug), {}),
+        "sensitive": (reverse("memories:sensitive", args=slug), {}),
+        "agent's jobs": (reverse("memories:agent_jobs", args=slug), {}),
+        "trash": (reverse("memories:trash", args=slug), {}),
+        "import": (reverse("memories:import", args=slug), {}),
+        "jobs": (reverse("memories:jobs"), {}),
+        "forget": (reverse("memories:forget"), {}),
+        "audit log": (reverse("memories:audit"), {}),
+    }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_every_page_stays_within_the_budget_and_flat_in_the_data(editor_client, agent):
+    """Each page, opened after the data grew from 3 users to 40 (and a user's memories from
+    2 to 42), asks no more than 8 queries and no more than it did with less. The flags `fill`
+    makes are stale (changed_at 1), so the sensitive page's on-the-spot recheck is counted."""
+    pages = every_page(agent, "user0001@example.com")
+    counts: dict[str, list[int]] = {name: [] for name in pages}
+    for start, users in ((0, 3), (3, 40)):
+        fill(agent, start, users)
+        make_memories(agent, "user0001@example.com", 20)
+        for name, (url, params) in pages.items():
+            counts[name].append(statements(editor_client, url, params)[0])
+    over = {name: n for name, n in counts.items() if max(n) > QUERY_BUDGET or n[1] > n[0]}
+    assert not over, over

@@ -81,6 +81,8 @@ def user_memories(
         query.filter_text(search)
         query.filter_topic(topic)
         if only_ids is not None:
+            if not only_ids:
+                return Page([])
             query.where.append("memory_id = ANY(%s)")
             query.params.append(list(only_ids))
         if with_summary:
