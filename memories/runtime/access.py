@@ -127,10 +127,14 @@ def schema_of(agent: Agent | str) -> str:
 
 
 @contextmanager
-def in_agent_schema(agent: Agent | str, *, replica: bool = False) -> Iterator[Tables]:
+def in_agent_schema(
+    agent: Agent | str, *, replica: bool = False, savepoint: bool = True
+) -> Iterator[Tables]:
     """Run the block in one transaction on the agent's runtime connection, with its schema
     as the whole search_path. `replica`: a list or search page, which may read the
-    connection's replica; writes and what a confirmation shows always read the primary."""
+    connection's replica; writes and what a confirmation shows always read the primary.
+    `savepoint=False`: inside a caller's transaction, no savepoint of its own (two round
+    trips fewer) for a write whose failure fails the caller's whole transaction anyway."""
     location = location_of(agent)
     alias = location.replica_alias if replica and location.replica_alias else location.alias
     connection = connections[alias]
@@ -147,7 +151,7 @@ def in_agent_schema(agent: Agent | str, *, replica: bool = False) -> Iterator[Ta
             yield current
             return
     nested = connection.in_atomic_block
-    with transaction.atomic(using=alias):
+    with transaction.atomic(using=alias, savepoint=savepoint):
         with connection.cursor() as cursor:
             # The same round trip learns whether the studio may write there (read_only_reason).
             cursor.execute(

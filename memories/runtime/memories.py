@@ -260,7 +260,8 @@ def update_memory(
     # spent longer building them than Postgres spent running them.
     where = f"memory_id = %s AND {same_user(user_id, '%s')}"
     keys = [memory_id] if user_id is None else [memory_id, user_id]
-    with in_agent_schema(agent) as tables:
+    # No savepoint: a refused edit (stale, not found) fails the whole action.
+    with in_agent_schema(agent, savepoint=False) as tables:
         found = (
             tables.Memory.objects.raw(
                 tables.sql(f"SELECT {MEMORY_COLUMNS} FROM {{memories}} WHERE {where} FOR UPDATE"),
