@@ -38,3 +38,44 @@ def test_any_stored_time_renders_without_an_error():
     ):
         html = str(when(stamp, "Pacific/Kiritimati"))
         assert "<time" in html or "not a time the runtime writes" in html, stamp
+
+
+def test_a_memory_row_escapes_every_stored_value():
+    from django.template import engines
+    from django.test import RequestFactory
+
+    from agents.models import Agent
+    from memories.models import Memory
+
+    bad = "<img src=x onerror=alert(1)>\"'&"
+    memory = Memory(
+        memory_id=f"id-{bad}",
+        memory=f"text-{bad}",
+        topics=[f"topic-{bad}"],
+        input=f"input-{bad}",
+        feedback=f"feedback-{bad}",
+        agent_id=f"agent-{bad}",
+        user_id="u",
+        created_at=1_700_000_000,
+        updated_at=1_700_000_000_000,  # milliseconds: shown as stored, flagged
+    )
+    context = {
+        "memory": memory,
+        "can_write": True,
+        "stale_delete": True,
+        "flags": {memory.memory_id: [f"label-{bad}"]},
+        "timezone": "Europe/Berlin",
+        "agent": Agent(name="A", slug="a", trash_days=3),
+        "user_id": f"user-{bad}",
+        "memory_base": "/agents/a/memory/",
+        "user_query": "user_id=u",
+    }
+    row = engines["django"].from_string("{% load studio %}{% memory_row memory %}")
+    html = row.render(context, RequestFactory().get("/"))
+    assert "<img" not in html and "onerror=alert(1)>\"" not in html
+    escaped = "&lt;img src=x onerror=alert(1)&gt;&quot;&#x27;&amp;"
+    for part in ("id", "text", "topic", "input", "feedback", "agent", "label", "user"):
+        assert f"{part}-{escaped}" in html, part
+    assert "Delete anyway" in html and "Not deleted: this memory changed" in html
+    assert "It stays in the trash for 3 days." in html
+    assert html.count("<td") == 5 and 'class="badge warning"' in html
