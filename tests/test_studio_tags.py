@@ -79,3 +79,24 @@ def test_a_memory_row_escapes_every_stored_value():
     assert "Delete anyway" in html and "Not deleted: this memory changed" in html
     assert "It stays in the trash for 3 days." in html
     assert html.count("<td") == 5 and 'class="badge warning"' in html
+
+
+def test_a_users_list_row_escapes_the_user_id_and_the_person():
+    from django.template import engines
+    from django.test import RequestFactory
+
+    from agents.models import Agent
+    from memories.models import EndUser
+    from memories.users import UserRow
+
+    bad = "<img src=x onerror=alert(1)>\"'&"
+    agent = Agent(name="A", slug="a", token_budget=10)
+    person = EndUser(email=f"mail-{bad}", first_name=f"name-{bad}")
+    row = UserRow(f"id-{bad}", registered=person, memory_count=1234, counted_tokens=50, agent=agent)
+    html = engines["django"].from_string("{% load studio %}{% user_row row %}").render(
+        {"row": row, "agent": agent, "chars_per_token": 4}, RequestFactory().get("/")
+    )
+    escaped = "&lt;img src=x onerror=alert(1)&gt;&quot;&#x27;&amp;"
+    assert "<img" not in html
+    assert f"id-{escaped}" in html and f"name-{escaped}" in html
+    assert "1,234" in html and "Over budget" in html and "/prune/?user_id=id-%3Cimg" in html

@@ -253,3 +253,74 @@ def memory_row(context: template.Context, memory: Any) -> str:
         )
     parts.append("</tr>")
     return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped
+
+
+@register.simple_tag(takes_context=True)
+def user_row(context: template.Context, row: Any) -> str:
+    """One row of the Memory tab's users list (agents/memory_tab.html, users-table), built
+    here for the reason memory_row is: 25 rows of template nodes took 5.4 ms to render."""
+    from django.contrib.humanize.templatetags.humanize import intcomma
+
+    e = conditional_escape
+    agent, per_token = context["agent"], e(context.get("chars_per_token", ""))
+    user_page = e(_cached_reverse(context, "memories:user", agent.slug))
+    query = e(users.user_query(row.user_id))
+    link = f"{user_page}?{query}"
+    parts = [
+        f'<tr class="{"unregistered" if row.is_unregistered else ""}"><td>'
+        f'<a class="strong user-link" href="{link}">{e(users.user_label(row.user_id))}</a>'
+    ]
+    if row.flagged:
+        parts.append(
+            f' <a class="badge danger" href="{link}&amp;sensitive=1" '
+            f'title="Memories the sensitive-data scan flagged">{e(row.flagged)} sensitive</a>'
+        )
+    if row.unreachable:
+        parts.append(
+            '<div><span class="badge danger">Reaches nobody</span> '
+            f'<span class="small">{e(row.unreachable)}</span></div>'
+        )
+    elif row.registered:
+        name = row.registered.full_name or row.registered.email
+        parts.append(f'<div class="muted small">{e(name)}</div>')
+    elif row.other_kind_match:
+        kind = e(agent.get_user_id_kind_display().lower())
+        parts.append(
+            f'<div><span class="badge danger" title="This agent keys memories by {kind}">'
+            f'Wrong key</span> <span class="small">{e(row.wrong_key)}</span></div>'
+        )
+    else:
+        parts.append(
+            '<div><span class="badge warning" title="No registered user has this email or id">'
+            "Unregistered</span></div>"
+        )
+    parts.append(
+        f'</td><td class="num">{e(intcomma(row.memory_count))}</td>'
+        f'<td class="num">{e(intcomma(row.session_count))}</td><td class="num">'
+    )
+    if row.counted_tokens is not None:
+        parts.append(e(tokens(row.counted_tokens)))
+        if row.is_over_budget:
+            prune = e(_cached_reverse(context, "memories:prune", agent.slug))
+            parts.append(
+                f' <a class="badge danger" href="{prune}?{query}" title="Over the budget of '
+                f'{e(agent.token_budget)} tokens: prune">Over budget</a>'
+            )
+    else:
+        parts.append(
+            f'<span class="muted" title="Estimate: stored bytes ÷ {per_token}, not counted yet">'
+            f"≈{e(tokens(row.approx_tokens))}</span>"
+        )
+    zone = row.registered.timezone if row.registered else ""
+    parts.append(f"</td><td>{when(row.last_update, zone)}</td></tr>")
+    return mark_safe("".join(parts))  # noqa: S308 - every value above is escaped
+
+
+def _cached_reverse(context: template.Context, name: str, *args: Any) -> str:
+    """reverse() once per render for the URLs every row repeats."""
+    key = ("reverse", name, args)
+    if key not in context.render_context:
+        from django.urls import reverse
+
+        context.render_context[key] = reverse(name, args=args)
+    return context.render_context[key]
