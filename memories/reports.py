@@ -22,6 +22,7 @@ from memories.runtime.memories import memories_by_id
 from memories.scoping import ScopingProblem, Suggestion, problem_order
 
 SCOPING_ROWS = 1_000  # problems kept: the page shows these, the rest are a count
+SUGGESTION_KEYS = ("person", "target", "evidence")
 
 
 def scope_key(kind: str, **params: Any) -> str:
@@ -252,8 +253,14 @@ def forget_user(agent: Agent, user_id: str | None) -> None:
 
 
 def _without(rows: list[dict[str, Any]], user_id: str | None) -> list[dict[str, Any]]:
-    return [
-        row
-        for row in rows
-        if row["user_id"] != user_id and (user_id is None or row.get("target") != user_id)
-    ]
+    """The scoping rows without the user_id's own, and with no suggestion naming it: the stray
+    user_id that pointed to the forgotten person is still a problem, with no clue now."""
+    kept = []
+    for row in rows:
+        if row["user_id"] == user_id:
+            continue
+        person = row.get("person") or {}
+        if user_id is not None and user_id in (row.get("target"), person.get("email")):
+            row = {key: value for key, value in row.items() if key not in SUGGESTION_KEYS}
+        kept.append(row)
+    return kept
