@@ -1,4 +1,5 @@
-"""Duplicates: repeated memories of one user or of every user of an agent, and removing them."""
+"""Duplicates: repeated memories of one user or of every user of an agent, as the last search
+of that scope found them, and removing them."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
-from agents.access import agent_for_user, rw_agent_for_user
+from agents.access import agent_for_user, can_write, rw_agent_for_user, studio_agent_for_user
 from agents.models import Agent
-from memories import actions, duplicates, runtime
+from memories import actions, duplicates, reports, runtime
 from memories.forms import DuplicatesForm, RemoveDuplicatesForm
 from memories.trash_views import undo_for
 from memories.users import user_label
@@ -35,6 +36,8 @@ def _scope_query(form: DuplicatesForm) -> str:
 
 
 def _report(agent: Agent, form: DuplicatesForm) -> duplicates.DuplicateReport:
+    """The groups as they are now: a removal checks what it removes against these, never
+    against a stored search that agno's writes may have overtaken."""
     return duplicates.find_duplicates(
         agent,
         user_id=form.user_id_value,
@@ -44,24 +47,60 @@ def _report(agent: Agent, form: DuplicatesForm) -> duplicates.DuplicateReport:
     )
 
 
+def _duplicates_page(
+    request: HttpRequest, agent: Agent, writable: bool, form: DuplicatesForm
+) -> HttpResponse:
+    """The stored search of the scope asked for (one studio query, and one runtime read for
+    its memories as they are now), whole or as the partial htmx polls."""
+    scope = reports.DuplicateScope.from_form(form)
+    stored = reports.duplicate_report(agent, scope)
+    found = reports.duplicates_of(agent, stored)
+    found.threshold = scope.threshold
+    url = reverse("memories:duplicates", args=[agent.slug])
+    context = {
+        "agent": agent,
+        "can_write": writable,
+        "can_check": can_write(request),  # a search writes only the studio's report
+        "form": form,
+        "report": stored,
+        "found": found,
+        "all_users": form.all_users,
+        "user_id": form.user_id_value,
+        "threshold": scope.threshold,
+        "near": scope.near,
+        "scope_label": "every user" if form.all_users else user_label(form.user_id_value),
+        "query": _scope_query(form),
+        "poll_url": f"{url}?{_scope_query(form)}",
+        "check_url": reverse("memories:search_duplicates", args=[agent.slug]),
+    }
+    return render(request, f"{PAGE}#report" if request.htmx else PAGE, context)
+
+
 @require_GET
 def duplicates_page(request: HttpRequest, slug: str) -> HttpResponse:
-    """The groups, the newest of each kept by default, and the tokens removal saves."""
-    agent, can_write = agent_for_user(request, slug)
+    """The groups the last search of this scope found, the newest of each kept by default,
+    and the tokens removal saves."""
+    agent, writable = agent_for_user(request, slug)
     form = DuplicatesForm(request.GET)
     if not form.is_valid():
         return bad_request(request, first_error(form))
-    context = {
-        "agent": agent,
-        "can_write": can_write,
-        "form": form,
-        "report": _report(agent, form),
-        "all_users": form.all_users,
-        "user_id": form.user_id_value,
-        "scope_label": "every user" if form.all_users else user_label(form.user_id_value),
-        "query": _scope_query(form),
-    }
-    return render(request, PAGE, context)
+    return _duplicates_page(request, agent, writable, form)
+
+
+@require_POST
+def search_duplicates(request: HttpRequest, slug: str) -> HttpResponse:
+    """Search the scope again on the workers; the page polls until the search is done."""
+    agent, writable = studio_agent_for_user(request, slug)
+    form = DuplicatesForm(request.POST)
+    if not form.is_valid():
+        return bad_request(request, first_error(form))
+    actions.start_duplicate_search(
+        actor=request.user, agent=agent, scope=reports.DuplicateScope.from_form(form)
+    )
+    if not request.htmx:
+        flash(request, "The search runs in the background; this page shows it when it is done.")
+        return redirect(f"{reverse('memories:duplicates', args=[agent.slug])}?{_scope_query(form)}")
+    return _duplicates_page(request, agent, writable, form)
 
 
 @require_POST

@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from agents.models import Agent
-from memories import tokens
+from memories import reports, tokens
 from memories.models import (
     AuditEvent,
     EndUser,
@@ -61,12 +61,14 @@ def hashed(value: Any, user_id: str, digest: str) -> Any:
 
 
 def drop_agent_traces(agent: Agent, user_id: str | None, digest: str) -> int:
-    """The user's studio rows in one agent: counts, flags, prune candidates and trash go;
-    audit events and prune criteria keep the hash. Returns how many trashed memories went."""
+    """The user's studio rows in one agent: counts, flags, prune candidates, trash and their
+    lines in stored reports go; audit events and prune criteria keep the hash. Returns how
+    many trashed memories went."""
     tokens.drop_counts(agent, user_id)
     SensitiveFlag.objects.filter(agent=agent, user_id=user_id).delete()
     PruneCandidate.objects.filter(job__agent=agent, user_id=user_id).delete()
     trashed, _ = TrashedMemory.objects.filter(agent=agent, user_id=user_id).delete()
+    reports.forget_user(agent, user_id)
     if user_id:  # the NULL user (stored as "") is nobody to hide
         # A move's target is in its details ("to"); the user_id column names its source.
         events = AuditEvent.objects.filter(agent=agent).filter(

@@ -16,8 +16,19 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.models import Agent
-from memories import actions, flags, forgetting, import_export, tokens, trash
+from memories import (
+    actions,
+    duplicates,
+    flags,
+    forgetting,
+    import_export,
+    reports,
+    scoping,
+    tokens,
+    trash,
+)
 from memories.models import ForgetReceipt, ForgetReceiptLine, Job, PruneJob, UserTokens
+from memories.runtime import scoping as runtime_scoping
 from memories.runtime.memories import export_rows_after
 from memories.runtime.users import memory_users_after
 
@@ -58,6 +69,8 @@ def before_cancel(job: Job) -> None:
             actions.settle_prune_batch(actor=job.actor, job=prune, delete=False)
     if job.kind == Job.Kind.FORGET and job.cursor.get("line") is not None:
         forget_batch(job)
+    if job.kind == Job.Kind.SCOPING_CHECK:  # the stored report stays as the last check left it
+        job.cursor = {key: value for key, value in job.cursor.items() if key != "kept"}
 
 
 def _batch_size(job: Job, default: int) -> int:
@@ -308,6 +321,55 @@ def move_user_batch(job: Job) -> bool:
     return True
 
 
+# Scoping check: every user_id of the agent, a batch at a time, the first 1,000 problems kept
+# in the cursor (memories.reports.kept_problems) until the last batch stores them.
+
+SCOPING_BATCH = runtime_scoping.USER_ID_BATCH
+
+
+def scoping_check_batch(job: Job) -> bool:
+    cursor, limit = job.cursor, _batch_size(job, SCOPING_BATCH)
+    if not cursor.get("began"):  # the runtime's memories without a user_id, once
+        null_user = scoping.null_user_problem(job.agent)
+        found = [null_user] if null_user is not None else []
+        cursor = {"began": True, "after": None, "kept": [], "problems": 0}
+    else:
+        found = []
+    rows = runtime_scoping.user_id_counts_after(job.agent, cursor["after"], limit)
+    # Built again each batch: a person registered meanwhile counts from the next batch on.
+    found += scoping.problems_among(scoping.RegisteredIndex(job.agent), rows)
+    kept = reports.kept_problems(cursor["kept"], found)
+    problems = cursor["problems"] + len(found)
+    job.done += len(rows)
+    finished = len(rows) < limit
+    if finished:
+        actions.store_scoping_report(job=job, rows=kept, total=problems)
+        job.result = {"problems": problems}
+        job.cursor = {"began": True, "after": None, "problems": problems}
+    else:
+        after = rows[-1].user_id
+        job.cursor = {"began": True, "after": after, "kept": kept, "problems": problems}
+    return finished
+
+
+# Duplicate search: one batch, since the search is one query that stops after 20 seconds.
+
+
+def duplicate_search_batch(job: Job) -> bool:
+    scope = reports.DuplicateScope.from_params(job.params)
+    found = duplicates.find_duplicates(
+        job.agent,
+        user_id=scope.user_id,
+        all_users=scope.all_users,
+        threshold=scope.threshold,
+        near=scope.near,
+    )
+    actions.store_duplicate_report(job=job, found=found)
+    job.done = 1
+    job.result = {"groups": len(found.groups), "repeats": found.repeats}
+    return True
+
+
 BATCHES: dict[str, Callable[[Job], bool]] = {
     Job.Kind.SENSITIVE_SCAN: sensitive_scan_batch,
     Job.Kind.TOKEN_SWEEP: token_sweep_batch,
@@ -317,4 +379,6 @@ BATCHES: dict[str, Callable[[Job], bool]] = {
     Job.Kind.IMPORT: import_batch,
     Job.Kind.MOVE_USER: move_user_batch,
     Job.Kind.TRASH_EMPTYING: trash_emptying_batch,
+    Job.Kind.SCOPING_CHECK: scoping_check_batch,
+    Job.Kind.DUPLICATE_SEARCH: duplicate_search_batch,
 }

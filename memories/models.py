@@ -242,6 +242,8 @@ class Job(models.Model):
         EXPORT = "export", "Export the agent"
         MOVE_USER = "move_user", "Move memories to another user_id"
         TRASH_EMPTYING = "trash_emptying", "Trash emptying"
+        SCOPING_CHECK = "scoping_check", "Scoping check"
+        DUPLICATE_SEARCH = "duplicate_search", "Duplicate search"
 
     class State(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -299,6 +301,45 @@ class Job(models.Model):
         if self.started_at is None:
             return None
         return (self.finished_at or self.heartbeat_at or self.started_at) - self.started_at
+
+
+class Report(models.Model):
+    """What a check job found (scoping problems, duplicates), stored so its page reads it
+    instead of working it out on every view: one row per agent, kind and scope.
+
+    `rows` is bounded (the scoping page's first 1,000 problems, at most 200 exact groups and
+    1,000 near pairs of duplicates) and keeps ids and counts, never a memory's text: the
+    duplicates page reads the memories as they are now. `job` is the latest check started.
+    """
+
+    class Kind(models.TextChoices):
+        SCOPING = "scoping", "Scoping problems"
+        DUPLICATES = "duplicates", "Duplicates"
+
+    agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # A hash of what was asked (memories.reports.scope_key): a user_id may be any length.
+    scope = models.CharField(max_length=64)
+    # The one user whose duplicates these are; NULL for the NULL user and for every user.
+    user_id = models.TextField(null=True, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    rows = models.JSONField(default=list, blank=True)
+    total = models.PositiveIntegerField(default=0)  # rows found in all, those not kept included
+    details = models.JSONField(default=dict, blank=True)
+    job = models.ForeignKey(Job, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    made_at = models.DateTimeField(null=True, blank=True)  # None: no check has finished yet
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["agent", "kind", "scope"], name="report_one_per_scope")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of agent {self.agent_id}"
+
+    @property
+    def is_checking(self) -> bool:
+        return self.job is not None and not self.job.is_finished
 
 
 def _shown(value: Any) -> str:

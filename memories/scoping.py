@@ -11,7 +11,7 @@ the same for their other key; or it is an alias kept on the person
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from agents.models import Agent
@@ -136,22 +136,43 @@ class ScopingProblem:
         return "No registered person has this user_id."
 
 
-def scoping_problems(agent: Agent) -> list[ScopingProblem]:
-    """Every user_id of the agent that no registered person has as the agent's key, with its
-    counts and the suggested person; those with a suggestion first."""
-    index = RegisteredIndex(agent)
+def problem_order(problem: ScopingProblem) -> tuple[bool, bool, str]:
+    """Those with a suggestion first, then the NULL user, then by user_id."""
+    return (problem.suggestion is None, problem.user_id is not None, problem.user_id or "")
+
+
+def null_user_problem(agent: Agent) -> ScopingProblem | None:
+    """The runtime's memories stored without a user_id, if there are any: they reach nobody."""
+    if not has_memories_without_user_id(agent):
+        return None
+    summary = user_summary(agent, None)
+    return ScopingProblem(None, summary.memory_count, summary.session_count)
+
+
+def problems_among(
+    index: RegisteredIndex, rows: Iterable[runtime_scoping.UserIdCount]
+) -> list[ScopingProblem]:
+    """The user_ids of `rows` that no registered person has, each with its suggestion."""
     problems = []
-    if has_memories_without_user_id(agent):
-        summary = user_summary(agent, None)
-        problems.append(ScopingProblem(None, summary.memory_count, summary.session_count))
-    for row in runtime_scoping.user_id_counts(agent):
+    for row in rows:
         if index.is_registered(row.user_id):
             continue
         problem = ScopingProblem(row.user_id, row.memories, row.sessions)
         if row.user_id:
             problem.suggestion, problem.note = index.suggest(row.user_id)
         problems.append(problem)
-    problems.sort(key=lambda p: (p.suggestion is None, p.user_id is not None, p.user_id or ""))
+    return problems
+
+
+def scoping_problems(agent: Agent) -> list[ScopingProblem]:
+    """Every user_id of the agent that no registered person has as the agent's key, with its
+    counts and the suggested person; those with a suggestion first. The scoping check job
+    (memories.job_batches) walks the same steps a batch of user_ids at a time."""
+    problems = problems_among(RegisteredIndex(agent), runtime_scoping.user_id_counts(agent))
+    null_user = null_user_problem(agent)
+    if null_user is not None:
+        problems.append(null_user)
+    problems.sort(key=problem_order)
     return problems
 
 

@@ -1,4 +1,5 @@
-"""The user_id doctor: an agent's suspicious user_ids, and moving memories to the right one."""
+"""The user_id doctor: an agent's suspicious user_ids (as the last scoping check found them),
+and moving memories to the right one."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from agents.access import agent_for_user, rw_agent_for_user
-from memories import actions, scoping
+from agents.access import agent_for_user, can_write, rw_agent_for_user, studio_agent_for_user
+from agents.models import Agent
+from memories import actions, reports, scoping
 from memories.forms import MoveUserForm
 from memories.users import user_label
 from memories.views import user_url
@@ -16,22 +18,43 @@ from studio.feedback import first_error, flash
 from studio.responses import bad_request
 
 MOVE_PAGE = "memories/move.html"
-ROWS_SHOWN = 1_000  # those with a suggestion come first; the rest are a count
+PAGE = "memories/scoping.html"
+ROWS_SHOWN = reports.SCOPING_ROWS  # those with a suggestion come first; the rest are a count
+
+
+def _scoping_page(request: HttpRequest, agent: Agent, writable: bool) -> HttpResponse:
+    """The stored report (one studio query), whole or as the partial htmx polls."""
+    report = reports.scoping_report(agent)
+    problems = reports.problems_of(report)
+    context = {
+        "agent": agent,
+        "can_write": writable,
+        "can_check": can_write(request),  # a check writes only the studio's report
+        "report": report,
+        "problems": problems[:ROWS_SHOWN],
+        "more": max(0, (report.total if report else 0) - min(len(problems), ROWS_SHOWN)),
+        "total": report.total if report else 0,
+    }
+    return render(request, f"{PAGE}#report" if request.htmx else PAGE, context)
 
 
 @require_GET
 def scoping_problems(request: HttpRequest, slug: str) -> HttpResponse:
-    """Every user_id no registered person has as this agent's key, with the likely person."""
-    agent, can_write = agent_for_user(request, slug)
-    problems = scoping.scoping_problems(agent)
-    context = {
-        "agent": agent,
-        "can_write": can_write,
-        "problems": problems[:ROWS_SHOWN],
-        "more": max(0, len(problems) - ROWS_SHOWN),
-        "total": len(problems),
-    }
-    return render(request, "memories/scoping.html", context)
+    """Every user_id no registered person has as this agent's key, with the likely person,
+    as the last check found them."""
+    agent, writable = agent_for_user(request, slug)
+    return _scoping_page(request, agent, writable)
+
+
+@require_POST
+def check_scoping(request: HttpRequest, slug: str) -> HttpResponse:
+    """Check every user_id again on the workers; the page polls until the check is done."""
+    agent, writable = studio_agent_for_user(request, slug)
+    actions.start_scoping_check(actor=request.user, agent=agent)
+    if not request.htmx:
+        flash(request, "The check runs in the background; this page shows it when it is done.")
+        return redirect("memories:scoping", slug=agent.slug)
+    return _scoping_page(request, agent, writable)
 
 
 @require_GET

@@ -62,9 +62,15 @@ urlpatterns = [
         name="confirm_prune",
     ),
     path("agents/<slug:slug>/scoping/", scoping_views.scoping_problems, name="scoping"),
+    path("agents/<slug:slug>/scoping/check/", scoping_views.check_scoping, name="check_scoping"),
     path("agents/<slug:slug>/scoping/move/", scoping_views.move_preview, name="move_preview"),
     path("agents/<slug:slug>/scoping/move/do/", scoping_views.move_user, name="move_user"),
     path("agents/<slug:slug>/duplicates/", duplicates_views.duplicates_page, name="duplicates"),
+    path(
+        "agents/<slug:slug>/duplicates/search/",
+        duplicates_views.search_duplicates,
+        name="search_duplicates",
+    ),
     path(
         "agents/<slug:slug>/duplicates/remove/",
         duplicates_views.remove_duplicates,

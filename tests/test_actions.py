@@ -113,6 +113,7 @@ AGENT_SCOPE = {
     "memories.trashedmemory": "agent",
     "memories.forgetreceipt": "lines__agent",
     "memories.forgetreceiptline": "agent",
+    "memories.report": "agent",
     "memories.enduser": None,  # registered people are the studio's, not an agent's
 }
 # Differ by construction between the two agents or the two actors.

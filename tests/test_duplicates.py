@@ -20,7 +20,7 @@ from memories.context_cost import count_tokens
 from memories.models import AuditEvent, TrashedMemory
 from memories.runtime import duplicates as runtime_duplicates
 from memories.runtime.access import in_agent_schema
-from tests.factories import make_memories, make_memory, memory_texts, user_page
+from tests.factories import make_memories, make_memory, memory_texts, run_queued_tasks, user_page
 
 NEAR_A = "Likes green tea in the morning with a little honey."
 NEAR_B = "Likes green tea in the mornings with a little honey!"
@@ -34,6 +34,15 @@ def trigrams(db):
 
 def page_url(agent: Agent, **params: str) -> str:
     return f"{reverse('memories:duplicates', args=[agent.slug])}?{urlencode(params)}"
+
+
+def searched(client, agent: Agent, **params: str):
+    """The Duplicates page of a scope after its search ran: an Editor starts it, a worker
+    runs it, and the page shows what the worker stored."""
+    started = client.post(reverse("memories:search_duplicates", args=[agent.slug]), params)
+    assert started.status_code == 302
+    run_queued_tasks()
+    return client.get(page_url(agent, **params))
 
 
 def aged(agent: Agent, user_id: str, text: str, age: int, topics=()) -> str:
@@ -66,7 +75,7 @@ def test_a_users_repeats_are_grouped_with_the_newest_kept(editor_client, agent):
     near_new = aged(agent, "ann", NEAR_B, 50)
     aged(agent, "ann", "Lives in Porto.", 10)
     aged(agent, "bob", "Likes green tea.", 10)  # another user's: never ann's repeat
-    response = editor_client.get(user_page(agent, "ann").replace("/user/", "/duplicates/"))
+    response = searched(editor_client, agent, user_id="ann")
     assert response.status_code == 200
     html = response.content.decode()
     assert html.count('<table class="data-table duplicate-group">') == 2
@@ -107,7 +116,7 @@ def test_the_agent_page_groups_each_users_repeats_apart(editor_client, agent):
     make_memories(agent, "ann", 3, text="Same thing.")
     make_memories(agent, "bob", 2, text="Same thing.")
     make_memory(agent, "cat", "Same thing.")
-    response = editor_client.get(page_url(agent))
+    response = searched(editor_client, agent)
     html = response.content.decode()
     assert response.status_code == 200 and "Repeated memories of every user" in html
     assert html.count("duplicate-group") == 2
@@ -192,9 +201,10 @@ def test_bad_requests_are_refused_and_remove_nothing(editor_client, agent):
     assert not AuditEvent.objects.filter(action__startswith="duplicates").exists()
 
 
-def test_a_viewer_sees_the_groups_but_cannot_remove(viewer_client, agent):
+def test_a_viewer_sees_the_groups_but_cannot_remove(viewer_client, editor_client, agent):
     aged(agent, "ann", "Same.", 0)
     old = aged(agent, "ann", "same", 10)
+    searched(editor_client, agent, user_id="ann")
     page = viewer_client.get(page_url(agent, user_id="ann"))
     assert page.status_code == 200 and "<fieldset disabled" in page.content.decode()
     response = viewer_client.post(
@@ -209,7 +219,7 @@ def test_without_pg_trgm_exact_repeats_show_with_a_clear_message(editor_client, 
     with connection.cursor() as cursor:
         # Inside the test's transaction: rolled back with it, for every other test.
         cursor.execute("DROP EXTENSION pg_trgm CASCADE")
-    response = editor_client.get(page_url(agent, user_id="ann"))
+    response = searched(editor_client, agent, user_id="ann")
     html = response.content.decode()
     assert response.status_code == 200
     assert "pg_trgm extension" in html and "manage.py runtime_indexes" in html

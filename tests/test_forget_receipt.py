@@ -17,7 +17,7 @@ from django.db import connection
 from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
-from memories import actions, forgetting, job_batches, pruning, tokens
+from memories import actions, forgetting, job_batches, pruning, reports, tokens
 from memories.forms import EndUserForm
 from memories.models import AuditEvent, EndUser, ForgetReceipt, Job
 from tests.factories import agno_session_with_run, run_queued_tasks
@@ -110,6 +110,10 @@ def leave_traces(agent, agno) -> None:
         actor=None, agent=agent, source=f"{agent.slug}-stray2", target=USER, sessions=False, total=1
     )
     actions.start_export(actor=None, agent=agent)  # a file on disk with every user's memories
+    # Stored reports: the user_id on the scoping report (not registered yet), a search of theirs.
+    actions.start_scoping_check(actor=None, agent=agent)
+    search = reports.DuplicateScope(user_id=USER, all_users=False, threshold=0.8, near=False)
+    actions.start_duplicate_search(actor=None, agent=agent, scope=search)
     run_queued_tasks()
 
 
@@ -176,6 +180,8 @@ def test_forgetting_leaves_no_trace_of_the_user_id_in_any_studio_table(
         "memories_auditevent.details",
         "memories_enduser.email",
         "memories_job.params",
+        "memories_report.rows",
+        "memories_report.user_id",
         "memories_enduser.additional_attributes",
         f"{DBTaskResult._meta.db_table}.args_kwargs",
     } <= before

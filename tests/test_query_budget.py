@@ -13,14 +13,14 @@ from django.urls import reverse
 
 from memories.models import SensitiveFlag, UserTokens
 from memories.runtime import encode_cursor
-from tests.factories import make_memories, make_person
+from tests.factories import make_memories, make_person, run_queued_tasks
 
 QUERY_BUDGET = 8
 
 
-def statements(client, url: str, params: dict) -> tuple[int, str]:
+def statements(client, url: str, params: dict, **headers: str) -> tuple[int, str]:
     with CaptureQueriesContext(connection) as captured:
-        response = client.get(url, params)
+        response = client.get(url, params, **headers)
     assert response.status_code == 200, (url, params, response.status_code)
     sql = [q["sql"] for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")]
     return len(sql), response.content.decode()
@@ -150,3 +150,57 @@ def test_every_page_stays_within_the_budget_and_flat_in_the_data(editor_client, 
             counts[name].append(statements(editor_client, url, params)[0])
     over = {name: n for name, n in counts.items() if max(n) > QUERY_BUDGET or n[1] > n[0]}
     assert not over, over
+
+
+def checked(client, agent, name: str, params: dict) -> None:
+    """Start the page's check as an Editor and let the worker run it."""
+    response = client.post(reverse(name, args=[agent.slug]), params)
+    assert response.status_code == 302, (name, response.status_code)
+    run_queued_tasks()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_scoping_page_reads_its_report_in_the_same_few_queries_at_any_size(
+    editor_client, agent
+):
+    url = reverse("memories:scoping", args=[agent.slug])
+    counts = {}
+    for start, users in ((0, 3), (3, 60)):
+        fill(agent, start, users)
+        checked(editor_client, agent, "memories:check_scoping", {})
+        counts["page", users], html = statements(editor_client, url, {})
+        assert "user0059@example.com" in html or users == 3
+        assert "Checked <time" in html and "no user_id" in html
+        counts["partial", users], partial = statements(
+            editor_client, url, {}, HTTP_HX_REQUEST="true"
+        )
+        assert '<div id="report">' in partial and "<html" not in partial
+    for (name, users), count in counts.items():
+        assert count <= QUERY_BUDGET, (name, users, count)
+        assert count == counts[name, 3], (name, "grew with the data", counts)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_duplicates_page_reads_its_report_in_the_same_few_queries_at_any_size(
+    editor_client, agent
+):
+    url = reverse("memories:duplicates", args=[agent.slug])
+    scopes = {
+        "every user": {},
+        "one user": {"user_id": "user0001@example.com"},
+        "no user_id": {"no_user_id": "1", "exact_only": "1"},
+    }
+    counts = {}
+    for start, users in ((0, 3), (3, 60)):
+        for n in range(start, users):
+            make_memories(agent, f"user{n:04d}@example.com", 2, text="Same thing.")
+        if start == 0:
+            make_memories(agent, None, 2, text="Same thing.")
+        for name, params in scopes.items():
+            checked(editor_client, agent, "memories:search_duplicates", params)
+            counts[name, users], html = statements(editor_client, url, params)
+            assert "Searched <time" in html and 'class="data-table duplicate-group"' in html
+    assert html.count("duplicate-group") == 1  # the NULL user's one group
+    for (name, users), count in counts.items():
+        assert count <= QUERY_BUDGET, (name, users, count)
+        assert count == counts[name, 3], (name, "grew with the data", counts)

@@ -23,6 +23,16 @@ from tests.factories import (
 )
 
 
+def checked_page(client, agent: Agent) -> str:
+    """The Scoping problems page after a check ran: an Editor starts it, a worker runs it."""
+    response = client.post(reverse("memories:check_scoping", args=[agent.slug]))
+    assert response.status_code == 302
+    run_queued_tasks()
+    response = client.get(reverse("memories:scoping", args=[agent.slug]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
 def move_url(agent: Agent, **params: str) -> str:
     return f"{reverse('memories:move_preview', args=[agent.slug])}?{urlencode(params)}"
 
@@ -34,9 +44,7 @@ def test_scoping_page_lists_every_suspicious_user_id_with_its_evidence(editor_cl
     for user_id in ("ann@example.com", " ANN@Example.com", "u-ann", "annie", "ghost", ""):
         make_memory(agent, user_id, f"Said by {user_id!r}.")
     make_memories(agent, "ghost", 2)
-    response = editor_client.get(reverse("memories:scoping", args=[agent.slug]))
-    assert response.status_code == 200
-    html = response.content.decode()
+    html = checked_page(editor_client, agent)
     assert ">ann@example.com</a>" not in html  # registered under this agent's key
     folded = table_row(html, "ANN@Example.com")
     assert "NFKC" in folded and "Move these memories to ann@example.com" in folded
@@ -214,7 +222,7 @@ def test_a_long_list_shows_the_suggestions_first_and_counts_the_rest(
     make_person("zed@example.com")
     for user_id in ("a1", "a2", "a3", "ZED@example.com"):
         make_memory(agent, user_id)
-    html = editor_client.get(reverse("memories:scoping", args=[agent.slug])).content.decode()
+    html = checked_page(editor_client, agent)
     assert "Move these memories to zed@example.com" in html and ">a1</a>" in html
     assert ">a2</a>" not in html
     assert "… and 2 more user_ids without a suggestion (4 in all)." in html

@@ -27,31 +27,37 @@ def user_id_counts(agent: Agent, *, batch: int = USER_ID_BATCH) -> Iterator[User
     user_id order, read a batch at a time so memory stays flat at 100,000 users."""
     after: str | None = None
     while True:
-        with in_agent_schema(agent, replica=True) as tables:
-            parts = [
-                f"SELECT user_id, {m} AS m, {s} AS s FROM {table} WHERE user_id IS NOT NULL "
-                "AND (%(after)s::text IS NULL OR user_id > %(after)s)"
-                for table, m, s, present in (
-                    ("{memories}", "1", "0", tables.memories),
-                    ("{sessions}", "0", "1", tables.sessions),
-                )
-                if present
-            ]
-            if not parts:
-                return
-            with tables.cursor() as cursor:
-                cursor.execute(
-                    tables.sql(
-                        f"SELECT user_id, sum(m), sum(s) FROM ({' UNION ALL '.join(parts)}) AS u "
-                        "GROUP BY user_id ORDER BY user_id LIMIT %(n)s"
-                    ),
-                    {"after": after, "n": batch},
-                )
-                rows = cursor.fetchall()
-        yield from (UserIdCount(user_id, int(m), int(s)) for user_id, m, s in rows)
+        rows = user_id_counts_after(agent, after, batch)
+        yield from rows
         if len(rows) < batch:
             return
-        after = rows[-1][0]
+        after = rows[-1].user_id
+
+
+def user_id_counts_after(agent: Agent, after: str | None, limit: int) -> list[UserIdCount]:
+    """The next `limit` non-NULL user_ids after `after` (None: from the first, "" included)
+    with their memory and session counts, in user_id order."""
+    with in_agent_schema(agent, replica=True) as tables:
+        parts = [
+            f"SELECT user_id, {m} AS m, {s} AS s FROM {table} WHERE user_id IS NOT NULL "
+            "AND (%(after)s::text IS NULL OR user_id > %(after)s)"
+            for table, m, s, present in (
+                ("{memories}", "1", "0", tables.memories),
+                ("{sessions}", "0", "1", tables.sessions),
+            )
+            if present
+        ]
+        if not parts:
+            return []
+        with tables.cursor() as cursor:
+            cursor.execute(
+                tables.sql(
+                    f"SELECT user_id, sum(m), sum(s) FROM ({' UNION ALL '.join(parts)}) AS u "
+                    "GROUP BY user_id ORDER BY user_id LIMIT %(n)s"
+                ),
+                {"after": after, "n": limit},
+            )
+            return [UserIdCount(user_id, int(m), int(s)) for user_id, m, s in cursor.fetchall()]
 
 
 @dataclass(frozen=True)
