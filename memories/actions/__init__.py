@@ -27,6 +27,20 @@ from agents.models import Agent
 from memories import audit, flags, import_export, jobs, reports, tokens, trash
 from memories.actions.actor import Actor
 
+# The stored reports' checks (scoping, duplicates) are a module of their own too.
+from memories.actions.checks import (
+    start_duplicate_search as start_duplicate_search,
+)
+from memories.actions.checks import (
+    start_scoping_check as start_scoping_check,
+)
+from memories.actions.checks import (
+    store_duplicate_report as store_duplicate_report,
+)
+from memories.actions.checks import (
+    store_scoping_report as store_scoping_report,
+)
+
 # Forgetting a person (and its receipt) is a module of its own; its actions are called from
 # here like every other write.
 from memories.actions.forget import (
@@ -55,20 +69,6 @@ from memories.actions.forget import (
 )
 from memories.actions.forget import (
     start_receipt as start_receipt,
-)
-
-# The stored reports' checks (scoping, duplicates) are a module of their own too.
-from memories.actions.reports import (
-    start_duplicate_search as start_duplicate_search,
-)
-from memories.actions.reports import (
-    start_scoping_check as start_scoping_check,
-)
-from memories.actions.reports import (
-    store_duplicate_report as store_duplicate_report,
-)
-from memories.actions.reports import (
-    store_scoping_report as store_scoping_report,
 )
 from memories.cost import CostInputs
 from memories.models import (
