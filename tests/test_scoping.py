@@ -226,3 +226,22 @@ def test_a_long_list_shows_the_suggestions_first_and_counts_the_rest(
     assert "Move these memories to zed@example.com" in html and ">a1</a>" in html
     assert ">a2</a>" not in html
     assert "… and 2 more user_ids without a suggestion (4 in all)." in html
+
+
+def test_the_report_pages_by_a_hundred_and_refuses_a_row_it_cannot_have(
+    editor_client, agent, monkeypatch
+):
+    from memories import scoping_views
+
+    monkeypatch.setattr(scoping_views, "PAGE_ROWS", 2)
+    for user_id in ("a1", "a2", "a3"):
+        make_memory(agent, user_id)
+    first = checked_page(editor_client, agent)
+    assert ">a1</a>" in first and ">a2</a>" in first and ">a3</a>" not in first
+    assert "Rows 1–2 of the 3 kept" in first and 'href="?start=2"' in first
+    url = reverse("memories:scoping", args=[agent.slug])
+    second = editor_client.get(url, {"start": "2"}).content.decode()
+    assert ">a3</a>" in second and ">a1</a>" not in second and 'href="?start=0"' in second
+    for bad in ("-1", "x", "1000", "٣"):
+        response = editor_client.get(url, {"start": bad})
+        assert response.status_code == 400 and "row number" in response.content.decode()

@@ -27,7 +27,7 @@ from agents.models import Agent
 from memories import audit, flags, import_export, jobs, reports, tokens, trash
 from memories.actions.actor import Actor
 
-# The stored reports' checks (scoping, duplicates) are a module of their own too.
+# The stored reports' checks (scoping, duplicates) are a module of their own.
 from memories.actions.checks import (
     start_duplicate_search as start_duplicate_search,
 )
