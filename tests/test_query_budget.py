@@ -127,6 +127,8 @@ def every_page(agent, user_id: str) -> dict[str, tuple[str, dict]]:
         "cost": (reverse("memories:cost", args=slug), {}),
         "prune": (reverse("memories:prune", args=slug), {}),
         "sensitive": (reverse("memories:sensitive", args=slug), {}),
+        "scoping problems, no check yet": (reverse("memories:scoping", args=slug), {}),
+        "duplicates, no search yet": (reverse("memories:duplicates", args=slug), user),
         "agent's jobs": (reverse("memories:agent_jobs", args=slug), {}),
         "trash": (reverse("memories:trash", args=slug), {}),
         "import": (reverse("memories:import", args=slug), {}),
