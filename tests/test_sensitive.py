@@ -127,3 +127,28 @@ def test_secret_detection_survives_threads_and_a_reset_detect_secrets():
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(both, range(200)))
     assert all(kinds == ["secret"] and shown.endswith(sensitive.MASK) for kinds, shown in results)
+
+
+def test_texts_too_short_in_digits_for_any_phone_number_skip_the_matcher():
+    import phonenumbers
+    from phonenumbers import PhoneMetadata
+
+    from memories.sensitive import MIN_PHONE_DIGITS
+
+    def shortest(metadata, country_code: int) -> int:
+        lengths = [n for n in metadata.general_desc.possible_length or () if n > 0]
+        return len(str(country_code)) + min(lengths) if lengths else 99
+
+    regions = [PhoneMetadata.metadata_for_region(r) for r in phonenumbers.SUPPORTED_REGIONS]
+    fewest = min(shortest(md, md.country_code) for md in regions)
+    fewest = min(
+        fewest,
+        *(
+            shortest(PhoneMetadata.metadata_for_nongeo_region(cc), cc)
+            for cc in phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS
+        ),
+    )
+    assert fewest >= MIN_PHONE_DIGITS
+    assert "phone" in sensitive_kinds("Call her on +683 4002 after six.")  # Niue: 7 digits
+    assert "phone" in sensitive_kinds("Ring +４９ ３０ ９０１８２０ at work.")  # full-width
+    assert "phone" not in sensitive_kinds("Room 12, floor 3, desk 4.")
