@@ -136,15 +136,14 @@ def flagged_page(agent: Agent, after: str | None, limit: int = 25) -> FlaggedPag
     if not page.items and after:
         counts = sensitive_counts(agent)  # past the last page: no row to ride on
     rows = runtime.memories_by_id(agent, [f.memory_id for f in page.items])
-    result, stale = [], []
+    stale = []
     for flag in page.items:
         memory = rows.get(flag.memory_id)
         if memory is None or memory.last_changed_at != flag.memory_changed_at:
             stale.append(flag)
             for kind in flag.kinds:
                 counts[kind] = counts.get(kind, 0) - 1
-        else:
-            result.append((flag, memory))
+    found: dict[str, list[str]] = {}
     if stale:  # deleted or changed since the scan: look again, in one statement
         changed = [rows[f.memory_id] for f in stale if f.memory_id in rows]
         found = scan_texts((m.memory_id, m.text) for m in changed)
@@ -153,9 +152,14 @@ def flagged_page(agent: Agent, after: str | None, limit: int = 25) -> FlaggedPag
             if flag.memory_id in found:  # still sensitive: it stays on the list
                 memory = rows[flag.memory_id]
                 flag.kinds, flag.memory_changed_at = found[flag.memory_id], memory.last_changed_at
-                result.append((flag, memory))
                 for kind in flag.kinds:
                     counts[kind] = counts.get(kind, 0) + 1
+    # In the page's order: a rechecked memory keeps its place rather than going last.
+    result = [
+        (flag, rows[flag.memory_id])
+        for flag in page.items
+        if flag not in stale or flag.memory_id in found
+    ]
     return FlaggedPage(result, page.next_cursor, {k: n for k, n in counts.items() if n > 0})
 
 

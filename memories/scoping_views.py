@@ -26,11 +26,19 @@ PAGE_ROWS = 100  # a page of them: 1,000 rows took a quarter of a second to draw
 def _scoping_page(request: HttpRequest, agent: Agent, writable: bool) -> HttpResponse:
     """A page of the stored report (one studio query), whole or as the partial htmx polls."""
     start = request.GET.get("start", "0")
-    if not start.isascii() or not start.isdigit() or int(start) >= ROWS_SHOWN:
+    # The length first: int() refuses a string of more than 4,300 digits with a ValueError.
+    if (
+        not start.isascii()
+        or not start.isdigit()
+        or len(start) > len(str(ROWS_SHOWN))
+        or int(start) >= ROWS_SHOWN
+    ):
         return bad_request(request, f"“start” is a row number from 0 to {ROWS_SHOWN - 1}.")
-    start = int(start)
     report = reports.scoping_report(agent)
     problems = reports.problems_of(report)[:ROWS_SHOWN]
+    # A link kept from a longer report (a check since found fewer): its last page instead.
+    start = min(int(start), (max(len(problems), 1) - 1) // PAGE_ROWS * PAGE_ROWS)
+    url = reverse("memories:scoping", args=[agent.slug])
     context = {
         "agent": agent,
         "can_write": writable,
@@ -44,6 +52,8 @@ def _scoping_page(request: HttpRequest, agent: Agent, writable: bool) -> HttpRes
         "kept": len(problems),
         "more": max(0, (report.total if report else 0) - len(problems)),
         "total": report.total if report else 0,
+        "check_url": reverse("memories:check_scoping", args=[agent.slug]),
+        "poll_url": f"{url}?start={start}" if start else url,  # polling keeps the page shown
     }
     return render(request, f"{PAGE}#report" if request.htmx else PAGE, context)
 

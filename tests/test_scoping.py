@@ -242,6 +242,9 @@ def test_the_report_pages_by_a_hundred_and_refuses_a_row_it_cannot_have(
     url = reverse("memories:scoping", args=[agent.slug])
     second = editor_client.get(url, {"start": "2"}).content.decode()
     assert ">a3</a>" in second and ">a1</a>" not in second and 'href="?start=0"' in second
-    for bad in ("-1", "x", "1000", "٣"):
+    for bad in ("-1", "x", "1000", "٣", "1" * 5000):
         response = editor_client.get(url, {"start": bad})
         assert response.status_code == 400 and "row number" in response.content.decode()
+    # A link kept from a longer report shows the last page, not "No scoping problems".
+    past = editor_client.get(url, {"start": "998"}).content.decode()
+    assert ">a3</a>" in past and "No scoping problems" not in past

@@ -127,3 +127,33 @@ def test_a_flagged_memory_the_detectors_no_longer_match_is_hidden_whole(viewer_c
         viewer_client.get(reverse("agents:recent", args=[agent.slug]), **HTMX).content.decode()
     )
     assert "Likes tea." not in feed and "••••" in feed
+
+
+def test_a_rechecked_flag_keeps_its_place_on_the_sensitive_list(agent, agno_db_for):
+    agno = agno_db_for(agent)
+    now = int(time.time())
+    for n in range(4):  # f0 newest ... f3 oldest
+        agno.upsert_user_memory(
+            UserMemory(memory_id=f"f{n}", memory=f"{SECRET} ({n})", user_id="ann")
+        )
+    from memories import runtime
+
+    with runtime.in_agent_schema(agent) as tables, tables.cursor() as cursor:
+        for n in range(4):
+            cursor.execute(
+                tables.sql("UPDATE {memories} SET updated_at = %s WHERE memory_id = %s"),
+                [now - 100 * n, f"f{n}"],
+            )
+    flags.scan_next_batch(agent)
+    with runtime.in_agent_schema(agent) as tables, tables.cursor() as cursor:
+        # f2 changes and is still sensitive (now a card); f1 is gone.
+        cursor.execute(
+            tables.sql(
+                "UPDATE {memories} SET memory = %s::jsonb, updated_at = %s WHERE memory_id = 'f2'"
+            ),
+            ['"Card 4111 1111 1111 1111"', now + 50],
+        )
+        cursor.execute(tables.sql("DELETE FROM {memories} WHERE memory_id = 'f1'"))
+    shown = flags.flagged_page(agent, None)
+    assert [memory.memory_id for _, memory in shown.rows] == ["f0", "f2", "f3"]
+    assert shown.counts == flags.sensitive_counts(agent) == {"password": 2, "card": 1}
