@@ -126,7 +126,7 @@ def agent_users(
     attach_studio_figures(agent, rows)
     uncounted = [row for row in rows if row.counted_tokens is None and row.memory_count]
     if uncounted:
-        chars = stored_chars(agent, [row.user_id for row in uncounted])
+        chars = stored_chars(agent, {row.user_id: row.memory_count for row in uncounted})
         for row in uncounted:
             row.memory_chars = chars.get(row.user_id, 0)
     return access.Page(rows, page.next_cursor)

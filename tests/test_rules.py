@@ -253,6 +253,21 @@ def test_the_token_estimate_reads_a_texts_bytes_from_its_stored_size(agent):
     assert rows["bo"].memory_chars == 90
 
 
+def test_a_heavy_users_estimate_is_scaled_from_a_sample_of_their_memories(agent, monkeypatch):
+    from memories.runtime import users as runtime_users
+    from memories.runtime.memories import insert_memory as add
+
+    monkeypatch.setattr(runtime_users, "ESTIMATE_SAMPLE", 3)
+    for _ in range(6):
+        add(agent, "heavy", text="z" * 100, topics=[])
+    for _ in range(3):
+        add(agent, "light", text="w" * 40, topics=[])
+    add(agent, None, text="v" * 50, topics=[])
+    rows = {row.user_id: row for row in agent_users(agent).items}
+    assert rows["heavy"].memory_count == 6 and rows["heavy"].memory_chars == 600  # 3 read, × 2
+    assert rows["light"].memory_chars == 120 and rows[None].memory_chars == 50  # read whole
+
+
 def test_a_scan_runs_until_it_finishes(editor_client, agent):
     insert_memory(agent, "ann", text="Prefers tea.", topics=[])
     insert_memory(agent, "bob", text="Prefers coffee.", topics=[])

@@ -293,19 +293,39 @@ def _memory_figures(tables: Tables, condition: str) -> str:
     )
 
 
-def stored_chars(agent: Agent, user_ids: Sequence[str | None]) -> dict[str | None, int]:
+# Memories read per user for the estimate; a user with more has the rest scaled from these.
+ESTIMATE_SAMPLE = 1_000
+
+
+def stored_chars(agent: Agent, counts: dict[str | None, int]) -> dict[str | None, int]:
     """The characters of each user's memories (STORED_CHARS), for the token estimate of users
-    the token sweep has not counted yet. Reading them means reading every memory row, so the
-    users list asks only for those users; qualified names, so one query and no search_path."""
+    the token sweep has not counted yet; `counts` holds each user's memory count. A user with
+    more than ESTIMATE_SAMPLE memories has the first ESTIMATE_SAMPLE read (in the user_id
+    index's order) and scaled to the count: reading all of a heavy user's 10,000 rows was
+    most of the users list's SQL. Qualified names, so one query and no search_path."""
     location = location_of(agent)
-    keys = [key for key in user_ids if key is not None]
-    with connections[location.replica_alias or location.alias].cursor() as cursor:
-        cursor.execute(
-            f"SELECT user_id, {STORED_CHARS} FROM {location.qualified('memories')} "
-            "WHERE user_id = ANY(%s) OR (%s AND user_id IS NULL) GROUP BY user_id",
-            [keys, None in user_ids],
+    table = location.qualified("memories")
+
+    def sample(match: str) -> str:
+        return (
+            f"SELECT {STORED_CHARS} AS chars, count(*) AS n FROM (SELECT memory FROM {table} "
+            f"AS m WHERE {match} LIMIT %(sample)s) AS t"
         )
-        return dict(cursor.fetchall())
+
+    sql = (
+        "SELECT u.user_id, s.chars, s.n FROM unnest(%(keys)s::text[]) AS u(user_id) "
+        f"CROSS JOIN LATERAL ({sample('m.user_id = u.user_id')}) AS s"
+    )
+    if None in counts:
+        sql += f" UNION ALL SELECT NULL, s.chars, s.n FROM ({sample('m.user_id IS NULL')}) AS s"
+    params = {"keys": [key for key in counts if key is not None], "sample": ESTIMATE_SAMPLE}
+    with connections[location.replica_alias or location.alias].cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchall()
+    return {
+        user_id: chars * counts[user_id] // n if n and counts[user_id] > n else chars
+        for user_id, chars, n in found
+    }
 
 
 def _session_figures(tables: Tables, condition: str) -> str:
