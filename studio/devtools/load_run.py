@@ -249,7 +249,9 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(share * (len(ordered) - 1))))]
 
 
-def load_run(*, clients: int, seconds: int, workers: int, max_requests: int, out: Any) -> dict:
+def load_run(
+    *, clients: int, seconds: int, workers: int, threads: int = 8, max_requests: int, out: Any
+) -> dict:
     password = secrets.token_urlsafe(16)
     # Login, schema, agent and people all get fresh names: the run removes only what it made.
     with (
@@ -277,6 +279,7 @@ def load_run(*, clients: int, seconds: int, workers: int, max_requests: int, out
                 clients=clients,
                 seconds=seconds,
                 workers=workers,
+                threads=threads,
                 max_requests=max_requests,
             )
         finally:
@@ -287,6 +290,7 @@ def load_run(*, clients: int, seconds: int, workers: int, max_requests: int, out
         "clients": clients,
         "seconds": round(elapsed, 1),
         "gunicorn_workers": workers,
+        "gunicorn_threads": threads,
         "requests": len(all_latencies),
         "requests_per_second": round(len(all_latencies) / elapsed, 1) if elapsed else 0,
         "status_counts": dict(sorted(ledger.statuses.items())),
@@ -321,6 +325,7 @@ def _serve_and_load(
     clients: int,
     seconds: int,
     workers: int,
+    threads: int,
     max_requests: int,
 ) -> tuple[Ledger, AgnoWriter, float, list[str]]:
     """Gunicorn on loopback, the operators and agno's writer until the deadline; then the check."""
@@ -357,7 +362,7 @@ def _serve_and_load(
             "-w",
             str(workers),
             "--threads",
-            "8",
+            str(threads),
             "--timeout",
             "60",
             # Connections stay open while the operators wait for each other's logins (gunicorn

@@ -24,6 +24,9 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers", type=int, default=os.cpu_count() or 2, help="gunicorn workers (1-16)"
         )
+        # 8 threads a worker, as `make serve` runs: 2 served about 10% more requests a second
+        # on 2 cores (docs/benchmarks.md), but a slow request would hold one of only four.
+        parser.add_argument("--threads", type=int, default=8, help="threads a worker (1-32)")
         parser.add_argument("--max-requests", type=int, default=2000, help="per client cap")
         parser.add_argument("--json", help="also write the report to this file")
 
@@ -32,10 +35,13 @@ class Command(BaseCommand):
             raise CommandError("Use 1 to 200 clients and 5 to 300 seconds.")
         if not 1 <= options["workers"] <= 16:
             raise CommandError("Use 1 to 16 gunicorn workers.")
+        if not 1 <= options["threads"] <= 32:
+            raise CommandError("Use 1 to 32 threads a worker.")
         report = load_run(
             clients=options["clients"],
             seconds=options["seconds"],
             workers=options["workers"],
+            threads=options["threads"],
             max_requests=options["max_requests"],
             out=self.stdout,
         )
