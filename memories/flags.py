@@ -108,6 +108,15 @@ def scan_user(
     return found, result
 
 
+# An agent's flags per kind as one JSON object, for the agent_id parameter: the flagged
+# page carries it on its rows, sensitive_counts asks it alone.
+_KIND_COUNTS = (
+    "(SELECT jsonb_object_agg(kind, n) FROM (SELECT kind, count(*) AS n "
+    f"FROM {SensitiveFlag._meta.db_table}, jsonb_array_elements_text(kinds) AS kind "
+    "WHERE agent_id = %s GROUP BY kind) AS c)"
+)
+
+
 @dataclass
 class FlaggedPage:
     rows: list[tuple[SensitiveFlag, Memory]]
@@ -125,9 +134,7 @@ def flagged_page(agent: Agent, after: str | None, limit: int = 25) -> FlaggedPag
         where += " AND (memory_changed_at, memory_id) < (%s, %s)"
         params += [changed, memory_id]
     flags = SensitiveFlag.objects.raw(
-        f"SELECT *, (SELECT jsonb_object_agg(kind, n) FROM (SELECT kind, count(*) AS n "
-        f"FROM {table}, jsonb_array_elements_text(kinds) AS kind WHERE agent_id = %s "
-        f"GROUP BY kind) AS c) AS kind_counts FROM {table} WHERE {where} "
+        f"SELECT *, {_KIND_COUNTS} AS kind_counts FROM {table} WHERE {where} "
         "ORDER BY memory_changed_at DESC, memory_id DESC LIMIT %s",
         [agent.pk, *params, limit + 1],
     )
@@ -172,13 +179,8 @@ def _kind_counts(value: Any) -> dict[str, int]:
 
 def sensitive_counts(agent: Agent) -> dict[str, int]:
     """Flags per kind, agent-wide, counted by Postgres (the command's summary)."""
-    table = SensitiveFlag._meta.db_table
     with connections[router.db_for_read(SensitiveFlag)].cursor() as cursor:
-        cursor.execute(
-            f"SELECT jsonb_object_agg(kind, n) FROM (SELECT kind, count(*) AS n FROM {table}, "
-            "jsonb_array_elements_text(kinds) AS kind WHERE agent_id = %s GROUP BY kind) AS c",
-            [agent.pk],
-        )
+        cursor.execute(f"SELECT {_KIND_COUNTS}", [agent.pk])
         return _kind_counts(cursor.fetchone()[0])
 
 
