@@ -223,13 +223,18 @@ def _one_memory(
     than Postgres spent answering it."""
     if not tables.memories:
         raise MemoryNotFound(MemoryNotFound.message)
-    where = f"memory_id = %s AND {same_user(user_id, '%s')}"
-    keys = [memory_id] if user_id is None else [memory_id, user_id]
+    where, keys = _memory_key(user_id, memory_id)
     sql = f"SELECT {MEMORY_COLUMNS} FROM {{memories}} WHERE {where}{' FOR UPDATE' if lock else ''}"
     memory = next(iter(tables.Memory.objects.raw(tables.sql(sql), keys)), None)
     if memory is None:
         raise MemoryNotFound(MemoryNotFound.message)
     return memory
+
+
+def _memory_key(user_id: str | None, memory_id: str) -> tuple[str, list[str]]:
+    """The WHERE for one memory of this user (NULL included) and its parameters."""
+    where = f"memory_id = %s AND {same_user(user_id, '%s')}"
+    return where, [memory_id] if user_id is None else [memory_id, user_id]
 
 
 def insert_memory(
@@ -268,8 +273,7 @@ def update_memory(
     `version` was read. Nothing given, nothing written: updated_at stays."""
     # Plain SQL (raw() for the row): an edit is one locked read and one UPDATE, and the ORM
     # spent longer building them than Postgres spent running them.
-    where = f"memory_id = %s AND {same_user(user_id, '%s')}"
-    keys = [memory_id] if user_id is None else [memory_id, user_id]
+    where, keys = _memory_key(user_id, memory_id)
     # No savepoint: a refused edit (stale, not found) fails the whole action.
     with in_agent_schema(agent, savepoint=False) as tables:
         memory = _one_memory(tables, user_id, memory_id, lock=True)
