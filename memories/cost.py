@@ -81,12 +81,13 @@ def cost_overview(agent: Agent) -> CostOverview:
     # Totals, the oldest count, the histogram's buckets and the users over budget in one
     # aggregate (it was 12 queries, one a bucket).
     edges = [*HISTOGRAM_BUCKETS, None]
+    ranges = list(enumerate(zip(edges[:-1], edges[1:], strict=True)))
     buckets = {
         f"bucket{n}": Count(
             "id",
             filter=Q(tokens__gte=low) if high is None else Q(tokens__gte=low, tokens__lt=high),
         )
-        for n, (low, high) in enumerate(zip(edges[:-1], edges[1:], strict=True))
+        for n, (low, high) in ranges
     }
     over = {"over": Count("id", filter=agent.over_budget_tokens())} if agent.token_budget else {}
     totals = rows.aggregate(
@@ -95,7 +96,7 @@ def cost_overview(agent: Agent) -> CostOverview:
     users, tokens = totals["users"] or 0, totals["total"] or 0
     histogram = [
         (f"{low:,}+" if high is None else f"{low:,}–{high - 1:,}", totals[f"bucket{n}"])
-        for n, (low, high) in enumerate(zip(edges[:-1], edges[1:], strict=True))
+        for n, (low, high) in ranges
     ]
     return CostOverview(
         users_counted=users,
