@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from django.db import DatabaseError, connections, transaction
 
 from agents.models import Agent
-from memories.runtime.access import Tables, in_agent_schema
+from memories.runtime.access import Tables
 from memories.runtime.location import Location, RuntimeConnectionMissing, location_of
 
 # Above this many rows (by the planner's estimate) the agents list shows estimated counts.
@@ -27,36 +27,9 @@ class AgentOverview:
 
 
 def agent_overview(agent: Agent) -> AgentOverview:
-    with in_agent_schema(agent, replica=True) as tables:
-        if not tables.memories:
-            return AgentOverview(tables)
-        with tables.cursor() as cursor:
-            cursor.execute(
-                "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                [tables.location.qualified("memories")],
-            )
-            planner_rows = cursor.fetchone()[0]
-            if planner_rows < EXACT_COUNT_LIMIT:
-                cursor.execute(
-                    tables.sql(
-                        "SELECT count(*), count(DISTINCT user_id), "
-                        "max(coalesce(updated_at, created_at)) FROM {memories}"
-                    )
-                )
-                memories, users, last = cursor.fetchone()
-                return AgentOverview(tables, memories, users, last)
-            # At scale, the planner's statistics: exact counts would scan a million rows.
-            cursor.execute(
-                tables.sql(
-                    "SELECT (SELECT max(updated_at) FROM {memories}), "
-                    "(SELECT n_distinct FROM pg_stats WHERE schemaname = %s "
-                    " AND tablename = %s AND attname = 'user_id')"
-                ),
-                [tables.schema, tables.names.memories],
-            )
-            last, n_distinct = cursor.fetchone()
-    users = int(n_distinct if n_distinct and n_distinct > 0 else -(n_distinct or 0) * planner_rows)
-    return AgentOverview(tables, planner_rows, users, last, estimated=True)
+    """One agent's figures, read as agent_overviews reads every agent's."""
+    location = location_of(agent)
+    return _overviews_on(location.replica_alias or location.alias, [(agent, location)])[agent.pk]
 
 
 def agent_overviews(agents: Sequence[Agent]) -> dict[int, AgentOverview | Exception]:
@@ -79,9 +52,10 @@ def agent_overviews(agents: Sequence[Agent]) -> dict[int, AgentOverview | Except
         except DatabaseError:
             # One agent's table may be unreadable (grants, a drifted layout) or the server
             # down: ask agent by agent, so only the agents that fail carry the error.
-            for agent, _ in members:
+            for agent, location in members:
                 try:
-                    results[agent.pk] = agent_overview(agent)
+                    with transaction.atomic(using=alias):
+                        results.update(_overviews_on(alias, [(agent, location)]))
                 except DatabaseError as error:
                     results[agent.pk] = error
     return results
