@@ -33,6 +33,8 @@ from memories import runtime
 from memories.models import EndUser, Memory
 from memories.runtime.schema import ensure_runtime_tables
 from studio.database_urls import sqlalchemy_url
+from studio.devtools.cpu_clock import cpu_per_request, cpu_snapshot
+from studio.devtools.operator_client import OperatorClient
 from studio.devtools.scratch import scratch_login, scratch_schema
 
 MEMORY_ID = re.compile(r'data-memory-id="([^"]+)"')
@@ -82,9 +84,7 @@ class Operator(threading.Thread):
         seed: int,
     ) -> None:
         super().__init__(daemon=True)
-        import httpx
-
-        self.client = httpx.Client(base_url=base, timeout=30, follow_redirects=False)
+        self.client = OperatorClient(base, timeout=30)
         self.agent, self.users, self.ledger = agent, users, ledger
         self.deadline, self.max_requests = deadline, max_requests
         self.username, self.password = username, password
@@ -271,7 +271,7 @@ def load_run(
             for user_id in users:  # registered, so every list page has someone to show at once
                 registered.append(EndUser.objects.create(email=user_id).pk)
             ensure_runtime_tables(schema)
-            ledger, writer, elapsed, lost = _serve_and_load(
+            ledger, writer, elapsed, lost, cpu = _serve_and_load(
                 agent,
                 operator.username,
                 password,
@@ -297,6 +297,8 @@ def load_run(
         "server_errors_5xx": sum(n for status, n in ledger.statuses.items() if status >= 500),
         "p50_ms": round(percentile(all_latencies, 0.50) * 1000, 1),
         "p95_ms": round(percentile(all_latencies, 0.95) * 1000, 1),
+        # CPU milliseconds per request over the timed window, by who spent them.
+        "cpu_ms_per_request": cpu,
         "by_action": {
             action: {
                 "requests": len(values),
@@ -327,7 +329,7 @@ def _serve_and_load(
     workers: int,
     threads: int,
     max_requests: int,
-) -> tuple[Ledger, AgnoWriter, float, list[str]]:
+) -> tuple[Ledger, AgnoWriter, float, list[str], dict[str, float] | None]:
     """Gunicorn on loopback, the operators and agno's writer until the deadline; then the check."""
     port = _free_port()
     env = {
@@ -407,6 +409,7 @@ def _serve_and_load(
             op.deadline = deadline
         writer = AgnoWriter(agent.db_schema, users, deadline)
         started = time.monotonic()
+        cpu_before = cpu_snapshot(server.pid)
         writer.start()
         for op in operators:
             op.start()
@@ -414,6 +417,8 @@ def _serve_and_load(
             op.join(timeout=seconds + 60)
         writer.join(timeout=60)
         elapsed = time.monotonic() - started
+        served = sum(len(values) for values in ledger.latencies.values())
+        cpu = cpu_per_request(cpu_before, cpu_snapshot(server.pid), served)
         lost = _check_ledger(agent, ledger, writer)
     finally:
         server.terminate()
@@ -422,7 +427,7 @@ def _serve_and_load(
         except subprocess.TimeoutExpired:
             server.kill()
         log.close()
-    return ledger, writer, elapsed, lost
+    return ledger, writer, elapsed, lost, cpu
 
 
 def _wait_for(url: str, server: subprocess.Popen) -> None:
