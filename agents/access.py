@@ -12,6 +12,7 @@ from django.http import Http404, HttpRequest
 
 from agents.models import Agent
 from memories.runtime.location import read_only_reason
+from studio.sql_rows import fetch_one, select_list
 
 VIEW_PERMISSION = "agents.view_agent"
 WRITE_PERMISSION = "agents.operate_agent"
@@ -23,10 +24,10 @@ def can_write(request: HttpRequest) -> bool:
 
 
 def agent_by_slug(slug: str) -> Agent | None:
-    """Every agent page starts here, so the lookup is plain SQL through raw(): the ORM spent
-    longer compiling `Agent.objects.get(slug=…)` than Postgres spent answering it."""
-    table = Agent._meta.db_table
-    return next(iter(Agent.objects.raw(f"SELECT * FROM {table} WHERE slug = %s", [slug])), None)
+    """Every agent page starts here, so the lookup is plain SQL (studio.sql_rows): the ORM
+    spent longer compiling `Agent.objects.get(slug=…)` than Postgres spent answering it."""
+    sql = f"SELECT {select_list(Agent)} FROM {Agent._meta.db_table} WHERE slug = %s"
+    return fetch_one(Agent, sql, [slug])
 
 
 def agent_for_user(request: HttpRequest, slug: str) -> tuple[Agent, bool]:

@@ -19,6 +19,7 @@ from agents.models import Agent
 from memories import runtime
 from memories.models import Memory, SensitiveFlag, SensitiveScan
 from memories.sensitive import scan as scan_texts
+from studio.sql_rows import fetch, select_list
 
 SCAN_BATCH = 1_000
 T = TypeVar("T")
@@ -133,10 +134,12 @@ def flagged_page(agent: Agent, after: str | None, limit: int = 25) -> FlaggedPag
         changed, memory_id = runtime.decode_cursor(after, (int, str))
         where += " AND (memory_changed_at, memory_id) < (%s, %s)"
         params += [changed, memory_id]
-    flags = SensitiveFlag.objects.raw(
-        f"SELECT *, {_KIND_COUNTS} AS kind_counts FROM {table} WHERE {where} "
-        "ORDER BY memory_changed_at DESC, memory_id DESC LIMIT %s",
+    flags = fetch(
+        SensitiveFlag,
+        f"SELECT {select_list(SensitiveFlag)}, {_KIND_COUNTS} AS kind_counts FROM {table} "
+        f"WHERE {where} ORDER BY memory_changed_at DESC, memory_id DESC LIMIT %s",
         [agent.pk, *params, limit + 1],
+        extras=["kind_counts"],
     )
     page = runtime.keyset_page(flags, limit, lambda flag: (flag.memory_changed_at, flag.memory_id))
     counts = _kind_counts(page.items[0].kind_counts) if page.items else {}
@@ -193,10 +196,11 @@ def flags_for(agent: Agent, memory_ids: Sequence[str]) -> dict[str, list[str]]:
     """The kinds flagged on these memories (a page's rows), one query; none asked, none run."""
     if not memory_ids:
         return {}
-    # Plain SQL through raw() (kinds still decoded from JSON): on every user page, and the
-    # ORM took three times as long as the query to build it.
-    rows = SensitiveFlag.objects.raw(
-        f"SELECT id, memory_id, kinds FROM {SensitiveFlag._meta.db_table} "
+    # Plain SQL (kinds still decoded from JSON): on every user page, and the ORM took three
+    # times as long as the query to build it.
+    rows = fetch(
+        SensitiveFlag,
+        f"SELECT {select_list(SensitiveFlag)} FROM {SensitiveFlag._meta.db_table} "
         "WHERE agent_id = %s AND memory_id = ANY(%s)",
         [agent.pk, list(memory_ids)],
     )

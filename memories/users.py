@@ -17,6 +17,7 @@ from agents.models import Agent
 from memories.models import EndUser, SensitiveFlag, UserTokens
 from memories.runtime import access
 from memories.runtime.users import UserStats, stored_chars, user_stats, users_with_stats
+from studio.sql_rows import fetch, select_list
 
 # A rough, clearly labelled estimate until a real tokenizer counts them: ~4 bytes of text a
 # token (runtime.users.STORED_CHARS reads them from the stored size).
@@ -139,13 +140,15 @@ def _registered_people(
     the second value), and whoever the runtime's keys on this page belong to, by either key."""
     column = "external_id" if agent.user_id_kind == Agent.UserIdKind.ID else "email"
     table = EndUser._meta.db_table
-    # Plain SQL through raw(): the ORM's union of two querysets took longer to compile than
-    # both halves took to run.
-    found = EndUser.objects.raw(
-        f"(SELECT *, true AS in_window FROM {table} WHERE {column} <> '' "
+    # Plain SQL (studio.sql_rows): the ORM's union of two querysets took longer to compile
+    # than both halves took to run.
+    columns = select_list(EndUser)
+    found = fetch(
+        EndUser,
+        f"(SELECT {columns}, true AS in_window FROM {table} WHERE {column} <> '' "
         f"AND (%(after)s::text IS NULL OR {column} > %(after)s) AND {column} LIKE %(prefix)s "
         f"ORDER BY {column} LIMIT %(n)s) "
-        f"UNION ALL (SELECT *, false FROM {table} "
+        f"UNION ALL (SELECT {columns}, false FROM {table} "
         "WHERE email = ANY(%(keys)s) OR external_id = ANY(%(keys)s))",
         {
             "after": after,
@@ -153,6 +156,7 @@ def _registered_people(
             "n": limit + 1,
             "keys": runtime_keys,
         },
+        extras=["in_window"],
     )
     people: dict[int, EndUser] = {}
     keys = []
@@ -213,14 +217,13 @@ def _attach_registered_users(rows: list[UserRow], *, by_id: bool) -> None:
     keys = [row.user_id for row in rows if row.user_id]
     if not keys:
         return
-    # Plain SQL through raw(): every user page asks, and the ORM's OR of two IN lists cost
-    # more to build than to run.
-    people = list(
-        EndUser.objects.raw(
-            f"SELECT * FROM {EndUser._meta.db_table} "
-            "WHERE email = ANY(%s) OR external_id = ANY(%s)",
-            [keys, keys],
-        )
+    # Plain SQL (studio.sql_rows): every user page asks, and the ORM's OR of two IN lists
+    # cost more to build than to run.
+    people = fetch(
+        EndUser,
+        f"SELECT {select_list(EndUser)} FROM {EndUser._meta.db_table} "
+        "WHERE email = ANY(%s) OR external_id = ANY(%s)",
+        [keys, keys],
     )
     _match_registered(rows, people, by_id=by_id)
 

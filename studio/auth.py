@@ -13,11 +13,13 @@ from django.contrib.auth.models import Permission
 from django.db.models import Q
 from django.http import HttpRequest
 
+from studio.sql_rows import fetch_one, select_list
+
 # Others hold their own and their groups' permissions (ModelBackend's rules). A superuser's
 # are not listed: has_perm() answers True for them before asking any backend, and listing
 # every permission there is made them the slowest query of each of their requests.
 _USER_WITH_PERMISSIONS = """
-SELECT u.*, CASE WHEN u.is_superuser THEN NULL ELSE ARRAY(
+SELECT {columns}, CASE WHEN u.is_superuser THEN NULL ELSE ARRAY(
     SELECT DISTINCT ct.app_label || '.' || p.codename
     FROM auth_permission p JOIN django_content_type ct ON ct.id = p.content_type_id
     WHERE p.id IN (SELECT permission_id FROM auth_user_user_permissions WHERE user_id = u.id)
@@ -34,7 +36,8 @@ class OneQueryPermissionsBackend(ModelBackend):
         page checks one, and the staff gate needs the user anyway. Raw SQL, because the ORM
         spends longer compiling this query than Postgres spends running two."""
         user_model = get_user_model()
-        user = next(iter(user_model._default_manager.raw(_USER_WITH_PERMISSIONS, [user_id])), None)
+        sql = _USER_WITH_PERMISSIONS.format(columns=select_list(user_model, "u"))
+        user = fetch_one(user_model, sql, [user_id], extras=["permission_names"])
         if user is None or not self.user_can_authenticate(user):
             return None
         if user.permission_names is not None:  # a superuser's load on demand, if ever asked

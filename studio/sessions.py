@@ -7,12 +7,15 @@ from django.contrib.sessions.backends.base import VALID_KEY_CHARS
 from django.contrib.sessions.models import Session
 from django.utils import timezone
 
+from studio.sql_rows import fetch_one, select_list
+
 _KEY_CHARS = frozenset(VALID_KEY_CHARS)
 
 
 class SessionStore(db.SessionStore):
     """The same table, cookie and expiry as `django.contrib.sessions.backends.db`; only the
-    read differs: raw() instead of `objects.get()`, whose compile took longer than the query.
+    read differs: plain SQL (studio.sql_rows) instead of `objects.get()`, whose compile took
+    longer than the query.
     Writes, flushes and clearsessions are Django's own."""
 
     def _validate_session_key(self, key: str | None) -> bool:
@@ -21,12 +24,12 @@ class SessionStore(db.SessionStore):
         return bool(key) and len(key) >= 8 and set(key) <= _KEY_CHARS
 
     def _get_session_from_db(self) -> Session | None:
-        rows = self.model.objects.raw(
-            f"SELECT * FROM {self.model._meta.db_table} "
+        session = fetch_one(
+            self.model,
+            f"SELECT {select_list(self.model)} FROM {self.model._meta.db_table} "
             "WHERE session_key = %s AND expire_date > %s",
             [self.session_key, timezone.now()],
         )
-        session = next(iter(rows), None)
         if session is None:
             self._session_key = None
         return session

@@ -34,6 +34,7 @@ from memories.runtime.access import (
     same_user,
 )
 from memories.runtime.schema import ensure_runtime_tables
+from studio.sql_rows import fetch, fetch_one, select_list
 
 
 class MemoryText(Func):
@@ -91,13 +92,17 @@ def user_memories(
 
 
 class MemoryQuery:
-    """A keyset page of memories as plain SQL, run through the model's raw(): the ORM took
-    longer to compile the user page's query (1.2 ms) than Postgres took to answer it."""
+    """A keyset page of memories as plain SQL (studio.sql_rows): the ORM took longer to
+    compile the user page's query (1.2 ms) than Postgres took to answer it."""
 
     def __init__(self, where: list[str] | None = None, params: list[Any] | None = None) -> None:
         self.where, self.params = where or [], params or []
-        self.columns: list[str] = []
+        self.columns: list[str] = []  # SQL for extra columns, each ending "AS <name>"
         self.column_params: list[Any] = []
+
+    @property
+    def column_names(self) -> list[str]:
+        return [column.rsplit(" AS ", 1)[1] for column in self.columns]
 
     def filter_text(self, search: str) -> None:
         if search:
@@ -132,16 +137,19 @@ class MemoryQuery:
             where.append(f"({key_sql}, memory_id) {'<' if descending else '>'} (%s, %s)")
             params += [last_key, last_id]
         direction = "DESC" if descending else "ASC"
-        columns = ", ".join([MEMORY_COLUMNS, *self.columns, f"{key_sql} AS sort_key"])
+        columns = ", ".join([select_list(tables.Memory), *self.columns, f"{key_sql} AS sort_key"])
         sql = tables.sql(
             f"SELECT {columns} FROM {{memories}} WHERE {' AND '.join(where) or 'TRUE'} "
             f"ORDER BY sort_key {direction}, memory_id {direction} LIMIT %s"
         )
-        rows = tables.Memory.objects.raw(sql, [*self.column_params, *params, limit + 1])
+        rows = fetch(
+            tables.Memory,
+            sql,
+            [*self.column_params, *params, limit + 1],
+            extras=[*self.column_names, "sort_key"],
+            using=tables.alias,
+        )
         return keyset_page(rows, limit, lambda memory: (memory.sort_key, memory.memory_id))
-
-
-MEMORY_COLUMNS = ", ".join(field.column for field in Memory._meta.concrete_fields)
 
 
 def newest_stamp(user: str) -> str:
@@ -218,14 +226,15 @@ def get_memory(agent: Agent, user_id: str | None, memory_id: str) -> Memory:
 def _one_memory(
     tables: Tables, user_id: str | None, memory_id: str, *, lock: bool = False
 ) -> Memory:
-    """One memory of this user as stored, or MemoryNotFound. Plain SQL through raw() (the
-    row, the edit form and every save read one): the ORM spent longer building the query
-    than Postgres spent answering it."""
+    """One memory of this user as stored, or MemoryNotFound. Plain SQL (the row, the edit
+    form and every save read one): the ORM spent longer building the query than Postgres
+    spent answering it."""
     if not tables.memories:
         raise MemoryNotFound(MemoryNotFound.message)
     where, keys = _memory_key(user_id, memory_id)
-    sql = f"SELECT {MEMORY_COLUMNS} FROM {{memories}} WHERE {where}{' FOR UPDATE' if lock else ''}"
-    memory = next(iter(tables.Memory.objects.raw(tables.sql(sql), keys)), None)
+    lock_sql = " FOR UPDATE" if lock else ""
+    sql = f"SELECT {select_list(tables.Memory)} FROM {{memories}} WHERE {where}{lock_sql}"
+    memory = fetch_one(tables.Memory, tables.sql(sql), keys, using=tables.alias)
     if memory is None:
         raise MemoryNotFound(MemoryNotFound.message)
     return memory
