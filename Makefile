@@ -53,8 +53,9 @@ serve: $(VENV)/.installed
 	$(BIN)/python manage.py collectstatic --no-input
 	$(BIN)/python manage.py migrate --no-input
 	# No request-line cap: ids and page cursors carry stored ids, of any length, in the query.
+	# --reuse-port: a socket per worker, so the kernel spreads connections evenly between them.
 	$(BIN)/gunicorn studio.wsgi -b $(HOST):$(PORT) -w $(WORKERS) --threads $(THREADS) \
-		--limit-request-line 0 --access-logfile -
+		--reuse-port --limit-request-line 0 --access-logfile -
 
 test: $(VENV)/.installed-test /usr/bin/chromium
 	$(BIN)/python -m pytest

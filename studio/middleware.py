@@ -10,7 +10,7 @@ from dataclasses import asdict
 
 import psycopg
 from csp.constants import HEADER
-from csp.middleware import CSPMiddleware
+from csp.middleware import CheckableLazyObject, CSPMiddleware
 from csp.utils import build_policy
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
@@ -64,11 +64,41 @@ class StaffRequiredMiddleware:
 
 
 class ErrorPagesCSPMiddleware(CSPMiddleware):
-    """django-csp leaves DEBUG's 404 and 500 pages without the policy; ours keep it always."""
+    """django-csp leaves DEBUG's 404 and 500 pages without the policy; ours keep it always.
+
+    The studio's policy is the same on every response (no nonces, no per-view csp
+    decorators, no report-only policy), so it is built once rather than twice a response.
+    A response or request that asks for something else goes through django-csp as usual."""
+
+    _PER_RESPONSE = (
+        "_csp_config",
+        "_csp_update",
+        "_csp_replace",
+        "_csp_config_ro",
+        "_csp_update_ro",
+        "_csp_replace_ro",
+    )
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        super().__init__(get_response)
+        plain = not getattr(settings, "CONTENT_SECURITY_POLICY_REPORT_ONLY", None) and not (
+            getattr(settings, "CONTENT_SECURITY_POLICY", None) or {}
+        ).get("EXCLUDE_URL_PREFIXES")
+        self.static_policy = build_policy() if plain else ""
 
     def process_response(
         self, request: HttpRequest, response: HttpResponseBase
     ) -> HttpResponseBase:
+        if (
+            self.static_policy
+            and getattr(request, "_csp_nonce", None) is None
+            and not any(hasattr(response, name) for name in self._PER_RESPONSE)
+        ):
+            if HEADER not in response and not getattr(response, "_csp_exempt", False):
+                response[HEADER] = self.static_policy
+            # As django-csp does: a nonce asked for after the header is written is an error.
+            request.csp_nonce = CheckableLazyObject(self._csp_nonce_post_response)
+            return response
         response = super().process_response(request, response)
         if HEADER not in response and not getattr(response, "_csp_exempt", False):
             policy = build_policy(**asdict(self.get_policy_parts(request, response)))

@@ -76,6 +76,32 @@ def test_a_server_error_carries_the_content_security_policy(editor, agent, debug
     assert "script-src 'self'" in response["Content-Security-Policy"]
 
 
+def test_every_page_gets_the_policy_django_csp_builds(editor_client, agent):
+    from csp.utils import build_policy
+
+    response = editor_client.get(reverse("agents:list"))
+    assert response["Content-Security-Policy"] == build_policy()
+    assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+
+
+def test_a_response_with_its_own_policy_goes_through_django_csp(rf):
+    from django.http import HttpResponse
+
+    from studio.middleware import ErrorPagesCSPMiddleware
+
+    def view(request):
+        response = HttpResponse("ok")
+        response._csp_update = {"img-src": ["https://images.example"]}  # what @csp_update sets
+        return response
+
+    middleware = ErrorPagesCSPMiddleware(view)
+    request = rf.get("/")
+    middleware.process_request(request)
+    response = middleware.process_response(request, view(request))
+    assert "https://images.example" in response["Content-Security-Policy"]
+    assert "script-src 'self'" in response["Content-Security-Policy"]
+
+
 @pytest.mark.django_db(transaction=True)
 def test_the_settings_endpoint_answers_json_when_the_database_is_down(agent):
     url = reverse("agents:settings_api", args=[agent.slug])
