@@ -56,3 +56,19 @@ def test_a_taken_schema_name_is_refused_and_kept(monkeypatch):
     with pytest.raises(ProgrammingError), scratch.scratch_schema("load"):
         pass
     assert schema_exists("load_abcd1234")
+
+
+def test_the_scratch_agent_goes_with_its_queued_recounts_only():
+    from django_tasks_db.models import DBTaskResult
+
+    from agents.models import Agent
+    from memories.tasks import recount_user
+
+    scratch_agent = Agent.objects.create(name="Scratch", slug="scratch", db_schema="scratch_x")
+    other = Agent.objects.create(name="Real", slug="real", db_schema="real_x")
+    recount_user.enqueue(scratch_agent.pk, "a@example.com")
+    recount_user.enqueue(scratch_agent.pk, "b@example.com")
+    kept = recount_user.enqueue(other.pk, "a@example.com")
+    scratch.delete_scratch_agent(scratch_agent)
+    assert not Agent.objects.filter(pk=scratch_agent.pk).exists()
+    assert [str(pk) for pk in DBTaskResult.objects.values_list("id", flat=True)] == [kept.id]

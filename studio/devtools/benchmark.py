@@ -31,7 +31,6 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext, override_settings
 from django.urls import include, path
 from django.utils.http import urlencode
-from django_tasks_db.models import DBTaskResult
 
 from agents.memory_settings import MemorySettings
 from agents.models import Agent
@@ -41,7 +40,7 @@ from memories.runtime.indexes import drop_runtime_indexes, ensure_runtime_indexe
 from memories.runtime.memories import SORT_KEYS
 from studio.database_urls import psycopg_connect, sqlalchemy_url
 from studio.devtools.bench_data import HEAVY_MEMORIES, HEAVY_USER, RARE_WORD, build_schema
-from studio.devtools.scratch import scratch_login, scratch_schema
+from studio.devtools.scratch import delete_scratch_agent, scratch_login, scratch_schema
 
 
 @dataclass
@@ -448,11 +447,7 @@ def benchmark(
             )
         finally:
             drop_runtime_indexes(schema)
-            # The timed edits queued recounts of the scratch agent's user; no worker ran them.
-            DBTaskResult.objects.filter(
-                task_path__endswith="recount_user", args_kwargs__args__0=agent.pk
-            ).delete()
-            agent.delete()
+            delete_scratch_agent(agent)  # and the recounts the timed edits queued
     return results
 
 

@@ -35,7 +35,7 @@ from memories.runtime.schema import ensure_runtime_tables
 from studio.database_urls import sqlalchemy_url
 from studio.devtools.cpu_clock import cpu_per_request, cpu_snapshot
 from studio.devtools.operator_client import OperatorClient
-from studio.devtools.scratch import scratch_login, scratch_schema
+from studio.devtools.scratch import delete_scratch_agent, scratch_login, scratch_schema
 
 MEMORY_ID = re.compile(r'data-memory-id="([^"]+)"')
 VERSION = re.compile(r'name="version" value="([^"]+)"')
@@ -283,7 +283,7 @@ def load_run(
                 max_requests=max_requests,
             )
         finally:
-            agent.delete()
+            delete_scratch_agent(agent)  # and the recounts the operators' writes queued
             EndUser.objects.filter(pk__in=registered).delete()
     all_latencies = [s for values in ledger.latencies.values() for s in values]
     report = {

@@ -12,7 +12,9 @@ from contextlib import contextmanager
 
 from django.contrib.auth.models import Group, User
 from django.db import connection, transaction
+from django_tasks_db.models import DBTaskResult
 
+from agents.models import Agent
 from memories.runtime.schema import quoted_schema
 
 
@@ -33,6 +35,15 @@ def scratch_login(
         yield user
     finally:
         User.objects.filter(pk=user.pk).delete()
+
+
+def delete_scratch_agent(agent: Agent) -> None:
+    """The scratch agent and the token recounts its writes queued: no worker ran them, and
+    left behind they wait for the next worker to count an agent that is gone."""
+    DBTaskResult.objects.filter(
+        task_path__endswith="recount_user", args_kwargs__args__0=agent.pk
+    ).delete()
+    agent.delete()
 
 
 @contextmanager
