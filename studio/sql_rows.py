@@ -63,10 +63,17 @@ def fetch(
     each set on the instance as an attribute of that name (like raw()'s annotations)."""
     connection = connections[using]
     shape = _shape(model)
+    width = len(shape.attnames)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
+        # Checked on every call, rows or none: the result's column count costs nothing,
+        # where its full description is what made raw() slow.
+        if cursor.pgresult.nfields != width + len(extras):
+            raise ValueError(
+                f"{model.__name__}: the SQL returns {cursor.pgresult.nfields} columns, "
+                f"expected {width} of the model's and {len(extras)} extras {list(extras)}"
+            )
         rows = cursor.fetchall()
-    width = len(shape.attnames)
     found = []
     for row in rows:
         values = list(row[:width])

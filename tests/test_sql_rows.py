@@ -53,3 +53,8 @@ def test_an_extra_column_without_a_name_is_an_error(db):
     Agent.objects.create(name="A", slug="a", db_schema="a_schema")
     with pytest.raises(ValueError):
         fetch(Agent, f"SELECT {select_list(Agent)}, 1 FROM agents_agent", [])
+
+
+def test_a_name_without_its_column_is_an_error_even_with_no_rows(db):
+    with pytest.raises(ValueError):
+        fetch(Agent, f"SELECT {select_list(Agent)} FROM agents_agent", [], extras=["gone"])

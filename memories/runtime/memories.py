@@ -97,12 +97,13 @@ class MemoryQuery:
 
     def __init__(self, where: list[str] | None = None, params: list[Any] | None = None) -> None:
         self.where, self.params = where or [], params or []
-        self.columns: list[str] = []  # SQL for extra columns, each ending "AS <name>"
+        self.columns: list[str] = []  # SQL for extra columns, named in column_names
+        self.column_names: list[str] = []
         self.column_params: list[Any] = []
 
-    @property
-    def column_names(self) -> list[str]:
-        return [column.rsplit(" AS ", 1)[1] for column in self.columns]
+    def add_column(self, sql: str, name: str) -> None:
+        self.columns.append(f"{sql} AS {name}")
+        self.column_names.append(name)
 
     def filter_text(self, search: str) -> None:
         if search:
@@ -120,11 +121,9 @@ class MemoryQuery:
         user = same_user(user_id, "%s")
         given = [] if user_id is None else [user_id]
         sessions = f"(SELECT count(*) FROM {{sessions}} WHERE {user})" if tables.sessions else "0"
-        self.columns += [
-            f"(SELECT count(*) FROM {{memories}} WHERE {user}) AS summary_memories",
-            f"{newest_stamp(user)} AS summary_last",
-            f"{sessions} AS summary_sessions",
-        ]
+        self.add_column(f"(SELECT count(*) FROM {{memories}} WHERE {user})", "summary_memories")
+        self.add_column(newest_stamp(user), "summary_last")
+        self.add_column(sessions, "summary_sessions")
         self.column_params += given * (3 if tables.sessions else 2)
 
     def page(self, tables: Tables, sort: str, after: str | None, limit: int) -> Page[Memory]:
