@@ -17,14 +17,35 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
-from django.utils.text import slugify
 
-from agents.memory_settings import MemorySettings, apply_changes
 from agents.models import Agent
 from memories import audit, flags, import_export, jobs, reports, tokens, trash
 from memories.actions.actor import Actor
+
+# An agent's own settings (registration, the Memory tab, costs, the bridge token) are a
+# module of their own.
+from memories.actions.agent_settings import (
+    SchemaTaken as SchemaTaken,
+)
+from memories.actions.agent_settings import (
+    SettingsChange as SettingsChange,
+)
+from memories.actions.agent_settings import (
+    change_cost_inputs as change_cost_inputs,
+)
+from memories.actions.agent_settings import (
+    change_settings as change_settings,
+)
+from memories.actions.agent_settings import (
+    register_agent as register_agent,
+)
+from memories.actions.agent_settings import (
+    rotate_bridge_token as rotate_bridge_token,
+)
+
+# Starting, cancelling and retrying background jobs is a module of its own.
 from memories.actions.background import (
     JobFinished as JobFinished,
 )
@@ -52,8 +73,6 @@ from memories.actions.background import (
 from memories.actions.background import (
     start_import as start_import,
 )
-
-# Starting, cancelling and retrying background jobs is a module of its own.
 from memories.actions.background import (
     start_sensitive_scan as start_sensitive_scan,
 )
@@ -101,7 +120,6 @@ from memories.actions.forget import (
 from memories.actions.forget import (
     start_receipt as start_receipt,
 )
-from memories.cost import CostInputs
 from memories.models import (
     AuditEvent,
     EndUser,
@@ -569,137 +587,6 @@ def register_user(*, actor: Actor, agent: Agent, user_id: str, form: Any) -> End
             details={"email": person.email},
         )
     return person
-
-
-# Agent settings
-
-
-class SchemaTaken(ValueError):
-    """Another agent already reads this schema on this connection: one schema, one agent."""
-
-    def __init__(self, agent: Agent) -> None:
-        self.agent = agent
-        self.message = (
-            f"“{agent.db_schema}” on the runtime connection “{agent.connection}” is already "
-            f"registered as {agent.name}; nothing was registered."
-        )
-        super().__init__(self.message)
-
-
-def register_agent(
-    *, actor: Actor, connection: str, schema: str, tables: dict[str, str], name: str = ""
-) -> Agent:
-    """Register an agent found in a runtime connection (discovery): its schema and the table
-    names its PostgresDb uses, a blank name where agno's default applies. The same schema on
-    another connection is another agent; on this one, SchemaTaken."""
-    from memories.runtime.discovery import DEFAULT_NAMES
-
-    def taken() -> Agent | None:
-        return Agent.objects.filter(connection=connection, db_schema=schema).first()
-
-    if (existing := taken()) is not None:
-        raise SchemaTaken(existing)
-
-    renamed = {role: t for role, t in tables.items() if t and t != DEFAULT_NAMES[role]}
-    base = slugify(name or schema.removeprefix("ag_").replace("_", "-"))[:50] or "agent"
-    slug, n = base, 1
-    while Agent.objects.filter(slug=slug).exists():
-        n += 1
-        slug = f"{base}-{n}"
-    sessions = renamed.get("sessions", "")
-    runs = renamed.get("runs", "")
-    if runs and runs == f"{sessions or 'agno_sessions'}_runs" and sessions:
-        runs = ""  # agno's own default for a renamed session table: left implicit, as agno does
-    try:
-        with transaction.atomic():
-            agent = _create_registered_agent(
-                actor,
-                name=name or schema,
-                slug=slug,
-                db_schema=schema,
-                connection=connection,
-                memory_table=renamed.get("memories", ""),
-                session_table=sessions,
-                runs_table=runs,
-                renamed=renamed,
-            )
-    except IntegrityError:
-        # Registered by someone else between the check above and this insert.
-        if (existing := taken()) is None:
-            raise
-        raise SchemaTaken(existing) from None
-    return agent
-
-
-def _create_registered_agent(actor: Actor, *, renamed: dict[str, str], **fields: str) -> Agent:
-    agent = Agent.objects.create(
-        **fields,
-        agno_settings=MemorySettings(session_storage=True, user_memories=True).to_json(),
-    )
-    audit.record(
-        actor,
-        agent,
-        AuditEvent.Action.AGENT_REGISTERED,
-        details={"connection": agent.connection, "schema": agent.db_schema, "tables": renamed},
-    )
-    # Its token sweep starts now, not at the next worker start.
-    jobs.create_job(kind=Job.Kind.TOKEN_SWEEP, agent=agent, actor=None)
-    return agent
-
-
-@dataclass(frozen=True)
-class SettingsChange:
-    settings: MemorySettings
-    changed: dict[str, list[Any]]
-    notes: list[str]
-
-    @property
-    def message(self) -> str:
-        return " ".join(["Settings saved." if self.changed else "Nothing changed.", *self.notes])
-
-
-def change_settings(*, actor: Actor, agent: Agent, requested: MemorySettings) -> SettingsChange:
-    """Apply the Memory tab's switches by its rules; never deletes a memory."""
-    with transaction.atomic():
-        locked = Agent.objects.select_for_update().get(pk=agent.pk)
-        before = locked.memory_settings
-        after, notes = apply_changes(before, requested)
-        changed = {
-            name: [getattr(before, name), getattr(after, name)]
-            for name in vars(after)
-            if getattr(before, name) != getattr(after, name)
-        }
-        if changed:
-            locked.agno_settings = after.to_json(locked.agno_settings)
-            locked.save(update_fields=["agno_settings", "updated_at"])
-            audit.record(
-                actor, locked, AuditEvent.Action.SETTINGS_CHANGED, details={"changed": changed}
-            )
-    agent.agno_settings, agent.updated_at = locked.agno_settings, locked.updated_at
-    return SettingsChange(after, changed, notes)
-
-
-def change_cost_inputs(
-    *, actor: Actor, agent: Agent, inputs: CostInputs, token_budget: int
-) -> None:
-    with transaction.atomic():
-        agent.cost_inputs = inputs.as_dict()
-        agent.token_budget = token_budget
-        agent.save(update_fields=["cost_inputs", "token_budget", "updated_at"])
-        audit.record(
-            actor,
-            agent,
-            AuditEvent.Action.BUDGET_CHANGED,
-            details={**inputs.as_dict(), "token_budget": token_budget},
-        )
-
-
-def rotate_bridge_token(*, actor: Actor, agent: Agent) -> str:
-    """A new settings token for running agents; the old one stops working at once."""
-    with transaction.atomic():
-        token = agent.rotate_bridge_token()
-        audit.record(actor, agent, AuditEvent.Action.TOKEN_ROTATED)
-    return token
 
 
 def export_started(*, actor: Actor, agent: Agent, user_id: str | None) -> None:
