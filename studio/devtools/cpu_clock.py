@@ -8,27 +8,28 @@ from __future__ import annotations
 import os
 
 
-def _ticks(pid: int) -> int:
-    """A process's CPU so far (user + system) in clock ticks; 0 once it is gone."""
+def _stat(pid: int | str) -> list[str]:
+    """/proc/<pid>/stat's fields after the command name (state, ppid, …); [] once it is gone.
+    The name is cut at the last ")", as it may hold spaces and parentheses itself."""
     try:
         with open(f"/proc/{pid}/stat") as handle:
-            fields = handle.read().rsplit(")", 1)[1].split()
+            return handle.read().rsplit(")", 1)[1].split()
     except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])
+        return []
+
+
+def _ticks(pid: int) -> int:
+    """A process's CPU so far (user + system) in clock ticks; 0 once it is gone."""
+    fields = _stat(pid)
+    return int(fields[11]) + int(fields[12]) if fields else 0
 
 
 def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    if int(handle.read().rsplit(")", 1)[1].split()[1]) == pid:
-                        found.append(int(entry))
-            except OSError:
-                continue
-    return found
+    return [
+        int(entry)
+        for entry in os.listdir("/proc")
+        if entry.isdigit() and (fields := _stat(entry)) and int(fields[1]) == pid
+    ]
 
 
 def _machine_ticks() -> int:
