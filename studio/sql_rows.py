@@ -43,8 +43,10 @@ def _shape(model: type[models.Model]) -> _Shape:
     return _Shape([f.attname for f in fields], [f.column for f in fields], converters)
 
 
+@cache
 def select_list(model: type[models.Model], table_alias: str = "") -> str:
-    """The model's columns, in the order `fetch` reads them: put first in the SELECT."""
+    """The model's columns, in the order `fetch` reads them: put first in the SELECT. Once per
+    model and alias, like the rest of its shape: every request's queries ask for it."""
     shape = _shape(model)
     prefix = f"{table_alias}." if table_alias else ""
     quote = connections["default"].ops.quote_name
