@@ -321,15 +321,31 @@ def delete_memory(agent: Agent, user_id: str, memory_id: str, *, version: str = 
 def take_memory(
     agent: Agent, user_id: str | None, memory_id: str, *, version: str = ""
 ) -> dict[str, Any]:
-    """Delete one memory and return its row as stored (the export format), for the trash."""
+    """Delete one memory and return its row as stored (the export format), for the trash.
+    Plain SQL, as an edit's: a locked read and a DELETE, which the ORM took longer to build
+    than Postgres took to run."""
     with in_agent_schema(agent) as tables:
-        rows = tables.Memory.objects.filter(memory_id=memory_id, user_id=user_id)
-        memory = _with_null_topics(rows).select_for_update().first() if tables.memories else None
+        if not tables.memories:
+            raise MemoryNotFound(MemoryNotFound.message)
+        where, keys = _memory_key(user_id, memory_id)
+        memory = fetch_one(
+            tables.Memory,
+            # Django reads SQL NULL and JSON null topics both as None; the trash must tell
+            # them apart, so the row says which (stored_row).
+            tables.sql(
+                f"SELECT {select_list(tables.Memory)}, topics IS NULL FROM {{memories}} "
+                f"WHERE {where} FOR UPDATE"
+            ),
+            keys,
+            extras=["topics_sql_null"],
+            using=tables.alias,
+        )
         if memory is None:
             raise MemoryNotFound(MemoryNotFound.message)
         if version and memory.version != version:
             raise StaleMemory(memory)
-        rows.delete()
+        with tables.cursor() as cursor:
+            cursor.execute(tables.sql(f"DELETE FROM {{memories}} WHERE {where}"), keys)
     return stored_row(memory)
 
 
