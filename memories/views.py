@@ -143,8 +143,13 @@ def _list_context(agent: Agent, can_write: bool, user_id: str, filters: dict) ->
         "filters": f,
         "filtered": bool(f["q"] or f["topic"] or f["sensitive"]),
         "next_url": next_url,
-        "flags": {memory_id: [KINDS[k] for k in kinds] for memory_id, kinds in found.items()},
+        "flags": _flag_labels(found),
     }
+
+
+def _flag_labels(found: dict[str, list[str]]) -> dict[str, list[str]]:
+    """{memory_id: kinds} as the rows' badges name them."""
+    return {memory_id: [KINDS[k] for k in kinds] for memory_id, kinds in found.items()}
 
 
 def _is_unknown_user(context: dict) -> bool:
@@ -236,12 +241,18 @@ def _add_form_invalid(
     return render(request, USER_PAGE, context, status=422)
 
 
-def _row_context(agent: Agent, user_id: str, memory: Memory, can_write: bool) -> dict:
+def _row_context(
+    agent: Agent, user_id: str, memory: Memory, can_write: bool, *, badges: bool = True
+) -> dict:
+    """What one row needs. `badges`: the row as the list shows it, with its sensitive-data
+    badges (a save, a Cancel or a refused delete keeps them); the edit form shows none."""
+    found = flags.flags_for(agent, [memory.memory_id]) if badges else {}
     return {
         "agent": agent,
         "user_id": user_id,
         "memory": memory,
         "can_write": can_write,
+        "flags": _flag_labels(found),
         **_person_context(agent, user_id),
     }
 
@@ -304,7 +315,7 @@ def edit_memory(request: HttpRequest, slug: str) -> HttpResponse:
         return bad_request(request, error.message, status=404)
     except runtime.StaleMemory as stale:
         # Show what is there now, keep what the person typed, and let them decide again.
-        context = _row_context(agent, user_id, stale.current, True)
+        context = _row_context(agent, user_id, stale.current, True, badges=False)
         typed = EditMemoryForm.for_memory(
             stale.current, request.POST.get("text", ""), request.POST.getlist("topics")
         )
@@ -330,7 +341,7 @@ def _edit_form_response(
     except runtime.MemoryNotFound as error:
         return bad_request(request, error.message, status=404)
     context = {
-        **_row_context(agent, user_id, memory, True),
+        **_row_context(agent, user_id, memory, True, badges=False),
         "form": invalid or EditMemoryForm.for_memory(memory),
     }
     if invalid is None:

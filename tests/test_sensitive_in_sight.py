@@ -47,6 +47,45 @@ def test_a_flagged_row_carries_its_badge_on_the_user_page(viewer_client, agent, 
     assert "badge danger" not in plain[0]
 
 
+def test_a_flagged_row_keeps_its_badge_after_a_save_a_cancel_and_a_refused_delete(
+    editor_client, agent, agno
+):
+    """The row fragments htmx swaps in carry the badges the list showed: an inline edit that
+    keeps the secret, its Cancel, and a delete refused as stale."""
+    from tests.factories import memory_url, shown_version
+
+    version = shown_version(agent, "p1")
+    cancel = editor_client.get(memory_url(agent, "p1", user_id="ann"), **HTMX)
+    assert 'class="badge danger">Password' in cancel.content.decode()
+    saved = editor_client.post(
+        memory_url(agent, "p1", "edit", user_id="ann"),
+        {"user_id": "ann", "text": SECRET + " (rotated)", "topics": [], "version": version},
+        **HTMX,
+    )
+    assert saved.status_code == 200
+    assert 'class="badge danger">Password' in saved.content.decode()
+    refused = editor_client.post(
+        memory_url(agent, "p1", "delete", user_id="ann"),
+        {"user_id": "ann", "version": version},  # the version before the save: stale
+        **HTMX,
+    )
+    assert refused.status_code == 409
+    assert 'class="badge danger">Password' in refused.content.decode()
+    cleaned = editor_client.post(
+        memory_url(agent, "p1", "edit", user_id="ann"),
+        {
+            "user_id": "ann",
+            "text": "Rotated, nothing kept.",
+            "topics": [],
+            "version": shown_version(agent, "p1"),
+        },
+        **HTMX,
+    )
+    assert "badge danger" not in cleaned.content.decode()  # the edit took the secret out
+    plain = editor_client.get(memory_url(agent, "t1", user_id="ann"), **HTMX)
+    assert "badge danger" not in plain.content.decode()
+
+
 def test_the_users_list_counts_flagged_memories_per_user(viewer_client, agent, agno):
     html = page(viewer_client, reverse("agents:memory_tab", args=[agent.slug]))
     assert "1 sensitive" in html
