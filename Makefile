@@ -6,10 +6,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# One gthread worker per core with 8 threads each: what `make load-run` measured best on 2
-# cores (docs/load-run.json); 4 workers served fewer requests, with a longer tail.
+# One gthread worker per core with 2 threads each: what `make load-run` measured best on 2
+# cores (docs/benchmarks.md): 8 threads contend for each worker's interpreter lock, spend
+# more CPU a request and leave a longer tail; 1 thread, or more workers, a longer tail still.
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
-THREADS ?= 8
+THREADS ?= 2
 APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
 .PHONY: run serve test screenshots lint format check load-run benchmark db-stop clean
