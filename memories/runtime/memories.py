@@ -250,7 +250,8 @@ def insert_memory(
 ) -> tuple[Memory, bool]:
     """Insert a memory as the runtime would (uuid4 id, epoch seconds); True if tables were new."""
     created_tables = False
-    with in_agent_schema(agent) as tables:
+    # No savepoint (two round trips fewer): the add action's transaction fails as a whole.
+    with in_agent_schema(agent, savepoint=False) as tables:
         if not tables.memories:
             created_tables = ensure_runtime_tables(tables.location)
         now = int(time.time())
@@ -323,8 +324,9 @@ def take_memory(
 ) -> dict[str, Any]:
     """Delete one memory and return its row as stored (the export format), for the trash.
     Plain SQL, as an edit's: a locked read and a DELETE, which the ORM took longer to build
-    than Postgres took to run."""
-    with in_agent_schema(agent) as tables:
+    than Postgres took to run. No savepoint: a refused delete (stale, not found) fails the
+    delete action's whole transaction, as a refused edit does."""
+    with in_agent_schema(agent, savepoint=False) as tables:
         if not tables.memories:
             raise MemoryNotFound(MemoryNotFound.message)
         where, keys = _memory_key(user_id, memory_id)
