@@ -141,15 +141,17 @@ def _registered_people(
     column = "external_id" if agent.user_id_kind == Agent.UserIdKind.ID else "email"
     table = EndUser._meta.db_table
     # Plain SQL (studio.sql_rows): the ORM's union of two querysets took longer to compile
-    # than both halves took to run.
+    # than both halves took to run. The second half leaves out who the first already has:
+    # a registered person with memories is in both, and was read (and built) twice.
     columns = select_list(EndUser)
     found = fetch(
         EndUser,
-        f"(SELECT {columns}, true AS in_window FROM {table} WHERE {column} <> '' "
+        f"WITH shown AS (SELECT {columns}, true AS in_window FROM {table} WHERE {column} <> '' "
         f"AND (%(after)s::text IS NULL OR {column} > %(after)s) AND {column} LIKE %(prefix)s "
         f"ORDER BY {column} LIMIT %(n)s) "
-        f"UNION ALL (SELECT {columns}, false FROM {table} "
-        "WHERE email = ANY(%(keys)s) OR external_id = ANY(%(keys)s))",
+        f"SELECT * FROM shown UNION ALL (SELECT {columns}, false FROM {table} "
+        "WHERE (email = ANY(%(keys)s) OR external_id = ANY(%(keys)s)) "
+        "AND id NOT IN (SELECT id FROM shown))",
         {
             "after": after,
             "prefix": access.like_escaped(prefix) + "%",
