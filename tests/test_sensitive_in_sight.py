@@ -71,6 +71,8 @@ def test_a_flagged_row_keeps_its_badge_after_a_save_a_cancel_and_a_refused_delet
     )
     assert refused.status_code == 409
     assert 'class="badge danger">Password' in refused.content.decode()
+    assert agno.get_user_memory("p1").memory == SECRET + " (rotated)"  # the refusal kept it
+    assert SensitiveFlag.objects.get(agent=agent, memory_id="p1").kinds == ["password"]
     cleaned = editor_client.post(
         memory_url(agent, "p1", "edit", user_id="ann"),
         {
@@ -82,6 +84,7 @@ def test_a_flagged_row_keeps_its_badge_after_a_save_a_cancel_and_a_refused_delet
         **HTMX,
     )
     assert "badge danger" not in cleaned.content.decode()  # the edit took the secret out
+    assert not SensitiveFlag.objects.filter(agent=agent, memory_id="p1").exists()
     plain = editor_client.get(memory_url(agent, "t1", user_id="ann"), **HTMX)
     assert "badge danger" not in plain.content.decode()
 

@@ -109,6 +109,31 @@ def test_a_bulk_delete_restores_sql_null_and_json_null_topics_as_they_were(
     assert sorted(m.memory_id for m in agno.get_user_memories(user_id="ann")) == ids
 
 
+def test_a_single_delete_restores_sql_null_and_json_null_topics_as_they_were(
+    editor_client, agent, agno_db_for
+):
+    """One row's delete (plain SQL, not the bulk path) keeps the two kinds of empty topics
+    apart in the trash, and its Undo puts each back as stored."""
+    agno = agno_db_for(agent)
+    seed(agno)
+    set_memory_columns(agent.db_schema, "m3", topics="NULL")
+    before = stored_memories(agent.db_schema)
+    undone = []
+    for memory_id in ("m2", "m3"):  # m2: JSON null topics; m3: SQL NULL
+        shown = {"user_id": "ann", "version": shown_version(agent, memory_id)}
+        done = editor_client.post(memory_url(agent, memory_id, "delete"), shown, **HTMX)
+        assert done.status_code == 200
+        undone += json.loads(done["HX-Trigger"])["toast"]["undo"]["trashed"]
+        assert agno.get_user_memory(memory_id) is None
+    assert "topics" not in TrashedMemory.objects.get(memory_id="m3").row
+    assert TrashedMemory.objects.get(memory_id="m2").row["topics"] is None
+    restored = editor_client.post(
+        reverse("memories:restore_trash", args=[agent.slug]), {"trashed": undone}
+    )
+    assert restored.status_code == 302
+    assert stored_memories(agent.db_schema) == before  # topics IS NULL again for m3 only
+
+
 def test_a_restore_whose_id_exists_again_says_so_and_changes_nothing(
     editor_client, agent, agno_db_for
 ):
