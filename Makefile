@@ -6,11 +6,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-# One gthread worker per core with 2 threads each: what `make load-run` measured best on 2
-# cores (docs/benchmarks.md): 8 threads contend for each worker's interpreter lock, spend
-# more CPU a request and leave a longer tail; 1 thread, or more workers, a longer tail still.
+# One gthread worker per core with 4 threads each (docs/benchmarks.md, load runs on 2 cores):
+# 4 served as much as 2 and more than 8, whose threads contend for each worker's interpreter
+# lock; 1 thread left a long tail; 4 rather than 2 so a slow request (a streamed export)
+# holds one of eight threads, not one of four.
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
-THREADS ?= 2
+THREADS ?= 4
 APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
 .PHONY: run serve test screenshots lint format check load-run benchmark db-stop clean

@@ -250,7 +250,7 @@ def percentile(values: list[float], share: float) -> float:
 
 
 def load_run(
-    *, clients: int, seconds: int, workers: int, threads: int = 2, max_requests: int, out: Any
+    *, clients: int, seconds: int, workers: int, threads: int = 4, max_requests: int, out: Any
 ) -> dict:
     password = secrets.token_urlsafe(16)
     # Login, schema, agent and people all get fresh names: the run removes only what it made.
