@@ -23,6 +23,13 @@ KINDS = {
     "phone": "Phone number",
 }
 
+
+def kind_label(kind: str) -> str:
+    """A flag's kind as a badge names it. A kind the studio no longer knows (a stored flag
+    from a detector since renamed or removed) shows as stored rather than failing the page."""
+    return KINDS.get(kind, kind)
+
+
 # detect-secrets' specific detectors; its entropy detectors would flag every sentence.
 SECRET_DETECTORS = [
     "AWSKeyDetector",

@@ -11,7 +11,6 @@ from agents.models import Agent
 from memories import actions, flags, runtime
 from memories.forms import BulkDeleteForm
 from memories.models import Job, SensitiveScan
-from memories.sensitive import KINDS
 from studio.feedback import first_error, flash, toast
 from studio.responses import bad_request
 
@@ -29,7 +28,6 @@ def _flagged_context(agent: Agent, can_write: bool, after: str | None) -> dict:
         "rows": page.rows,
         "next_cursor": page.next_cursor,
         "state": state,
-        "kinds": KINDS,
         "counts": page.counts,
         # Linked only while the scan runs.
         "scan_job": (

@@ -24,7 +24,7 @@ from memories.forms import (
 )
 from memories.models import Memory
 from memories.runtime import users as runtime_users
-from memories.sensitive import KINDS
+from memories.sensitive import kind_label
 from memories.trash_views import undo_for
 from memories.users import (
     registered_user,
@@ -149,7 +149,7 @@ def _list_context(agent: Agent, can_write: bool, user_id: str, filters: dict) ->
 
 def _flag_labels(found: dict[str, list[str]]) -> dict[str, list[str]]:
     """{memory_id: kinds} as the rows' badges name them."""
-    return {memory_id: [KINDS[k] for k in kinds] for memory_id, kinds in found.items()}
+    return {memory_id: [kind_label(k) for k in kinds] for memory_id, kinds in found.items()}
 
 
 def _is_unknown_user(context: dict) -> bool:

@@ -14,7 +14,7 @@ from django.urls import reverse
 from memories import flags
 from memories.models import SensitiveFlag
 from memories.sensitive import masked
-from tests.factories import user_page
+from tests.factories import memory_url, shown_version, user_page
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -52,8 +52,6 @@ def test_a_flagged_row_keeps_its_badge_after_a_save_a_cancel_and_a_refused_delet
 ):
     """The row fragments htmx swaps in carry the badges the list showed: an inline edit that
     keeps the secret, its Cancel, and a delete refused as stale."""
-    from tests.factories import memory_url, shown_version
-
     version = shown_version(agent, "p1")
     cancel = editor_client.get(memory_url(agent, "p1", user_id="ann"), **HTMX)
     assert 'class="badge danger">Password' in cancel.content.decode()
@@ -87,6 +85,20 @@ def test_a_flagged_row_keeps_its_badge_after_a_save_a_cancel_and_a_refused_delet
     assert not SensitiveFlag.objects.filter(agent=agent, memory_id="p1").exists()
     plain = editor_client.get(memory_url(agent, "t1", user_id="ann"), **HTMX)
     assert "badge danger" not in plain.content.decode()
+
+
+def test_a_flag_of_a_kind_the_studio_no_longer_knows_shows_as_stored(editor_client, agent, agno):
+    """A stored flag whose kind no detector names any more (renamed, removed) is still shown,
+    under its stored name, on the user page, the row fragment and the sensitive list."""
+    SensitiveFlag.objects.filter(agent=agent, memory_id="p1").update(kinds=["legacy_kind"])
+    for url, extra in (
+        (user_page(agent, "ann"), {}),
+        (memory_url(agent, "p1", user_id="ann"), HTMX),
+        (reverse("memories:sensitive", args=[agent.slug]), {}),
+    ):
+        response = editor_client.get(url, **extra)
+        assert response.status_code == 200, url
+        assert '<span class="badge danger">legacy_kind</span>' in response.content.decode(), url
 
 
 def test_the_users_list_counts_flagged_memories_per_user(viewer_client, agent, agno):

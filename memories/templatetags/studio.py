@@ -147,6 +147,11 @@ def row_form_fields(context: template.Context, user_id: str | None) -> str:
 
 
 @register.filter
+def kind_label(kind: str) -> str:
+    return sensitive.kind_label(kind)
+
+
+@register.filter
 def masked(text: str) -> str:
     """A flagged memory with its sensitive parts cut short (Tulip-••••). Used only on flagged
     memories: when today's detectors no longer find the part a scan flagged, all is hidden."""
