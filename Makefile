@@ -81,7 +81,8 @@ check: $(VENV)/.installed
 # 50 operators under gunicorn on 127.0.0.1 while agno writes the same users (bounded: 30 s).
 load-run: $(VENV)/.installed-test
 	$(BIN)/python manage.py migrate --no-input
-	$(BIN)/python manage.py load_run --clients 50 --seconds 30 --json docs/load-run.json
+	$(BIN)/python manage.py load_run --clients 50 --seconds 30 --workers $(WORKERS) --threads $(THREADS) \
+		--json docs/load-run.json
 
 # The full-size side-by-side benchmark (docs/benchmarks.md); pass ARGS for a smaller one.
 benchmark: $(VENV)/.installed-test
