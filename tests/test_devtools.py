@@ -58,10 +58,12 @@ def test_a_taken_schema_name_is_refused_and_kept(monkeypatch):
     assert schema_exists("load_abcd1234")
 
 
-def test_the_scratch_agent_goes_with_its_queued_recounts_only():
+def test_the_scratch_agent_goes_with_its_queued_recounts_and_audit_events_only():
     from django_tasks_db.models import DBTaskResult
 
     from agents.models import Agent
+    from memories import audit
+    from memories.models import AuditEvent
     from memories.tasks import recount_user
 
     scratch_agent = Agent.objects.create(name="Scratch", slug="scratch", db_schema="scratch_x")
@@ -69,6 +71,9 @@ def test_the_scratch_agent_goes_with_its_queued_recounts_only():
     recount_user.enqueue(scratch_agent.pk, "a@example.com")
     recount_user.enqueue(scratch_agent.pk, "b@example.com")
     kept = recount_user.enqueue(other.pk, "a@example.com")
+    audit.record(None, scratch_agent, AuditEvent.Action.MEMORY_ADDED, user_id="a@example.com")
+    real_event = audit.record(None, other, AuditEvent.Action.MEMORY_ADDED, user_id="a@example.com")
     scratch.delete_scratch_agent(scratch_agent)
     assert not Agent.objects.filter(pk=scratch_agent.pk).exists()
     assert [str(pk) for pk in DBTaskResult.objects.values_list("id", flat=True)] == [kept.id]
+    assert list(AuditEvent.objects.values_list("pk", flat=True)) == [real_event.pk]

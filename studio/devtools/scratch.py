@@ -38,11 +38,16 @@ def scratch_login(
 
 
 def delete_scratch_agent(agent: Agent) -> None:
-    """The scratch agent and the token recounts its writes queued: no worker ran them, and
-    left behind they wait for the next worker to count an agent that is gone."""
+    """The scratch agent, the token recounts its writes queued (no worker ran them, and left
+    behind they wait for the next worker to count an agent that is gone) and its audit
+    events: a real agent's outlive it (SET_NULL), but a load run's 2,000 writes a run would
+    fill the development database's audit log with an agent nobody made."""
+    from memories.models import AuditEvent
+
     DBTaskResult.objects.filter(
         task_path__endswith="recount_user", args_kwargs__args__0=agent.pk
     ).delete()
+    AuditEvent.objects.filter(agent=agent).delete()
     agent.delete()
 
 
