@@ -223,8 +223,16 @@ def add_memory(request: HttpRequest, slug: str) -> HttpResponse:
     if not request.htmx:
         flash(request, added.message)
         return redirect(user_url(agent, user_id))
-    context = {**_list_context(agent, True, user_id, {}), "add_form": MemoryForm()}
-    return toast(render(request, f"{USER_PAGE}#list-changed", context), added.message)
+    # The list comes back as it first opens (newest first, the new memory on top), so the
+    # filters and the address bar are reset with it rather than naming a search it left.
+    context = {
+        **_list_context(agent, True, user_id, {}),
+        "add_form": MemoryForm(),
+        "oob_filters": True,
+    }
+    response = render(request, f"{USER_PAGE}#list-changed", context)
+    response["HX-Replace-Url"] = user_url(agent, user_id)
+    return toast(response, added.message)
 
 
 def _add_form_invalid(

@@ -73,6 +73,10 @@ def test_adding_via_htmx_returns_the_list_with_the_new_memory(editor_client, age
     assert "Renewal is in November." in html
     assert 'id="user-summary" class="stats" hx-swap-oob="true"' in html
     assert '<span class="stat-value">2</span><span class="stat-label">memories</span>' in html
+    # The list is the one a first visit shows, and so are the filters and the address bar.
+    filters = html.split('<form id="filters"')[1].split("</form>")[0]
+    assert 'hx-swap-oob="true"' in filters and 'name="q" value=""' in filters
+    assert response["HX-Replace-Url"] == user_page(agent, "ann")
     assert json.loads(response["HX-Trigger"])["toast"]["message"] == "Memory added."
     memory = runtime.user_memories(agent, "ann", search="Renewal").items[0]
     assert memory.text == "Renewal is in November."

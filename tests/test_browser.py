@@ -217,6 +217,31 @@ def test_an_operator_edits_deletes_and_bulk_deletes_memories(page, make_agent):
     assert {"Asked about the API rate limit.", "Asked about CSV imports."} <= back
 
 
+def test_adding_a_memory_during_a_search_shows_the_whole_list_and_clears_the_search(
+    page, make_agent
+):
+    """The add answers with the list as a first visit shows it (the new memory on top):
+    the search box and the address bar say so too, rather than naming a search it left."""
+    import re
+
+    agent = make_agent(name="Coach", slug="coach")
+    insert_memory(agent, "ann", text="Likes tea.", topics=[])
+    insert_memory(agent, "ann", text="Lives in Porto.", topics=[])
+    page.goto("/agents/coach/user/?user_id=ann")
+    page.fill("#filters input[name=q]", "tea")
+    expect(page.locator(".memory-row")).to_have_count(1)
+    expect(page).to_have_url(re.compile(r"[?&]q=tea"))
+    page.locator("details.add-card > summary", has_text="Add a memory").click()
+    page.fill("#add-form textarea[name=text]", "Prefers calls in the morning.")
+    page.get_by_role("button", name="Add memory").click()
+    expect(page.locator(".memory-row")).to_have_count(3)
+    expect(page.locator(".memory-row").first).to_contain_text("Prefers calls in the morning.")
+    expect(page.locator("#filters input[name=q]")).to_have_value("")
+    expect(page).not_to_have_url(re.compile(r"[?&]q=tea"))
+    page.fill("#filters input[name=q]", "porto")  # the reset filters still filter
+    expect(page.locator(".memory-row")).to_have_count(1)
+
+
 def test_adding_a_memory_in_the_browser(page, make_agent):
     agent = make_agent(name="Onboarding Coach", slug="onboarding")
     make_person("new@example.com", first_name="Nia")
