@@ -465,22 +465,13 @@ def export_rows_after(
     with in_agent_schema(agent) as tables:
         if not tables.memories:
             return []
-        rows = tables.Memory.objects.annotate(
-            topics_sql_null=RawSQL("topics IS NULL", (), BooleanField())
-        )
+        rows = _with_null_topics(tables.Memory.objects.all())
         if after is not None:
             rows = rows.filter(memory_id__gt=after)
         if one_user:
             rows = rows.filter(user_id=user_id)
         batch = list(rows.order_by("memory_id")[:limit])
-    return [
-        {
-            name: getattr(memory, name)
-            for name in EXPORT_FIELDS
-            if not (name == "topics" and memory.topics_sql_null)
-        }
-        for memory in batch
-    ]
+    return [stored_row(memory) for memory in batch]
 
 
 def _json_value(value: Any) -> Any:
@@ -500,9 +491,9 @@ def _restore_memories(tables: Tables, rows: Sequence[dict[str, Any]]) -> tuple[i
     A row without `topics` restores SQL NULL. Runs inside in_agent_schema."""
     existing = {
         m.memory_id: m
-        for m in tables.Memory.objects.select_for_update()
-        .annotate(topics_sql_null=RawSQL("topics IS NULL", (), BooleanField()))
-        .filter(memory_id__in=[row["memory_id"] for row in rows])
+        for m in _with_null_topics(tables.Memory.objects.select_for_update()).filter(
+            memory_id__in=[row["memory_id"] for row in rows]
+        )
     }
     fresh, updated = [], 0
     for row in rows:
