@@ -29,7 +29,7 @@ from memories import (
 )
 from memories.models import ForgetReceipt, ForgetReceiptLine, Job, PruneJob, UserTokens
 from memories.runtime import scoping as runtime_scoping
-from memories.runtime.memories import export_rows_after
+from memories.runtime.transfer import export_rows_after
 from memories.runtime.users import memory_users_after
 
 SCAN_BATCH = flags.SCAN_BATCH

@@ -135,6 +135,7 @@ from memories.runtime import memories as runtime_memories
 from memories.runtime import prune as runtime_prune
 from memories.runtime import scoping as runtime_scoping
 from memories.runtime import sessions as runtime_sessions
+from memories.runtime import transfer as runtime_transfer
 
 # Memories of one user
 
@@ -339,7 +340,7 @@ def restore_from_trash(*, actor: Actor, agent: Agent, trashed_ids: Sequence[int]
         memory_ids = [entry.memory_id for entry in entries]
         if len(set(memory_ids)) != len(memory_ids):
             raise RestoredTwice(RestoredTwice.message)
-        created_tables = runtime_memories.restore_memories(agent, [e.row for e in entries])
+        created_tables = runtime_transfer.restore_memories(agent, [e.row for e in entries])
         TrashedMemory.objects.filter(pk__in=[entry.pk for entry in entries]).delete()
         if created_tables:
             audit.record(actor, agent, AuditEvent.Action.TABLES_CREATED)
@@ -433,7 +434,7 @@ def import_memories(
         return report
     try:
         with transaction.atomic():
-            report.added, report.updated = runtime_memories.upsert_memories(
+            report.added, report.updated = runtime_transfer.upsert_memories(
                 agent, report.accepted, exact=report.exact
             )
             report.written = True

@@ -14,8 +14,8 @@ from agents.models import Agent
 from memories import audit, flags, import_export, jobs, tokens
 from memories.actions.actor import Actor
 from memories.models import AuditEvent, Job, PruneJob, SensitiveScan
-from memories.runtime import memories as runtime_memories
 from memories.runtime import overview as runtime_overview
+from memories.runtime import transfer as runtime_transfer
 
 
 def start_sensitive_scan(*, actor: Actor, agent: Agent, batch: int | None = None) -> Job:
@@ -102,7 +102,7 @@ def start_import(
 def import_batch(*, actor: Actor, job: Job, rows: list[dict[str, Any]], last: bool) -> None:
     """Write one batch of a background import; the last one records the audit event."""
     agent = job.agent
-    added, updated = runtime_memories.upsert_memories(agent, rows)
+    added, updated = runtime_transfer.upsert_memories(agent, rows)
     flags.rescan_ids(agent, [row["memory_id"] for row in rows])
     tokens.recount_users(agent, {row["user_id"] for row in rows})
     job.result = {

@@ -1,7 +1,8 @@
 """Every read and write of the Agno runtime's tables, split by what it touches.
 
 - access: reaching an agent's schema, cursors, keyset pages, the errors reported
-- memories: agno_memories (pages, lookups, writes, export and import)
+- memories: agno_memories (pages, lookups, writes, the export row format)
+- transfer: moving memories in and out (export, import, the trash's restores)
 - sessions: agno_sessions and agno_runs
 - users: the user_ids the runtime holds, counts, forgetting
 - prune: prune candidates and their batched deletion
@@ -28,15 +29,12 @@ from memories.runtime.access import (
 )
 from memories.runtime.memories import (
     MEMORY_SORTS,
-    MemoryExists,
     context_reads,
     get_memory,
-    iter_memories_for_export,
     memories_after,
     memories_by_id,
     memories_created_per_day,
     memories_for_context,
-    memory_owners,
     memory_topics,
     newest_memory_time,
     recent_memories,
@@ -46,6 +44,7 @@ from memories.runtime.memories import (
 )
 from memories.runtime.overview import AgentOverview, agent_overview, agent_overviews
 from memories.runtime.sessions import SessionRow, get_session, session_runs, user_sessions
+from memories.runtime.transfer import MemoryExists, iter_memories_for_export, memory_owners
 from memories.runtime.users import UserFootprint, UserSummary, user_footprint, user_summary
 
 __all__ = [
