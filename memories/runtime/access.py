@@ -7,6 +7,8 @@ unmanaged models serve every agent, nothing leaks to the next request on a poole
 and no studio table can be resolved through an agent's schema: a studio query inside
 `in_agent_schema` fails loudly instead of reading a look-alike table the runtime's owner created.
 Raw SQL names tables as {memories}, {sessions} and {runs} and goes through `tables.sql()`.
+A read that is one statement goes through `read_rows`: outside a transaction it runs alone
+with schema-qualified names, one round trip instead of four.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-from django.db import connections, transaction
+from django.db import ProgrammingError, connections, transaction
+from psycopg import errors as pg_errors
 
 from agents.models import Agent, TableNames
 from memories.models import Memory, Run, RuntimeSession, runtime_model
@@ -81,6 +85,8 @@ class Tables:
     runs: bool
     location: Location | None = None
     via: str = ""  # the alias this block reads: the primary's, or its replica's
+    # Names carry the schema (read_rows' single statement, without a search_path).
+    qualified: bool = False
 
     @property
     def any(self) -> bool:
@@ -97,7 +103,11 @@ class Tables:
     def sql(self, text: str) -> str:
         """SQL written with {memories}, {sessions} and {runs} for the agent's table names."""
         for role in ("memories", "sessions", "runs"):
-            text = text.replace("{" + role + "}", f'"{getattr(self.names, role)}"')
+            if self.qualified and self.location:
+                name = self.location.qualified(role)
+            else:
+                name = f'"{getattr(self.names, role)}"'
+            text = text.replace("{" + role + "}", name)
         return text
 
     def cursor(self) -> Any:
@@ -187,6 +197,54 @@ def in_agent_schema(
             # SET LOCAL outlives a released savepoint: put the caller's path back.
             with connection.cursor() as cursor:
                 cursor.execute("SELECT set_config('search_path', %s, true)", [previous])
+
+
+# Where read_rows last met a missing table or schema: in_agent_schema's lookup is asked there
+# first, for this long, rather than a statement that fails on every page.
+MISSING_TABLE_SECONDS = 60
+_MISSING = (pg_errors.UndefinedTable, pg_errors.InvalidSchemaName)
+_missing_seen: dict[tuple[str, Location], float] = {}
+
+
+def read_rows(
+    agent: Agent | str, build: Callable[[Tables], str | None], params: Any, *, replica: bool
+) -> list[tuple]:
+    """The rows of one read-only statement over the agent's tables. `build` writes it for the
+    tables it is given ({memories}, {sessions}, {runs} through `tables.sql()`), or answers
+    None when those tables hold nothing for it.
+
+    Outside any transaction it runs alone, in autocommit, with schema-qualified names and
+    memories, sessions and runs supposed present: one round trip, where in_agent_schema
+    takes four (BEGIN, the search_path and table lookup, the statement, COMMIT). When a
+    table or the schema is missing after all, that statement fails harmlessly on its own and
+    the block below finds what exists. Inside a transaction a failed statement would abort
+    the caller's, so it goes through in_agent_schema, which joins it."""
+    location = location_of(agent)
+    alias = location.replica_alias if replica and location.replica_alias else location.alias
+    connection = connections[alias]
+    key = (alias, location)
+    seen = _missing_seen.get(key)
+    alone = not connection.in_atomic_block and current_runtime_alias.get() is None
+    if alone and (seen is None or time.monotonic() - seen > MISSING_TABLE_SECONDS):
+        tables = Tables(location.schema, True, True, True, location, alias, qualified=True)
+        sql = build(tables)
+        if sql is None:
+            return []
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute(tables.sql(sql), params)
+                return cursor.fetchall()
+        except ProgrammingError as error:
+            if not isinstance(error.__cause__, _MISSING):
+                raise
+            _missing_seen[key] = time.monotonic()
+    with in_agent_schema(agent, replica=replica) as tables:
+        sql = build(tables)
+        if sql is None:
+            return []
+        with tables.cursor() as cursor:
+            cursor.execute(tables.sql(sql), params)
+            return cursor.fetchall()
 
 
 def _reaches(alias: str, location: Location) -> bool:

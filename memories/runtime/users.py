@@ -9,7 +9,14 @@ from typing import Any
 from django.db import connections
 
 from agents.models import Agent
-from memories.runtime.access import Page, Tables, in_agent_schema, like_escaped, same_user
+from memories.runtime.access import (
+    Page,
+    Tables,
+    in_agent_schema,
+    like_escaped,
+    read_rows,
+    same_user,
+)
 from memories.runtime.location import location_of
 from memories.runtime.memories import in_seconds, newest_stamp, user_memories
 
@@ -228,10 +235,11 @@ def users_with_stats(
     with its counts, in one query; with `with_null`, the runtime's NULL user_id first when
     any row is stored under it. Registered keys missing here hold nothing in the runtime."""
     params = {"after": after, "prefix": like_escaped(prefix) + "%", "n": limit}
-    with in_agent_schema(agent, replica=True) as tables:
+
+    def statement(tables: Tables) -> str | None:
         present = [name for name in ("memories", "sessions") if getattr(tables, name)]
         if not present:
-            return {}
+            return None
         scans = [_next_keys(name, prefix) for name in present]
         keys = " UNION ".join(f"(SELECT user_id FROM {name}_keys)" for name in present)
         sql = (
@@ -250,9 +258,10 @@ def users_with_stats(
                 f" UNION ALL SELECT NULL, m.*, s.* FROM ({memories}) AS m, ({sessions}) AS s "
                 "WHERE m.n + s.n > 0"
             )
-        with tables.cursor() as cursor:
-            cursor.execute(tables.sql(sql), params)
-            found = cursor.fetchall()
+        return sql
+
+    # One statement: no transaction, search_path or table lookup around it (read_rows).
+    found = read_rows(agent, statement, params, replica=True)
     stats = {
         key: UserStats(memory_count, session_count, _latest(memory_last, session_last))
         for key, memory_count, memory_last, session_count, session_last in found
