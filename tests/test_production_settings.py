@@ -124,3 +124,19 @@ def test_collected_static_files_are_served_hashed_and_compressed(db, tmp_path):
     assert served["login"].startswith("200") and served["linked"]
     assert served["plain"].startswith("301")
     assert served["plain_to"] == "https://studio.example.com/login/"
+
+
+GC_STATE = """
+import gc, json
+from studio.wsgi import GC_THRESHOLDS, application
+print(json.dumps({"thresholds": gc.get_threshold(), "expected": GC_THRESHOLDS,
+    "frozen": gc.get_freeze_count()}))
+"""
+
+
+def test_the_served_application_freezes_what_it_loaded_and_collects_less_often(db):
+    done = run(["-c", GC_STATE], production_env())
+    assert done.returncode == 0, done.stderr
+    state = json.loads(done.stdout.strip().splitlines()[-1])
+    assert state["thresholds"] == list(state["expected"]) and state["thresholds"][0] > 700
+    assert state["frozen"] > 10_000  # the loaded application: modules, URLs, settings
