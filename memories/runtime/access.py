@@ -7,8 +7,8 @@ unmanaged models serve every agent, nothing leaks to the next request on a poole
 and no studio table can be resolved through an agent's schema: a studio query inside
 `in_agent_schema` fails loudly instead of reading a look-alike table the runtime's owner created.
 Raw SQL names tables as {memories}, {sessions} and {runs} and goes through `tables.sql()`.
-A read that is one statement goes through `read_rows`: outside a transaction it runs alone
-with schema-qualified names, one round trip instead of four.
+Reads in plain SQL go through `read_runtime` (or `read_rows`): outside a transaction they run
+alone with schema-qualified names, one round trip a statement instead of four.
 """
 
 from __future__ import annotations
@@ -199,52 +199,59 @@ def in_agent_schema(
                 cursor.execute("SELECT set_config('search_path', %s, true)", [previous])
 
 
-# Where read_rows last met a missing table or schema: in_agent_schema's lookup is asked there
-# first, for this long, rather than a statement that fails on every page.
+# Where read_runtime last met a missing table or schema: in_agent_schema's lookup is asked
+# there first, for this long, rather than a statement that fails on every page.
 MISSING_TABLE_SECONDS = 60
 _MISSING = (pg_errors.UndefinedTable, pg_errors.InvalidSchemaName)
 _missing_seen: dict[tuple[str, Location], float] = {}
 
 
-def read_rows(
-    agent: Agent | str, build: Callable[[Tables], str | None], params: Any, *, replica: bool
-) -> list[tuple]:
-    """The rows of one read-only statement over the agent's tables. `build` writes it for the
-    tables it is given ({memories}, {sessions}, {runs} through `tables.sql()`), or answers
-    None when those tables hold nothing for it.
+def read_runtime(agent: Agent | str, read: Callable[[Tables], T], *, replica: bool) -> T:
+    """What `read(tables)` reads from the agent's tables, with no transaction around it when
+    none is open: a list, a row or an edit form is one statement, and in_agent_schema added
+    three round trips to it (BEGIN, the search_path and table lookup, COMMIT).
 
-    Outside any transaction it runs alone, in autocommit, with schema-qualified names and
-    memories, sessions and runs supposed present: one round trip, where in_agent_schema
-    takes four (BEGIN, the search_path and table lookup, the statement, COMMIT). When a
+    `read` reaches the tables in plain SQL only, through `tables.sql()` and `tables.alias`
+    (studio.sql_rows' fetch with `using=tables.alias`, or `tables.cursor()`), never through
+    the ORM, which would resolve the unqualified runtime models outside the agent's schema.
+    Outside a transaction it is given the tables with schema-qualified names and memories,
+    sessions and runs supposed present, and its statements run in autocommit (each its own
+    snapshot, as under READ COMMITTED in a transaction). So it must only report a table as
+    present (e.g. a summary's `tables`) once a statement of its own has used it. When a
     table or the schema is missing after all, that statement fails harmlessly on its own and
-    the block below finds what exists. Inside a transaction a failed statement would abort
-    the caller's, so it goes through in_agent_schema, which joins it."""
+    `read` runs again in in_agent_schema, which finds what exists. Inside a transaction a
+    failed statement would abort the caller's, so it goes through in_agent_schema at once."""
     location = location_of(agent)
     alias = location.replica_alias if replica and location.replica_alias else location.alias
-    connection = connections[alias]
     key = (alias, location)
     seen = _missing_seen.get(key)
-    alone = not connection.in_atomic_block and current_runtime_alias.get() is None
+    alone = not connections[alias].in_atomic_block and current_runtime_alias.get() is None
     if alone and (seen is None or time.monotonic() - seen > MISSING_TABLE_SECONDS):
-        tables = Tables(location.schema, True, True, True, location, alias, qualified=True)
-        sql = build(tables)
-        if sql is None:
-            return []
         try:
-            with connection.cursor() as cursor:
-                cursor.execute(tables.sql(sql), params)
-                return cursor.fetchall()
+            return read(Tables(location.schema, True, True, True, location, alias, qualified=True))
         except ProgrammingError as error:
             if not isinstance(error.__cause__, _MISSING):
                 raise
             _missing_seen[key] = time.monotonic()
     with in_agent_schema(agent, replica=replica) as tables:
+        return read(tables)
+
+
+def read_rows(
+    agent: Agent | str, build: Callable[[Tables], str | None], params: Any, *, replica: bool
+) -> list[tuple]:
+    """The rows of one read-only statement (read_runtime). `build` writes it for the tables
+    it is given ({memories}, {sessions}, {runs}), or answers None when they hold nothing."""
+
+    def read(tables: Tables) -> list[tuple]:
         sql = build(tables)
         if sql is None:
             return []
         with tables.cursor() as cursor:
             cursor.execute(tables.sql(sql), params)
             return cursor.fetchall()
+
+    return read_runtime(agent, read, replica=replica)
 
 
 def _reaches(alias: str, location: Location) -> bool:

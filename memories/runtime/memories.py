@@ -30,6 +30,7 @@ from memories.runtime.access import (
     keyset_page,
     like_escaped,
     page_limit,
+    read_runtime,
     same_user,
 )
 from memories.runtime.schema import ensure_runtime_tables
@@ -74,20 +75,23 @@ def user_memories(
     if sort not in MEMORY_SORTS:
         sort = "-updated"
     limit = page_limit(limit)
-    with in_agent_schema(agent, replica=True) as tables:
+    if only_ids is not None and not only_ids:
+        return Page([])
+
+    def read(tables: Tables) -> Page[Memory]:
         if not tables.memories:
             return Page([])
         query = MemoryQuery([same_user(user_id, "%s")], [] if user_id is None else [user_id])
         query.filter_text(search)
         query.filter_topic(topic)
         if only_ids is not None:
-            if not only_ids:
-                return Page([])
             query.where.append("memory_id = ANY(%s)")
             query.params.append(list(only_ids))
         if with_summary:
             query.add_summary(tables, user_id)
         return query.page(tables, sort, after, limit)
+
+    return read_runtime(agent, read, replica=True)
 
 
 class MemoryQuery:
@@ -217,8 +221,12 @@ def memory_topics(agent: Agent, user_id: str) -> list[str]:
 
 
 def get_memory(agent: Agent, user_id: str | None, memory_id: str) -> Memory:
-    with in_agent_schema(agent) as tables:
+    """One memory as the primary holds it now (a row, an edit form, a confirmation)."""
+
+    def read(tables: Tables) -> Memory:
         return _one_memory(tables, user_id, memory_id)
+
+    return read_runtime(agent, read, replica=False)
 
 
 def _one_memory(

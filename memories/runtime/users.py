@@ -15,6 +15,7 @@ from memories.runtime.access import (
     in_agent_schema,
     like_escaped,
     read_rows,
+    read_runtime,
     same_user,
 )
 from memories.runtime.location import location_of
@@ -149,7 +150,8 @@ class UserSummary:
 
 def user_summary(agent: Agent, user_id: str | None) -> UserSummary:
     """Counts and last update for one user, in one query (index-only where vacuumed)."""
-    with in_agent_schema(agent, replica=True) as tables:
+
+    def read(tables: Tables) -> UserSummary:
         if not tables.any:
             return UserSummary(tables=tables)
         user = same_user(user_id)
@@ -162,21 +164,27 @@ def user_summary(agent: Agent, user_id: str | None) -> UserSummary:
         with tables.cursor() as cursor:
             cursor.execute(tables.sql(f"SELECT {memories}, {sessions}"), {"u": user_id})
             memory_count, last_update, session_count = cursor.fetchone()
-    return UserSummary(memory_count, session_count, last_update, tables)
+        return UserSummary(memory_count, session_count, last_update, tables)
+
+    return read_runtime(agent, read, replica=True)
 
 
 def user_page(agent: Agent, user_id: str | None, **filters: Any) -> tuple[Page, UserSummary]:
     """A page of a user's memories and the user's summary: one query when the page has rows
     (the totals ride on it), a second for the summary only when it is empty."""
-    with in_agent_schema(agent, replica=True) as tables:
+
+    def read(tables: Tables) -> tuple[Page, UserSummary]:
         page = user_memories(agent, user_id, with_summary=True, **filters)
         if not page.items:
             return page, user_summary(agent, user_id)
+        # Rows were read, so the memory table exists wherever the page was read.
         first = page.items[0]
         summary = UserSummary(
             first.summary_memories, first.summary_sessions, first.summary_last, tables
         )
-    return page, summary
+        return page, summary
+
+    return read_runtime(agent, read, replica=True)
 
 
 # Forgetting a person: every memory, session and run under one user_id.
