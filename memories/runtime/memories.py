@@ -185,25 +185,35 @@ def search_memories(
 ) -> Page[Memory]:
     """Memories of every user of an agent whose text holds `search`, newest first."""
     limit = page_limit(limit)
-    with in_agent_schema(agent, replica=True) as tables:
-        if not tables.memories or not search:
+    if not search:
+        return Page([])
+
+    def read(tables: Tables) -> Page[Memory]:
+        if not tables.memories:
             return Page([])
         query = MemoryQuery()
         query.filter_text(search)
         return query.page(tables, "-updated", after, limit)
 
+    return read_runtime(agent, read, replica=True)
+
 
 def recent_memories(agent: Agent, limit: int = 10) -> list[Memory]:
-    """The newest memories across every user of an agent (the index on the change time)."""
-    with in_agent_schema(agent, replica=True) as tables:
+    """The newest memories across every user of an agent (the index on the change time):
+    every open Memory tab asks every few seconds."""
+
+    def read(tables: Tables) -> list[Memory]:
         if not tables.memories:
             return []
         return MemoryQuery().page(tables, "-updated", None, page_limit(limit)).items
 
+    return read_runtime(agent, read, replica=True)
+
 
 def memory_topics(agent: Agent, user_id: str) -> list[str]:
     """The topics in use across a user's memories (a scan of them all: loaded on demand)."""
-    with in_agent_schema(agent, replica=True) as tables:
+
+    def read(tables: Tables) -> list[str]:
         if not tables.memories:
             return []
         with tables.cursor() as cursor:
@@ -218,6 +228,8 @@ def memory_topics(agent: Agent, user_id: str) -> list[str]:
                 {"u": user_id},
             )
             return [row[0] for row in cursor.fetchall()]
+
+    return read_runtime(agent, read, replica=True)
 
 
 def get_memory(agent: Agent, user_id: str | None, memory_id: str) -> Memory:
