@@ -16,6 +16,17 @@ from tests import factories
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 
+@pytest.fixture(autouse=True)
+def fresh_table_presence():
+    """Each test finds the runtime's tables afresh: schema names recur across tests (an
+    agent's "ai"), and what one test created or dropped is no other's."""
+    from memories.runtime import location
+
+    location._tables_seen.clear()
+    yield
+    location._tables_seen.clear()
+
+
 def drop_schema(name: str) -> None:
     # Outside Django's test transaction: agno's own connections may have created it.
     with psycopg_connect(connection.settings_dict) as conn:

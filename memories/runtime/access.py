@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -30,8 +29,11 @@ from memories.models import Memory, Run, RuntimeSession, runtime_model
 from memories.runtime.location import (
     WRITE_PRIVILEGES,
     Location,
+    forget_tables,
+    known_tables,
     location_of,
     remember_privileges,
+    remember_tables,
 )
 from memories.runtime.routing import current_runtime_alias
 from memories.runtime.schema import quoted_schema
@@ -85,7 +87,7 @@ class Tables:
     runs: bool
     location: Location | None = None
     via: str = ""  # the alias this block reads: the primary's, or its replica's
-    # Names carry the schema (read_rows' single statement, without a search_path).
+    # Names carry the schema (read_runtime's reads, without a search_path).
     qualified: bool = False
 
     @property
@@ -178,6 +180,9 @@ def in_agent_schema(
             previous, _, memories, sessions, runs, writable = cursor.fetchone()
         if alias == location.alias:
             remember_privileges(location, writable)
+        remember_tables(
+            alias, location, memories is not None, sessions is not None, runs is not None
+        )
         tables = Tables(
             location.schema,
             memories is not None,
@@ -199,11 +204,26 @@ def in_agent_schema(
                 cursor.execute("SELECT set_config('search_path', %s, true)", [previous])
 
 
-# Where read_runtime last met a missing table or schema: in_agent_schema's lookup is asked
-# there first, for this long, rather than a statement that fails on every page.
-MISSING_TABLE_SECONDS = 60
 _MISSING = (pg_errors.UndefinedTable, pg_errors.InvalidSchemaName)
-_missing_seen: dict[tuple[str, Location], float] = {}
+
+
+def _known_tables(alias: str, location: Location) -> Tables:
+    """The agent's tables as last found on `alias` (runtime.location.known_tables), with
+    schema-qualified names; looked up now, in one autocommit statement, when not known."""
+    found = known_tables(alias, location)
+    if found is None:
+        with connections[alias].cursor() as cursor:
+            cursor.execute(
+                f"SELECT to_regclass(%(m)s), to_regclass(%(s)s), to_regclass(%(r)s), "
+                f"{WRITE_PRIVILEGES}",
+                {role[0]: location.qualified(role) for role in ("memories", "sessions", "runs")},
+            )
+            *tables, writable = cursor.fetchone()
+        if alias == location.alias:
+            remember_privileges(location, writable)
+        found = tuple(table is not None for table in tables)
+        remember_tables(alias, location, *found)
+    return Tables(location.schema, *found, location, alias, qualified=True)
 
 
 def read_runtime(agent: Agent | str, read: Callable[[Tables], T], *, replica: bool) -> T:
@@ -214,25 +234,23 @@ def read_runtime(agent: Agent | str, read: Callable[[Tables], T], *, replica: bo
     `read` reaches the tables in plain SQL only, through `tables.sql()` and `tables.alias`
     (studio.sql_rows' fetch with `using=tables.alias`, or `tables.cursor()`), never through
     the ORM, which would resolve the unqualified runtime models outside the agent's schema.
-    Outside a transaction it is given the tables with schema-qualified names and memories,
-    sessions and runs supposed present, and its statements run in autocommit (each its own
-    snapshot, as under READ COMMITTED in a transaction). So it must only report a table as
-    present (e.g. a summary's `tables`) once a statement of its own has used it. When a
-    table or the schema is missing after all, that statement fails harmlessly on its own and
-    `read` runs again in in_agent_schema, which finds what exists. Inside a transaction a
-    failed statement would abort the caller's, so it goes through in_agent_schema at once."""
+    Outside a transaction, where the memory and session tables were found (known_tables),
+    it is given them with schema-qualified names and its statements run in autocommit, each
+    its own snapshot as under READ COMMITTED in a transaction. A table dropped since it was
+    found fails that statement on its own, and `read` runs again in in_agent_schema, which
+    looks again. Where a table is missing, and inside a transaction (where a failed
+    statement would abort the caller's), it runs in in_agent_schema at once."""
     location = location_of(agent)
     alias = location.replica_alias if replica and location.replica_alias else location.alias
-    key = (alias, location)
-    seen = _missing_seen.get(key)
-    alone = not connections[alias].in_atomic_block and current_runtime_alias.get() is None
-    if alone and (seen is None or time.monotonic() - seen > MISSING_TABLE_SECONDS):
-        try:
-            return read(Tables(location.schema, True, True, True, location, alias, qualified=True))
-        except ProgrammingError as error:
-            if not isinstance(error.__cause__, _MISSING):
-                raise
-            _missing_seen[key] = time.monotonic()
+    if not connections[alias].in_atomic_block and current_runtime_alias.get() is None:
+        tables = _known_tables(alias, location)
+        if tables.memories and tables.sessions:
+            try:
+                return read(tables)
+            except ProgrammingError as error:
+                if not isinstance(error.__cause__, _MISSING):
+                    raise
+                forget_tables(location)
     with in_agent_schema(agent, replica=replica) as tables:
         return read(tables)
 

@@ -119,3 +119,39 @@ def _may_write(location: Location) -> bool:
         writable = bool(cursor.fetchone()[0])
     remember_privileges(location, writable)
     return writable
+
+
+# Which of an agent's runtime tables exist, per database alias: learned by every
+# in_agent_schema visit (its lookup asks anyway) or by read_runtime's own lookup, trusted for
+# this long, and set when the studio creates them (schema.ensure_runtime_tables). Only
+# where the memory and session tables both exist does read_runtime skip in_agent_schema,
+# whose lookup then sees a table agno creates at once.
+PRESENCE_SECONDS = 60
+_tables_seen: dict[tuple[str, Location], tuple[float, tuple[bool, bool, bool]]] = {}
+
+
+def remember_tables(
+    alias: str, location: Location, memories: bool, sessions: bool, runs: bool
+) -> None:
+    _tables_seen[(alias, location)] = (time.monotonic(), (memories, sessions, runs))
+
+
+def known_tables(alias: str, location: Location) -> tuple[bool, bool, bool] | None:
+    """Whether the memory, session and runs tables exist, as last found on `alias`."""
+    seen = _tables_seen.get((alias, location))
+    if seen is None or time.monotonic() - seen[0] > PRESENCE_SECONDS:
+        return None
+    return seen[1]
+
+
+def forget_tables(location: Location) -> None:
+    for key in [key for key in _tables_seen if key[1] == location]:
+        _tables_seen.pop(key, None)
+
+
+def tables_created(location: Location) -> None:
+    """The studio just created the agent's tables on its primary: known there, and looked
+    up afresh on a replica. Should that transaction roll back, the first read fails on its
+    own and read_runtime forgets them again."""
+    forget_tables(location)
+    remember_tables(location.alias, location, True, True, True)

@@ -14,7 +14,7 @@ from datetime import datetime
 from django.db import transaction
 
 from agents.models import Agent, validate_schema_name
-from memories.runtime.location import Location, location_of
+from memories.runtime.location import Location, location_of, tables_created
 
 # agno writes this into agno_schema_versions for each table it creates (MigrationManager).
 RUNTIME_SCHEMA_VERSION = "3.0.0"
@@ -172,7 +172,8 @@ def ensure_runtime_tables(target: Location | Agent | str) -> bool:
                 "ON CONFLICT (table_name) DO NOTHING",
                 [table, RUNTIME_SCHEMA_VERSION, now, now],
             )
-        return True
+    tables_created(location)
+    return True
 
 
 @dataclass(frozen=True)
