@@ -13,13 +13,15 @@ from html import unescape
 import pytest
 from agno.db.postgres import PostgresDb
 from agno.db.schemas.memory import UserMemory
+from agno.session import AgentSession
 from django.core.management import CommandError, call_command
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from memories import runtime
 from memories.runtime import location as runtime_location
+from memories.runtime.memories import insert_memory
 from studio.database_urls import psycopg_connect, sqlalchemy_url
 from studio.runtime_databases import RuntimeConnection
 from tests.conftest import READER_ROLE
@@ -253,6 +255,33 @@ def test_lists_read_the_replica_and_writes_the_primary(
     assert deleted.status_code in (200, 302)
     assert written_queries.captured_queries == []
     assert agno.get_user_memory(written.memory_id) is None
+
+
+def test_a_list_read_inside_a_primary_block_stays_in_it_not_on_the_replica(
+    make_agent, runtime_connections
+):
+    """A list reads the replica, but inside a block on the primary (an action's write) it
+    must read that block, which holds what it has not committed yet; the replica's
+    connection is in no transaction, so only the block's own marker keeps the read there."""
+    agent = make_agent(connection="remote")
+    agno = owner_agno(runtime_connections, agent.db_schema)
+    agno.upsert_user_memory(UserMemory(memory="Plays chess.", user_id="ann"))
+    # Both tables, so outside the block the list is one statement on the replica.
+    agno.upsert_session(AgentSession(session_id="s", agent_id="a", user_id="ann", created_at=1))
+    grant_reader(runtime_connections, agent.db_schema)
+    with CaptureQueriesContext(connections["remote_replica"]) as outside:
+        assert [m.text for m in runtime.user_memories(agent, "ann").items] == ["Plays chess."]
+    qualified = f'"{agent.db_schema}"."agno_memories"'
+    assert any(qualified in q["sql"] for q in outside.captured_queries)
+    with runtime.in_agent_schema(agent) as tables:
+        assert tables.alias == "remote"
+        insert_memory(agent, "ann", text="Not committed yet.", topics=[])
+        with CaptureQueriesContext(connections["remote_replica"]) as replica_reads:
+            inside = [m.text for m in runtime.user_memories(agent, "ann").items]
+        assert sorted(inside) == ["Not committed yet.", "Plays chess."]
+        assert replica_reads.captured_queries == []
+        transaction.set_rollback(True, using="remote")
+    assert [m.text for m in runtime.user_memories(agent, "ann").items] == ["Plays chess."]
 
 
 def test_a_connection_marked_read_only_says_so(
