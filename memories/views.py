@@ -394,7 +394,8 @@ def delete_memory(request: HttpRequest, slug: str) -> HttpResponse:
     context = {
         "agent": agent,
         "user_id": user_id,
-        "summary": runtime.user_summary(agent, user_id),
+        # From the primary, which holds the delete: a lagging replica still counts it.
+        "summary": runtime.user_summary(agent, user_id, replica=False),
         **_person_context(agent, user_id),
     }
     response = render(request, f"{USER_PAGE}#memory-deleted", context)

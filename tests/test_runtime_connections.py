@@ -486,6 +486,22 @@ def test_the_bulk_delete_confirmation_shows_the_primarys_rows(
     assert len(primary.get_user_memories(user_id="ann")) == 2  # a confirmation deletes nothing
 
 
+def test_the_counts_after_a_delete_are_the_primarys(editor_client, primary_ahead_of_replica):
+    agent, primary = primary_ahead_of_replica["agent"], primary_ahead_of_replica["primary"]
+    primary.upsert_user_memory(UserMemory(memory="Cycles to work.", user_id="ann"))
+    doomed = primary_ahead_of_replica["ids"][1]  # the primary holds 3 memories, the replica 1
+    deleted = editor_client.post(
+        memory_url(agent, doomed, "delete"),
+        {"user_id": "ann", "version": shown_version(agent, doomed)},
+        HTTP_HX_REQUEST="true",
+    )
+    assert deleted.status_code == 200
+    assert primary.get_user_memory(doomed) is None
+    # The summary swapped in counts what the primary holds now, not the replica's one.
+    count = '<span class="stat-value">2</span><span class="stat-label">memories</span>'
+    assert count in deleted.content.decode()
+
+
 def test_the_forget_preview_counts_the_primarys_rows(editor_client, primary_ahead_of_replica):
     preview = editor_client.get(reverse("memories:forget"), {"user_id": "ann"})
     html = preview.content.decode()

@@ -148,8 +148,9 @@ class UserSummary:
     tables: Tables | None = None
 
 
-def user_summary(agent: Agent, user_id: str | None) -> UserSummary:
-    """Counts and last update for one user, in one query (index-only where vacuumed)."""
+def user_summary(agent: Agent, user_id: str | None, *, replica: bool = True) -> UserSummary:
+    """Counts and last update for one user, in one query (index-only where vacuumed).
+    `replica=False` right after a write, which a lagging replica would not count yet."""
 
     def read(tables: Tables) -> UserSummary:
         if not tables.any:
@@ -166,7 +167,7 @@ def user_summary(agent: Agent, user_id: str | None) -> UserSummary:
             memory_count, last_update, session_count = cursor.fetchone()
         return UserSummary(memory_count, session_count, last_update, tables)
 
-    return read_runtime(agent, read, replica=True)
+    return read_runtime(agent, read, replica=replica)
 
 
 def user_page(agent: Agent, user_id: str | None, **filters: Any) -> tuple[Page, UserSummary]:
