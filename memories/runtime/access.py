@@ -168,29 +168,12 @@ def in_agent_schema(
             # The same round trip learns whether the studio may write there (read_only_reason).
             cursor.execute(
                 "SELECT current_setting('search_path'), set_config('search_path', %(path)s, true), "
-                "to_regclass(%(m)s), to_regclass(%(s)s), to_regclass(%(r)s), "
-                f"{WRITE_PRIVILEGES}",
-                {
-                    "path": quoted,
-                    "m": location.qualified("memories"),
-                    "s": location.qualified("sessions"),
-                    "r": location.qualified("runs"),
-                },
+                f"{_TABLES_LOOKUP}",
+                {"path": quoted, **_lookup_params(location)},
             )
-            previous, _, memories, sessions, runs, writable = cursor.fetchone()
-        if alias == location.alias:
-            remember_privileges(location, writable)
-        remember_tables(
-            alias, location, memories is not None, sessions is not None, runs is not None
-        )
-        tables = Tables(
-            location.schema,
-            memories is not None,
-            sessions is not None,
-            runs is not None,
-            location,
-            alias,
-        )
+            previous, _, *found = cursor.fetchone()
+        memories, sessions, runs = _learn(alias, location, found)
+        tables = Tables(location.schema, memories, sessions, runs, location, alias)
         connection._runtime_tables = tables
         token = current_runtime_alias.set(alias)
         try:
@@ -207,23 +190,35 @@ def in_agent_schema(
 _MISSING = (pg_errors.UndefinedTable, pg_errors.InvalidSchemaName)
 
 
+# Which tables exist and whether the studio may write there: in_agent_schema's and
+# _known_tables' lookup, read back by _learn.
+_TABLES_LOOKUP = f"to_regclass(%(m)s), to_regclass(%(s)s), to_regclass(%(r)s), {WRITE_PRIVILEGES}"
+
+
+def _lookup_params(location: Location) -> dict[str, str]:
+    return {role[0]: location.qualified(role) for role in ("memories", "sessions", "runs")}
+
+
+def _learn(alias: str, location: Location, found: Sequence[Any]) -> tuple[bool, bool, bool]:
+    """Remember what a lookup found (which tables exist, and on the primary the write
+    privileges) and answer whether memories, sessions and runs exist."""
+    *tables, writable = found
+    if alias == location.alias:
+        remember_privileges(location, writable)
+    memories, sessions, runs = (table is not None for table in tables)
+    remember_tables(alias, location, memories, sessions, runs)
+    return memories, sessions, runs
+
+
 def _known_tables(alias: str, location: Location) -> Tables:
     """The agent's tables as last found on `alias` (runtime.location.known_tables), with
     schema-qualified names; looked up now, in one autocommit statement, when not known."""
-    found = known_tables(alias, location)
-    if found is None:
+    present = known_tables(alias, location)
+    if present is None:
         with connections[alias].cursor() as cursor:
-            cursor.execute(
-                f"SELECT to_regclass(%(m)s), to_regclass(%(s)s), to_regclass(%(r)s), "
-                f"{WRITE_PRIVILEGES}",
-                {role[0]: location.qualified(role) for role in ("memories", "sessions", "runs")},
-            )
-            *tables, writable = cursor.fetchone()
-        if alias == location.alias:
-            remember_privileges(location, writable)
-        found = tuple(table is not None for table in tables)
-        remember_tables(alias, location, *found)
-    return Tables(location.schema, *found, location, alias, qualified=True)
+            cursor.execute(f"SELECT {_TABLES_LOOKUP}", _lookup_params(location))
+            present = _learn(alias, location, cursor.fetchone())
+    return Tables(location.schema, *present, location, alias, qualified=True)
 
 
 def read_runtime(agent: Agent | str, read: Callable[[Tables], T], *, replica: bool) -> T:
