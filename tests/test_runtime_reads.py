@@ -146,6 +146,17 @@ def test_a_table_dropped_after_it_was_seen_is_read_around(ran, editor_client):
     assert "agno_sessions" not in _walks(after)[0]  # found gone: no failing statement again
 
 
+def test_a_users_page_read_around_a_dropped_table_reports_the_tables_it_found(ran):
+    agent = ran["agent"]
+    with psycopg_connect(connection.settings_dict) as owner:
+        owner.execute(f"DROP TABLE {_qualified(agent, 'agno_sessions')}")
+    page, summary = runtime_users.user_page(agent, "ann")
+    assert [m.text for m in page.items] == ["Plays chess."]
+    # The rows and the summary come from the same second look, not the one that failed.
+    assert (summary.memory_count, summary.session_count) == (1, 0)
+    assert summary.tables.memories and not summary.tables.sessions
+
+
 def test_an_agent_that_never_ran_lists_nobody_outside_a_transaction(agent, agno_db_for):
     assert not connection.in_atomic_block
     assert _listed(agent) == []

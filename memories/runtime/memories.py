@@ -72,26 +72,53 @@ def user_memories(
     """One page of a user's memories, newest first by default, keyset-paginated. With
     `with_summary`, each row also carries the user's totals (summary_memories,
     summary_sessions, summary_last): uncorrelated subqueries Postgres runs once, not per row."""
-    if sort not in MEMORY_SORTS:
-        sort = "-updated"
-    limit = page_limit(limit)
     if only_ids is not None and not only_ids:
         return Page([])
 
     def read(tables: Tables) -> Page[Memory]:
-        if not tables.memories:
-            return Page([])
-        query = MemoryQuery([same_user(user_id, "%s")], [] if user_id is None else [user_id])
-        query.filter_text(search)
-        query.filter_topic(topic)
-        if only_ids is not None:
-            query.where.append("memory_id = ANY(%s)")
-            query.params.append(list(only_ids))
-        if with_summary:
-            query.add_summary(tables, user_id)
-        return query.page(tables, sort, after, limit)
+        return memories_page(
+            tables,
+            user_id,
+            after=after,
+            search=search,
+            topic=topic,
+            sort=sort,
+            limit=limit,
+            only_ids=only_ids,
+            with_summary=with_summary,
+        )
 
     return read_runtime(agent, read, replica=True)
+
+
+def memories_page(
+    tables: Tables,
+    user_id: str | None,
+    *,
+    after: str | None = None,
+    search: str = "",
+    topic: str = "",
+    sort: str = "-updated",
+    limit: int = PAGE_SIZE,
+    only_ids: Sequence[str] | None = None,
+    with_summary: bool = False,
+) -> Page[Memory]:
+    """user_memories' read, for a caller already reading the tables (runtime.users.user_page,
+    which reads the summary in the same block)."""
+    if sort not in MEMORY_SORTS:
+        sort = "-updated"
+    limit = page_limit(limit)
+    if not tables.memories or (only_ids is not None and not only_ids):
+        return Page([])
+    query = MemoryQuery([same_user(user_id, "%s")], [] if user_id is None else [user_id])
+    query.filter_text(search)
+    query.filter_topic(topic)
+    if only_ids is not None:
+        query.where.append("memory_id = ANY(%s)")
+        query.params.append(list(only_ids))
+    if with_summary:
+        query.add_summary(tables, user_id)
+    return query.page(tables, sort, after, limit)
 
 
 class MemoryQuery:

@@ -19,7 +19,7 @@ from memories.runtime.access import (
     same_user,
 )
 from memories.runtime.location import location_of
-from memories.runtime.memories import in_seconds, newest_stamp, user_memories
+from memories.runtime.memories import in_seconds, memories_page, newest_stamp
 
 
 def memory_users_after(
@@ -151,34 +151,35 @@ class UserSummary:
 def user_summary(agent: Agent, user_id: str | None, *, replica: bool = True) -> UserSummary:
     """Counts and last update for one user, in one query (index-only where vacuumed).
     `replica=False` right after a write, which a lagging replica would not count yet."""
+    return read_runtime(agent, lambda tables: summary_of(tables, user_id), replica=replica)
 
-    def read(tables: Tables) -> UserSummary:
-        if not tables.any:
-            return UserSummary(tables=tables)
-        user = same_user(user_id)
-        memories = (
-            f"(SELECT count(*) FROM {{memories}} WHERE {user}), " + newest_stamp(user)
-            if tables.memories
-            else "0, NULL::bigint"
-        )
-        sessions = f"(SELECT count(*) FROM {{sessions}} WHERE {user})" if tables.sessions else "0"
-        with tables.cursor() as cursor:
-            cursor.execute(tables.sql(f"SELECT {memories}, {sessions}"), {"u": user_id})
-            memory_count, last_update, session_count = cursor.fetchone()
-        return UserSummary(memory_count, session_count, last_update, tables)
 
-    return read_runtime(agent, read, replica=replica)
+def summary_of(tables: Tables, user_id: str | None) -> UserSummary:
+    """user_summary's read, for a caller already reading the tables (user_page)."""
+    if not tables.any:
+        return UserSummary(tables=tables)
+    user = same_user(user_id)
+    memories = (
+        f"(SELECT count(*) FROM {{memories}} WHERE {user}), " + newest_stamp(user)
+        if tables.memories
+        else "0, NULL::bigint"
+    )
+    sessions = f"(SELECT count(*) FROM {{sessions}} WHERE {user})" if tables.sessions else "0"
+    with tables.cursor() as cursor:
+        cursor.execute(tables.sql(f"SELECT {memories}, {sessions}"), {"u": user_id})
+        memory_count, last_update, session_count = cursor.fetchone()
+    return UserSummary(memory_count, session_count, last_update, tables)
 
 
 def user_page(agent: Agent, user_id: str | None, **filters: Any) -> tuple[Page, UserSummary]:
     """A page of a user's memories and the user's summary: one query when the page has rows
-    (the totals ride on it), a second for the summary only when it is empty."""
+    (the totals ride on it), a second for the summary only when it is empty. Both read the
+    same tables, so a fallback to in_agent_schema (read_runtime) takes the two along."""
 
     def read(tables: Tables) -> tuple[Page, UserSummary]:
-        page = user_memories(agent, user_id, with_summary=True, **filters)
+        page = memories_page(tables, user_id, with_summary=True, **filters)
         if not page.items:
-            return page, user_summary(agent, user_id)
-        # Rows were read, so the memory table exists wherever the page was read.
+            return page, summary_of(tables, user_id)
         first = page.items[0]
         summary = UserSummary(
             first.summary_memories, first.summary_sessions, first.summary_last, tables
