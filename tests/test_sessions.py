@@ -80,3 +80,39 @@ def test_the_transcript_shows_each_runs_messages(editor_client, agent, agno_db_f
     assert "When is renewal?" in html
     assert "In &lt;b&gt;November&lt;/b&gt;." in html  # model output is text, never markup
     assert editor_client.get(session_url(agent, "nope")).status_code == 404
+
+
+def test_the_transcript_shows_messages_agno_stored_without_a_time_or_as_parts(
+    editor_client, agent, agno_db_for
+):
+    agno = agno_db_for(agent)
+    now = int(time.time())
+    agno.upsert_session(
+        AgentSession(session_id="s-raw", agent_id="a", user_id="ann", created_at=now)
+    )
+    # A run as a dict, which upsert_run takes as it is: messages with a missing or odd time,
+    # content as a list of parts, and a tool call.
+    agno.upsert_run(
+        {
+            "run_id": "raw-1",
+            "session_id": "s-raw",
+            "created_at": now,
+            "messages": [
+                {"role": "user", "content": "No time on me."},
+                {"role": "user", "content": "Odd time.", "created_at": "notanint"},
+                {"role": "user", "content": [{"type": "text", "text": "First part."}]},
+                {"role": "assistant", "tool_calls": [{"id": "c1", "function": {"name": "f"}}]},
+            ],
+        },
+        session_id="s-raw",
+        user_id="ann",
+        run_index=0,
+    )
+    for headers in ({}, HTMX):
+        response = editor_client.get(session_url(agent, "s-raw"), **headers)
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert "No time on me." in html and "Odd time." in html
+        assert "not a time the runtime writes" in html  # "notanint", shown and flagged
+        assert "First part." in html and "{&#x27;type&#x27;" not in html  # no Python repr
+        assert "&quot;function&quot;: {" in html  # the tool call as JSON

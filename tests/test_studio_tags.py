@@ -102,3 +102,13 @@ def test_a_users_list_row_escapes_the_user_id_and_the_person():
     assert "<img" not in html
     assert f"id-{escaped}" in html and f"name-{escaped}" in html
     assert "1,234" in html and "Over budget" in html and "/prune/?user_id=id-%3Cimg" in html
+
+
+def test_a_time_that_is_not_a_number_is_shown_as_stored_and_flagged():
+    from memories.templatetags.studio import when
+
+    assert "never" in str(when(""))  # a key the stored JSON does not have
+    for stored in ("notanint", float("nan"), float("inf"), [1], {"at": 1}, True, "x" * 500):
+        html = str(when(stored))
+        assert "not a time the runtime writes" in html, stored
+        assert len(html) < 400, stored  # a long value is cut short, not pasted in whole

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import time
 import zoneinfo
 from html import escape
@@ -54,13 +55,26 @@ def relative(seconds_ago: int) -> str:
 
 
 @register.simple_tag
-def when(epoch_seconds: int | None, timezone: str = "") -> str:
+def when(epoch_seconds: Any, timezone: str = "") -> str:
     """Relative time, with the exact time (in the user's own zone where known) on hover;
     odd values (milliseconds, zero, out of range) are shown as stored and flagged."""
-    if epoch_seconds is None:
+    # "": the key is missing from stored JSON (a run's message written without a time).
+    if epoch_seconds is None or epoch_seconds == "":
         return mark_safe('<span class="muted">never</span>')  # a constant, no data in it
+    try:
+        if isinstance(epoch_seconds, bool) or not isinstance(epoch_seconds, int | float):
+            raise TypeError(epoch_seconds)
+        seconds = int(epoch_seconds)
+    except (TypeError, ValueError, OverflowError):  # a string, NaN, Infinity, a list...
+        stored = str(epoch_seconds)
+        return format_html(
+            '<span class="badge warning" title="stored as {}: not a time the runtime writes">'
+            "{}</span>",
+            stored[:200],
+            stored if len(stored) <= 40 else stored[:40] + "…",
+        )
     # Two a row on every list: the same stamp in the same second renders once.
-    return _when_html(int(epoch_seconds), timezone, int(time.time()))
+    return _when_html(seconds, timezone, int(time.time()))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -100,6 +114,28 @@ def memory_url(context: template.Context, memory: Any, action: str = "") -> str:
     reverse() per row. Ids travel in the query string: "/", "%" or "." in one is safe there."""
     path = f"{context['memory_base']}{action}/" if action else context["memory_base"]
     return f"{path}?{context['user_query']}&memory_id={quote(memory.memory_id, safe='')}"
+
+
+@register.filter
+def message_text(content: Any) -> str:
+    """A run message's content as agno reads it (Message.get_content_string): text as it is,
+    a list of parts by its first part's text; anything else as JSON, so nothing stored is
+    hidden or shown as a Python repr."""
+    if content is None or isinstance(content, str):
+        return content or ""
+    if isinstance(content, list) and content and isinstance(content[0], dict):
+        text = content[0].get("text")
+        if isinstance(text, str):
+            return text
+    return as_json(content)
+
+
+@register.filter
+def as_json(value: Any) -> str:
+    """A stored JSON value (a tool call, a tool result) as JSON text; text stays text."""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, indent=2, default=str)
 
 
 @register.filter
