@@ -131,6 +131,8 @@ class DatabaseOutageMiddleware:
             cause, psycopg.errors.InsufficientPrivilege | psycopg.errors.ReadOnlySqlTransaction
         ):
             return runtime_write_refused(request, cause)
+        if isinstance(cause, psycopg.errors.ProgramLimitExceeded):
+            return value_too_large(request, cause)
         if isinstance(exception, OperationalError | InterfaceError):
             # An agent on a runtime server of its own, while the studio's database still
             # answers: it is that runtime that is down, not the studio.
@@ -160,6 +162,18 @@ def runtime_write_refused(request: HttpRequest, cause: Exception) -> HttpRespons
         "and DELETE on the agent's tables, or mark the connection read-only (RUNTIME_READ_ONLY)."
     )
     return _plain_page(request, "Read-only runtime", message, status=403)
+
+
+def value_too_large(request: HttpRequest, cause: Exception) -> HttpResponse:
+    """A typed value Postgres cannot index (a user_id past the ~2,700 bytes of a btree
+    entry, which depends on how well it compresses): the person's to shorten, not an outage.
+    The statement failed, so its transaction, and everything in it, was rolled back."""
+    logger.info("Postgres refused a value on %s %s: %s", request.method, request.path, cause)
+    message = (
+        "Not saved: a value is too long for Postgres to index (a user_id can be about 2,700 "
+        "bytes at most). Nothing was changed; shorten it and try again."
+    )
+    return _plain_page(request, "Value too long", message, status=400)
 
 
 def _agent_on_own_runtime(request: HttpRequest) -> bool:

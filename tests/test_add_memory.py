@@ -182,3 +182,26 @@ def test_the_add_form_has_one_box_per_topic_and_an_empty_one_without_javascript(
     assert boxes == ["New York, NY", "billing", ""]  # what was typed, kept, plus a new box
     assert "data-add-topic" in form and "data-remove-topic" in form
     assert memory_texts(agent, "ann") == []
+
+
+def test_a_typed_user_id_too_long_for_the_runtimes_index_is_refused_in_words(editor_client, agent):
+    import random
+    import string
+
+    make_memory(agent, "ann", "Existing.")
+    # Random letters do not compress: 3,000 of them are past a btree entry's ~2,700 bytes.
+    long_id = "".join(random.Random(3).choices(string.ascii_letters + string.digits, k=3_000))
+    url = reverse("memories:add", args=[agent.slug])
+    for headers in (HTMX, {}):
+        response = editor_client.post(url, {"user_id": long_id, "text": "Fact."}, **headers)
+        assert response.status_code == 400
+        told = response.content.decode()
+        if headers:
+            told = json.loads(response["HX-Trigger"])["toast"]["message"]
+        assert "too long for Postgres to index" in told and "Nothing was changed" in told
+    moved = editor_client.post(
+        reverse("memories:move_user", args=[agent.slug]), {"user_id": "ann", "to": long_id}
+    )
+    assert moved.status_code == 400 and "too long for Postgres" in moved.content.decode()
+    assert memory_texts(agent, long_id) == [] and memory_texts(agent, "ann") == ["Existing."]
+    assert not AuditEvent.objects.filter(action__in=["memory.added", "memories.moved"]).exists()
