@@ -163,10 +163,11 @@ class EditMemoryForm(forms.Form):
     as None and are kept as stored, however long, odd or non-string they are. The limits apply
     to what is typed."""
 
+    # Not required here: a stored "" sent back as shown is kept (clean() requires typed text).
     text = forms.CharField(
+        required=False,
         strip=False,
         widget=forms.Textarea(attrs={"rows": 3, "autofocus": True, "maxlength": MAX_MEMORY_CHARS}),
-        error_messages={"required": "Write the memory's text; it cannot be empty."},
     )
     # The values exactly as sent: which of them are stored topics is decided in clean().
     topics = forms.Field(required=False, widget=TopicListInput, help_text=TopicsField().help_text)
@@ -393,6 +394,10 @@ class StorableJSONField(forms.JSONField):
             parsed = super().to_python(value)
         except RecursionError:
             raise ValidationError("This JSON is nested too deeply.", code="too_deep") from None
+        except ValueError:  # json refuses an integer of more than 4,300 digits
+            raise ValidationError(
+                "Numbers in this JSON are at most 4,300 digits long.", code="too_long"
+            ) from None
         self._check(parsed, 0)
         return parsed
 
@@ -400,7 +405,7 @@ class StorableJSONField(forms.JSONField):
         # A refused value is shown back as typed, never re-encoded (a lone surrogate can't be).
         try:
             bound = super().bound_data(data, initial)
-        except RecursionError:
+        except (RecursionError, ValueError):
             return InvalidJSONInput(data)
         if isinstance(data, str) and not isinstance(bound, InvalidJSONInput):
             try:
@@ -554,8 +559,9 @@ class PruneForm(forms.Form):
     keep_newest = forms.IntegerField(
         required=False, min_value=0, max_value=1_000_000, label="Keep the newest per user"
     )
-    # Any topic the runtime stored, however long: this limit is only what a database holds.
-    topic = forms.CharField(required=False, validators=[_storable])
+    # Any topic the runtime stored, however long, padding included ("  a " is not "a"): the
+    # only limit is what a database holds.
+    topic = forms.CharField(required=False, strip=False, validators=[_storable])
     user_id = UserIdField(required=False)
 
     def clean(self) -> dict[str, Any]:
@@ -661,6 +667,21 @@ class RemoveDuplicatesForm(DuplicatesForm):
         for memory_id in ids:
             _storable(memory_id)
         return ids
+
+
+class TrashPageForm(forms.Form):
+    """Which page of the trash: `after` is the id of the last entry shown (a bigint)."""
+
+    after = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        error_messages={
+            "invalid": "This page link is malformed. Start again from the first page.",
+            "min_value": "This page link is malformed. Start again from the first page.",
+            "max_value": "This page link is malformed. Start again from the first page.",
+        },
+    )
 
 
 class TrashSelectionForm(forms.Form):

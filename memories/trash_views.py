@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from agents.access import agent_for_user, rw_agent_for_user
 from agents.models import Agent
 from memories import actions, runtime, trash
-from memories.forms import TrashSelectionForm
+from memories.forms import TrashPageForm, TrashSelectionForm
 from studio.feedback import first_error, flash, toast
 from studio.responses import bad_request, page_or_partial
 
@@ -35,10 +35,10 @@ def _context(agent: Agent, writable: bool, after: int | None = None) -> dict[str
 @require_GET
 def trash_list(request: HttpRequest, slug: str) -> HttpResponse:
     agent, writable = agent_for_user(request, slug)
-    after = request.GET.get("after", "")
-    if after and not after.isdigit():
-        return bad_request(request, "This page link is malformed. Start again from the first page.")
-    context = _context(agent, writable, int(after) if after else None)
+    form = TrashPageForm(request.GET)
+    if not form.is_valid():
+        return bad_request(request, first_error(form))
+    context = _context(agent, writable, form.cleaned_data["after"])
     return page_or_partial(request, TRASH_PAGE, context, {"trash": "trash"})
 
 

@@ -18,7 +18,23 @@ from memories.models import AuditEvent, EndUser
 from tests.factories import make_memory
 
 COUNTS = {"requests": 0, "4xx": 0, "5xx": 0}
-SPECIALS = ["\x00", "\ud800", "\udfff", "a\x00b", "%", "%00", "/", "..", "'", '"', "\\", "\u202e"]
+SPECIALS = [
+    "\x00",
+    "\ud800",
+    "\udfff",
+    "a\x00b",
+    "%",
+    "%00",
+    "/",
+    "..",
+    "'",
+    '"',
+    "\\",
+    "\u202e",
+    "²",
+    "-1",
+    "9" * 5_000,
+]
 NASTY = (
     st.text(max_size=30)
     | st.sampled_from(SPECIALS)
@@ -34,6 +50,8 @@ JSON_ATTACKS = [
     '{"a": 1e999}',
     "1e999",
     '"text"',
+    "9" * 5_000,  # more digits than json turns into an int
+    '{"a": ' + "9" * 5_000 + "}",
 ]
 
 
@@ -109,6 +127,8 @@ def test_list_pages_refuse_bad_parameters_in_words(
     _get(editor_client, reverse("agents:memory_tab", args=[slug]), after=after, q=q, sort=sort)
     _get(editor_client, reverse("agents:memory_tab", args=[slug]), after=after, sort="tokens")
     _get(editor_client, reverse("memories:sensitive", args=[slug]), after=after)
+    _get(editor_client, reverse("memories:trash", args=[slug]), after=after)
+    _get(editor_client, reverse("memories:scoping", args=[slug]), start=after)
     _get(editor_client, reverse("memories:audit"), after=after, user_id=user_id)
     _get(editor_client, reverse("memories:row", args=[slug]), user_id="ann", memory_id=user_id)
     _get(editor_client, reverse("memories:transcript", args=[slug]), session_id=user_id)

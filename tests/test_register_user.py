@@ -57,6 +57,10 @@ def test_an_unregistered_user_can_be_registered_from_their_page(editor_client, a
             {"email": "a@example.com", "additional_attributes": '{"aliases": ["", 3]}'},
             "is a list of the other user_ids this person goes by",
         ),
+        (
+            {"email": "a@example.com", "additional_attributes": '{"n": ' + "9" * 5_000 + "}"},
+            "at most 4,300 digits",
+        ),
     ],
 )
 def test_bad_registrations_are_refused_with_a_message(editor_client, agent, data, message):

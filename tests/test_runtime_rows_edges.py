@@ -360,3 +360,44 @@ def test_a_long_or_empty_user_id_opens_lists_exports_deletes_and_is_forgotten(
     assert done.status_code == 302
     assert [m.memory_id for m in agno.get_user_memories()] == ["a1"]
     assert agno.get_session("s1", session_type=SessionType.AGENT) is None
+
+
+def test_a_stored_empty_text_is_kept_by_an_edit_of_the_topics(editor_client, agent, agno_db_for):
+    agno = agno_db_for(agent)
+    agno.upsert_user_memory(UserMemory(memory_id="e1", memory="", user_id="ann", topics=["keep"]))
+    hidden = _open_edit(editor_client, agent, "e1")
+    data = {"user_id": "ann", "text": "", "topics": ["keep", "more"], **hidden}
+    saved = editor_client.post(memory_url(agent, "e1", "edit"), data)
+    assert saved.status_code == 302
+    back = agno.get_user_memory("e1")
+    assert back.memory == "" and back.topics == ["keep", "more"]
+    # A text shown and then emptied is what a person typed: refused.
+    agno.upsert_user_memory(UserMemory(memory_id="e2", memory="Full.", user_id="ann"))
+    hidden = _open_edit(editor_client, agent, "e2")
+    refused = editor_client.post(
+        memory_url(agent, "e2", "edit"), {"user_id": "ann", "text": "", **hidden}
+    )
+    assert refused.status_code == 422 and "cannot be empty" in refused.content.decode()
+    assert agno.get_user_memory("e2").memory == "Full."
+
+
+def test_a_padded_or_empty_stored_topic_is_pruned_exactly_and_not_an_option(
+    editor_client, agent, agno_db_for
+):
+    agno = agno_db_for(agent)
+    agno.upsert_user_memory(
+        UserMemory(memory_id="p1", memory="Padded.", user_id="ann", topics=["  padded  ", ""])
+    )
+    agno.upsert_user_memory(
+        UserMemory(memory_id="p2", memory="Plain.", user_id="ann", topics=["padded"])
+    )
+    preview = editor_client.post(
+        reverse("memories:preview_prune", args=[agent.slug]), {"topic": "  padded  "}
+    )
+    assert preview.status_code == 302
+    assert set(PruneCandidate.objects.values_list("memory_id", flat=True)) == {"p1"}
+    options = editor_client.get(
+        reverse("memories:topics", args=[agent.slug]) + "?user_id=ann", **HTMX
+    ).content.decode()
+    # "" is "All topics" already: a stored empty topic is no second, blank choice.
+    assert options.count('value=""') == 1 and 'value="  padded  "' in options

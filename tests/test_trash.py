@@ -208,8 +208,11 @@ def test_bad_selections_get_a_clear_answer_and_change_nothing(
         response = editor_client.post(url, data, **HTMX)
         assert response.status_code == status, data
         assert words in json.loads(response["HX-Trigger"])["toast"]["message"]
-    bad_page = editor_client.get(reverse("memories:trash", args=[agent.slug]) + "?after=x")
-    assert bad_page.status_code == 400
+    for after in ("x", "%C2%B2", "9" * 5_000, "0", "-1", str(2**63)):  # "²" passes isdigit()
+        bad_page = editor_client.get(
+            reverse("memories:trash", args=[agent.slug]) + f"?after={after}"
+        )
+        assert bad_page.status_code == 400 and b"malformed" in bad_page.content, after
     assert (
         TrashedMemory.objects.get().pk == theirs
         and agno_db_for(other).get_user_memory("m1") is None

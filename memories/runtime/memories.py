@@ -254,7 +254,8 @@ def memory_topics(agent: Agent, user_id: str) -> list[str]:
                 ),
                 {"u": user_id},
             )
-            return [row[0] for row in cursor.fetchall()]
+            # A stored "" topic is left out: "" is the filter's "All topics".
+            return [row[0] for row in cursor.fetchall() if row[0] != ""]
 
     return read_runtime(agent, read, replica=True)
 
