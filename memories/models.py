@@ -355,6 +355,12 @@ def memory_text(value: Any) -> str:
     return value if isinstance(value, str) else str(value)
 
 
+def topic_text(topic: Any) -> str:
+    """One stored topic as pages show it: agno's topics are text, but it does not check, and
+    a number, null or object in the list reads as str() of it, as a memory does."""
+    return topic if isinstance(topic, str) else str(topic)
+
+
 # The runtime's own tables, one set per agent schema. Unmanaged: Django never creates,
 # alters or drops them; memories/runtime.py points the search_path at the agent's schema.
 
@@ -387,7 +393,7 @@ class MemoryRow(models.Model):
     @property
     def topic_list(self) -> list[str]:
         if isinstance(self.topics, list):
-            return [str(topic) for topic in self.topics]
+            return [topic_text(topic) for topic in self.topics]
         if isinstance(self.topics, str):  # agno accepts topics="travel": one topic, not none
             return [self.topics]
         return []
@@ -576,7 +582,7 @@ class TrashedMemory(models.Model):
     def topic_list(self) -> list[str]:
         topics = self.row.get("topics")
         if isinstance(topics, list):
-            return [str(topic) for topic in topics]
+            return [topic_text(topic) for topic in topics]
         return [topics] if isinstance(topics, str) else []
 
 

@@ -401,3 +401,18 @@ def test_a_padded_or_empty_stored_topic_is_pruned_exactly_and_not_an_option(
     ).content.decode()
     # "" is "All topics" already: a stored empty topic is no second, blank choice.
     assert options.count('value=""') == 1 and 'value="  padded  "' in options
+
+
+def test_adding_a_topic_keeps_stored_topics_that_are_not_text_as_stored(
+    editor_client, agent, agno_db_for
+):
+    agno = agno_db_for(agent)
+    # agno's UserMemory does not check its topics: numbers, null and objects get stored too.
+    stored = [1, None, {"x": 1}, ["y"], "text"]
+    agno.upsert_user_memory(UserMemory(memory_id="n1", memory="Odd.", user_id="ann", topics=stored))
+    hidden = _open_edit(editor_client, agent, "n1")
+    shown = ["1", "None", "{'x': 1}", "['y']", "text"]
+    data = {"user_id": "ann", "text": "Odd.", "topics": [*shown, "new", ""], **hidden}
+    saved = editor_client.post(memory_url(agent, "n1", "edit"), data)
+    assert saved.status_code == 302
+    assert agno.get_user_memory("n1").topics == [*stored, "new"]

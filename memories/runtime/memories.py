@@ -17,7 +17,7 @@ from django.db.models import BooleanField, Func, JSONField, TextField, Value
 from django.db.models.expressions import RawSQL
 
 from agents.models import Agent
-from memories.models import Memory, memory_text
+from memories.models import Memory, memory_text, topic_text
 from memories.runtime.access import (
     PAGE_SIZE,
     ForeignMemories,
@@ -323,7 +323,7 @@ def update_memory(
     *,
     version: str,
     text: str | None,
-    topics: list[str] | None,
+    topics: list[Any] | None,
 ) -> Memory:
     """Change what is given (None: keep as stored), refusing if the memory changed since
     `version` was read. Nothing given, nothing written: updated_at stays."""
@@ -340,6 +340,7 @@ def update_memory(
             sets.append("memory = %s::jsonb")
             values.append(json.dumps(text))
         if topics is not None:
+            topics = _with_stored_items(memory, topics)
             # No topics: JSON null, as the runtime writes it (not SQL NULL, not []).
             sets.append("topics = %s::jsonb")
             values.append(json.dumps(topics or None))
@@ -359,6 +360,15 @@ def update_memory(
         memory.topics = topics or None
     memory.updated_at = now
     return memory
+
+
+def _with_stored_items(memory: Memory, topics: list[str]) -> list[Any]:
+    """The topics to store: a stored topic that is not text (agno does not check) was shown
+    and sent back as its text (topic_text), and goes back as it was stored, not as that text.
+    The version check has made sure these are the topics the form showed."""
+    stored = memory.topics if isinstance(memory.topics, list) else []
+    originals = {topic_text(item): item for item in stored if not isinstance(item, str)}
+    return [originals.get(topic, topic) for topic in topics] if originals else topics
 
 
 def delete_memory(agent: Agent, user_id: str, memory_id: str, *, version: str = "") -> None:
