@@ -361,6 +361,18 @@ def topic_text(topic: Any) -> str:
     return topic if isinstance(topic, str) else str(topic)
 
 
+def topic_items(topics: Any) -> list[Any]:
+    """Stored topics as a list: agno accepts topics="travel" (one topic, not none), and a
+    lone number or object stored there is one topic too, shown rather than hidden."""
+    if isinstance(topics, list):
+        return topics
+    return [] if topics is None else [topics]
+
+
+def topic_texts(topics: Any) -> list[str]:
+    return [topic_text(topic) for topic in topic_items(topics)]
+
+
 # The runtime's own tables, one set per agent schema. Unmanaged: Django never creates,
 # alters or drops them; memories/runtime.py points the search_path at the agent's schema.
 
@@ -392,11 +404,7 @@ class MemoryRow(models.Model):
 
     @property
     def topic_list(self) -> list[str]:
-        if isinstance(self.topics, list):
-            return [topic_text(topic) for topic in self.topics]
-        if isinstance(self.topics, str):  # agno accepts topics="travel": one topic, not none
-            return [self.topics]
-        return []
+        return topic_texts(self.topics)
 
     @functools.cached_property
     def details(self) -> list[tuple[str, str]]:
@@ -580,10 +588,7 @@ class TrashedMemory(models.Model):
 
     @property
     def topic_list(self) -> list[str]:
-        topics = self.row.get("topics")
-        if isinstance(topics, list):
-            return [topic_text(topic) for topic in topics]
-        return [topics] if isinstance(topics, str) else []
+        return topic_texts(self.row.get("topics"))
 
 
 class ForgetReceipt(models.Model):

@@ -416,3 +416,18 @@ def test_adding_a_topic_keeps_stored_topics_that_are_not_text_as_stored(
     saved = editor_client.post(memory_url(agent, "n1", "edit"), data)
     assert saved.status_code == 302
     assert agno.get_user_memory("n1").topics == [*stored, "new"]
+
+
+def test_a_lone_object_stored_as_topics_is_shown_and_kept_by_an_added_topic(
+    editor_client, agent, agno_db_for
+):
+    agno = agno_db_for(agent)
+    agno.upsert_user_memory(
+        UserMemory(memory_id="d1", memory="Dict.", user_id="ann", topics={"a": 1})
+    )
+    page = editor_client.get(user_page(agent, "ann")).content.decode()
+    assert "{&#x27;a&#x27;: 1}" in page  # shown, not hidden
+    hidden = _open_edit(editor_client, agent, "d1")
+    data = {"user_id": "ann", "text": "Dict.", "topics": ["{'a': 1}", "new"], **hidden}
+    assert editor_client.post(memory_url(agent, "d1", "edit"), data).status_code == 302
+    assert agno.get_user_memory("d1").topics == [{"a": 1}, "new"]

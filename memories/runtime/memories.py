@@ -17,7 +17,7 @@ from django.db.models import BooleanField, Func, JSONField, TextField, Value
 from django.db.models.expressions import RawSQL
 
 from agents.models import Agent
-from memories.models import Memory, memory_text, topic_text
+from memories.models import Memory, memory_text, topic_items, topic_text
 from memories.runtime.access import (
     PAGE_SIZE,
     ForeignMemories,
@@ -366,8 +366,9 @@ def _with_stored_items(memory: Memory, topics: list[str]) -> list[Any]:
     """The topics to store: a stored topic that is not text (agno does not check) was shown
     and sent back as its text (topic_text), and goes back as it was stored, not as that text.
     The version check has made sure these are the topics the form showed."""
-    stored = memory.topics if isinstance(memory.topics, list) else []
-    originals = {topic_text(item): item for item in stored if not isinstance(item, str)}
+    originals = {
+        topic_text(item): item for item in topic_items(memory.topics) if not isinstance(item, str)
+    }
     return [originals.get(topic, topic) for topic in topics] if originals else topics
 
 
