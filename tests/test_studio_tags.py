@@ -112,3 +112,15 @@ def test_a_time_that_is_not_a_number_is_shown_as_stored_and_flagged():
         html = str(when(stored))
         assert "not a time the runtime writes" in html, stored
         assert len(html) < 400, stored  # a long value is cut short, not pasted in whole
+
+
+def test_stored_json_of_any_shape_is_shown_as_json_text():
+    from memories.templatetags.studio import as_json, message_text
+
+    assert message_text([{"type": "text", "text": "Hi."}, {"type": "image"}]) == "Hi."
+    assert message_text([{"type": "image"}]) == '[\n  {\n    "type": "image"\n  }\n]'
+    assert message_text(None) == "" and message_text("As is.") == "As is."
+    deep: list = []
+    for _ in range(5_000):
+        deep = [deep]
+    assert "too deeply" in as_json(deep)

@@ -135,7 +135,10 @@ def as_json(value: Any) -> str:
     """A stored JSON value (a tool call, a tool result) as JSON text; text stays text."""
     if isinstance(value, str):
         return value
-    return json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    try:
+        return json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    except (RecursionError, ValueError):  # nested past what json writes
+        return "(stored JSON nested too deeply to show)"
 
 
 @register.filter
