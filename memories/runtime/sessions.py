@@ -4,21 +4,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import BigIntegerField, BooleanField
-from django.db.models.expressions import RawSQL
-
 from agents.models import Agent
 from memories.models import Run, RuntimeSession
 from memories.runtime.access import (
     PAGE_SIZE,
     Page,
     SessionNotFound,
+    Tables,
     decode_cursor,
     in_agent_schema,
     keyset_page,
     page_limit,
+    read_runtime,
+    same_user,
 )
-from memories.runtime.memories import SORT_KEYS
+from memories.runtime.memories import in_seconds
+from studio.sql_rows import fetch, select_list
 
 
 @dataclass
@@ -30,46 +31,55 @@ class SessionRow:
 
 
 def user_sessions(
-    agent: Agent, user_id: str, *, after: str | None = None, limit: int = PAGE_SIZE
+    agent: Agent, user_id: str | None, *, after: str | None = None, limit: int = PAGE_SIZE
 ) -> Page[SessionRow]:
-    """A user's sessions, most recently active first, with run counts for the page only."""
+    """A user's sessions, most recently active first, with each one's run count and first
+    and last activity: one statement (read_runtime), the runs counted for the page only."""
     limit = page_limit(limit)
-    with in_agent_schema(agent, replica=True) as tables:
+    cursor = decode_cursor(after, (int, str)) if after else None
+
+    def read(tables: Tables) -> Page[SessionRow]:
         if not tables.sessions:
             return Page([])
-        rows = tables.Session.objects.filter(user_id=user_id).annotate(
-            sort_key=RawSQL(SORT_KEYS["updated"], (), BigIntegerField())
+        key = in_seconds("coalesce(s.updated_at, s.created_at)")  # SORT_KEYS["updated"]
+        where, params = [same_user(user_id, "%s", column="s.user_id")], []
+        if user_id is not None:
+            params.append(user_id)
+        if cursor:
+            where.append(f"({key}, s.session_id) < (%s, %s)")
+            params += cursor
+        runs = (
+            "LEFT JOIN LATERAL (SELECT count(*) AS n, min(created_at) AS first, "
+            "max(coalesce(updated_at, created_at)) AS last FROM {runs} "
+            "WHERE session_id = s.session_id) AS r ON true"
+            if tables.runs
+            else "CROSS JOIN (SELECT 0::bigint, NULL::bigint, NULL::bigint) AS r(n, first, last)"
         )
-        if after:
-            last_key, last_id = decode_cursor(after, (int, str))
-            condition = f"({SORT_KEYS['updated']}, session_id) < (%s, %s)"
-            rows = rows.filter(RawSQL(condition, (last_key, last_id), BooleanField()))
-        page = keyset_page(
-            rows.order_by("-sort_key", "-session_id")[: limit + 1],
-            limit,
-            lambda s: (s.sort_key, s.session_id),
+        sql = (
+            f"SELECT {select_list(tables.Session, 's')}, {key} AS sort_key, r.n, r.first, r.last "
+            f"FROM {{sessions}} AS s {runs} WHERE {' AND '.join(where)} "
+            "ORDER BY sort_key DESC, s.session_id DESC LIMIT %s"
         )
-        sessions = page.items
-        result = [SessionRow(s, 0, s.created_at, s.updated_at or s.created_at) for s in sessions]
-        if sessions and tables.runs:
-            with tables.cursor() as cursor:
-                cursor.execute(
-                    tables.sql(
-                        "SELECT session_id, count(*), min(created_at), "
-                        "max(coalesce(updated_at, created_at)) FROM {runs} "
-                        "WHERE session_id = ANY(%s) GROUP BY session_id"
-                    ),
-                    [[s.session_id for s in sessions]],
-                )
-                stats = {sid: (n, first, last) for sid, n, first, last in cursor.fetchall()}
-            for row in result:
-                n, first, last = stats.get(row.session.session_id, (0, None, None))
-                row.run_count = n
-                if first is not None:
-                    row.first_activity = min(first, row.first_activity or first)
-                if last is not None:
-                    row.last_activity = max(last, row.last_activity or last)
-    return Page(result, page.next_cursor)
+        found = fetch(
+            tables.Session,
+            tables.sql(sql),
+            [*params, limit + 1],
+            extras=["sort_key", "run_count", "runs_first", "runs_last"],
+            using=tables.alias,
+        )
+        page = keyset_page(found, limit, lambda session: (session.sort_key, session.session_id))
+        return Page([_session_row(session) for session in page.items], page.next_cursor)
+
+    return read_runtime(agent, read, replica=True)
+
+
+def _session_row(session: RuntimeSession) -> SessionRow:
+    first, last = session.created_at, session.updated_at or session.created_at
+    if session.runs_first is not None:
+        first = min(session.runs_first, first or session.runs_first)
+    if session.runs_last is not None:
+        last = max(session.runs_last, last or session.runs_last)
+    return SessionRow(session, session.run_count or 0, first, last)
 
 
 def session_runs(agent: Agent, session_id: str, limit: int = 500) -> list[Run]:
