@@ -87,8 +87,9 @@ def test_the_users_list_asks_the_runtime_one_statement(ran):
         lambda agent, memory_id: runtime.search_memories(agent, "chess"),
         lambda agent, memory_id: runtime.recent_memories(agent),
         lambda agent, memory_id: runtime.memory_topics(agent, "ann"),
+        lambda agent, memory_id: runtime.user_sessions(agent, "ann"),
     ],
-    ids=["memories", "summary", "page", "one memory", "search", "recent", "topics"],
+    ids=["memories", "summary", "page", "one memory", "search", "recent", "topics", "sessions"],
 )
 def test_each_plain_sql_read_is_one_qualified_statement(ran, read):
     agent = ran["agent"]
@@ -96,7 +97,9 @@ def test_each_plain_sql_read_is_one_qualified_statement(ran, read):
         found = read(agent, ran["memory_id"])
     assert found is not None
     [statement] = _runtime_statements(captured, agent)
-    assert _qualified(agent, "agno_memories") in statement
+    assert _qualified(agent, "agno_memories") in statement or (
+        _qualified(agent, "agno_sessions") in statement
+    )
 
 
 def test_pages_are_one_statement_each_through_the_views(ran, editor_client):
