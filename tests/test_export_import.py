@@ -12,8 +12,8 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from memories import import_export, runtime
-from memories.models import AuditEvent
-from tests.factories import set_memory_columns, stored_memories
+from memories.models import AuditEvent, Job
+from tests.factories import run_queued_tasks, set_memory_columns, stored_memories
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -253,6 +253,32 @@ def test_an_export_of_awkward_rows_imports_into_another_agent_exactly(
     assert "Written: 0 added, 0 updated." in again.content.decode()
     assert b'"topics": null' in exported  # JSON null and SQL NULL stay apart
     assert stored_memories(target.db_schema) == stored_memories(source.db_schema)
+
+
+def test_an_export_imported_in_the_background_is_restored_exactly_too(
+    editor_client, make_agent, agno_db_for, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.MEDIA_ROOT = tmp_path
+    source, target = make_agent(), make_agent()
+    rows = [
+        *AWKWARD,
+        UserMemory(memory_id="json null", memory="Set below.", user_id="ann", topics=[]),
+    ]
+    for memory in rows:
+        agno_db_for(source).upsert_user_memory(memory)
+    set_memory_columns(source.db_schema, "sql null topics", topics="NULL", updated_at="NULL")
+    set_memory_columns(source.db_schema, "json null", memory="'null'::jsonb", topics="'[]'")
+    exported = export_of(editor_client, source)
+    response = upload(editor_client, target, "export.jsonl", exported, background="on")
+    assert response.status_code == 302
+    with django_capture_on_commit_callbacks(execute=True):
+        run_queued_tasks()
+    job = Job.objects.get(kind=Job.Kind.IMPORT)
+    assert (job.state, job.result) == ("done", {"added": len(rows), "updated": 0})
+    assert stored_memories(target.db_schema) == stored_memories(source.db_schema)
+    theirs = sorted(agno_db_for(target).get_user_memories(), key=lambda m: m.memory_id)
+    mine = sorted(agno_db_for(source).get_user_memories(), key=lambda m: m.memory_id)
+    assert [vars(m) for m in theirs] == [vars(m) for m in mine]
 
 
 def test_an_import_restores_an_exported_memory_that_changed_since(

@@ -88,7 +88,12 @@ def start_import(
             kind=Job.Kind.IMPORT,
             agent=agent,
             actor=actor,
-            params={"user_id": user_id or "", "rejected": len(report.rejected)},
+            # An export is restored as stored, on the workers as on the page.
+            params={
+                "user_id": user_id or "",
+                "rejected": len(report.rejected),
+                "exact": report.exact,
+            },
             total=len(report.accepted),
         )
         path = import_export.pending_import_path(job.pk)
@@ -102,9 +107,12 @@ def start_import(
 def import_batch(*, actor: Actor, job: Job, rows: list[dict[str, Any]], last: bool) -> None:
     """Write one batch of a background import; the last one records the audit event."""
     agent = job.agent
-    added, updated = runtime_transfer.upsert_memories(agent, rows)
+    added, updated = runtime_transfer.upsert_memories(
+        agent, rows, exact=bool(job.params.get("exact"))
+    )
     flags.rescan_ids(agent, [row["memory_id"] for row in rows])
-    tokens.recount_users(agent, {row["user_id"] for row in rows})
+    # Memories without a user_id count towards no one's context.
+    tokens.recount_users(agent, {row["user_id"] for row in rows if row["user_id"] is not None})
     job.result = {
         "added": job.result.get("added", 0) + added,
         "updated": job.result.get("updated", 0) + updated,
