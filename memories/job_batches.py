@@ -62,11 +62,12 @@ def schedule_next(job: Job) -> None:
 
 def before_cancel(job: Job) -> None:
     """A batch staged by the last step is settled, not left half done: a prune's trash copies
-    of memories it will not delete go, a forget erases the agent its receipt already names."""
+    of memories it will not delete go (and the prune ends), a forget erases the agent its
+    receipt already names."""
     if job.kind == Job.Kind.PRUNE:
         prune = PruneJob.objects.filter(pk=job.params["prune_job"]).first()
         if prune is not None:
-            actions.settle_prune_batch(actor=job.actor, job=prune, delete=False)
+            actions.stop_prune(actor=job.actor, job=prune)
     if job.kind == Job.Kind.FORGET and job.cursor.get("line") is not None:
         forget_batch(job)
     if job.kind == Job.Kind.SCOPING_CHECK:  # the stored report stays as the last check left it

@@ -85,6 +85,7 @@ def prune_batch(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
         "job": job,
         "can_write": True,
         "criteria": pruning.PruneCriteria(**job.criteria).describe(),
+        "run": Job.objects.filter(kind=Job.Kind.PRUNE, params__prune_job=job.pk).first(),
         "undoable": _undoable(job),
     }
     response = render(request, f"{PRUNE_PAGE}#progress", context)

@@ -101,6 +101,17 @@ def test_cancel_stops_a_job_between_batches(editor_client, viewer_client, agent)
     assert TrashedMemory.objects.filter(agent=agent).count() == 10  # none of the kept 30
     assert editor_client.post(cancel, **HTMX).status_code == 409  # finished: nothing to cancel
     assert AuditEvent.objects.filter(action="job.cancelled").count() == 1
+    # The prune ends as it stands: the staged batch was left, not "kept because it changed".
+    assert prune.finished_at and prune.skipped == 0 and prune.remaining == 30
+    pruned = AuditEvent.objects.get(action="memories.pruned").details
+    assert (pruned["deleted"], pruned["cancelled"], pruned["left"]) == (10, True, 30)
+    page = editor_client.get(reverse("memories:prune_job", args=[agent.slug, prune.pk]))
+    html = page.content.decode()
+    assert "Cancelled: <strong>10</strong> memories deleted" in html and "other 30" in html
+    assert 'hx-trigger="every 2s"' not in html  # no more polling
+    by_hand = reverse("memories:prune_batch", args=[agent.slug, prune.pk])
+    assert editor_client.post(by_hand).status_code == 302  # a batch by hand deletes no more
+    assert len(runtime.user_memories(agent, "ann", limit=100).items) == 30
 
 
 def test_a_queued_job_is_cancelled_at_once(editor_client, agent):

@@ -515,7 +515,8 @@ def settle_prune_batch(*, actor: Actor, job: PruneJob, delete: bool = True) -> P
     second time (the first was killed after the runtime committed) it deletes nothing more
     and settles the same way: a staged memory the runtime no longer holds was deleted (its
     trash copy stays), one it still holds changed since the preview and is kept. Without
-    `delete` (a cancel), nothing more is deleted and the batch settles as it stands."""
+    `delete` (a cancel, stop_prune), nothing more is deleted: a memory still held was not
+    changed but left, and stays a candidate."""
     with transaction.atomic():
         job = PruneJob.objects.select_for_update().select_related("agent").get(pk=job.pk)
         if job.finished_at or not job.staged:
@@ -530,10 +531,13 @@ def settle_prune_batch(*, actor: Actor, job: PruneJob, delete: bool = True) -> P
         TrashedMemory.objects.filter(
             pk__in=[pk for _, m, _, _, pk in staged if m in left and pk is not None]
         ).delete()
-        PruneCandidate.objects.filter(id__in=[pk for pk, _, _, _, _ in staged]).delete()
-        flags.drop_flags(job.agent, [memory_id for memory_id, _ in deleted])
+        gone = {memory_id for memory_id, _ in deleted}
+        settled = [pk for pk, m, _, _, _ in staged if delete or m in gone]
+        PruneCandidate.objects.filter(id__in=settled).delete()
+        flags.drop_flags(job.agent, list(gone))
         job.deleted += len(deleted)
-        job.skipped += len(staged) - len(deleted)
+        if delete:
+            job.skipped += len(staged) - len(deleted)
         job.staged = []
         if delete and not job.candidates.exists():
             _finish_prune(actor, job)
@@ -542,20 +546,35 @@ def settle_prune_batch(*, actor: Actor, job: PruneJob, delete: bool = True) -> P
     return job
 
 
-def _finish_prune(actor: Actor, job: PruneJob) -> None:
+def stop_prune(*, actor: Actor, job: PruneJob) -> PruneJob:
+    """A cancelled prune: its staged batch settles without deleting more, and the prune ends
+    as it stands (its page stops, no batch runs again); the memories left stay stored."""
+    job = settle_prune_batch(actor=actor, job=job, delete=False)
+    with transaction.atomic():
+        job = PruneJob.objects.select_for_update().select_related("agent").get(pk=job.pk)
+        if job.finished_at is None:
+            _finish_prune(actor, job, cancelled=True)
+            job.save()
+    return job
+
+
+def _finish_prune(actor: Actor, job: PruneJob, *, cancelled: bool = False) -> None:
     job.finished_at = timezone.now()
+    details = {
+        "planned": job.planned,
+        "deleted": job.deleted,
+        "kept_changed": job.skipped,
+        "users": job.users,
+        "criteria": PruneCriteria(**job.criteria).describe(),
+    }
+    if cancelled:
+        details |= {"cancelled": True, "left": job.remaining}
     audit.record(
         actor,
         job.agent,
         AuditEvent.Action.MEMORIES_PRUNED,
         user_id=job.criteria.get("user_id") or "",
-        details={
-            "planned": job.planned,
-            "deleted": job.deleted,
-            "kept_changed": job.skipped,
-            "users": job.users,
-            "criteria": PruneCriteria(**job.criteria).describe(),
-        },
+        details=details,
     )
 
 
