@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import json
+from dataclasses import asdict
+
 from django import forms
 
 from agents.memory_settings import (
@@ -71,6 +74,29 @@ class MemorySettingsForm(forms.Form):
             max_tool_calls_from_history=data["max_tool_calls_from_history"],
             compress_tool_results_threshold=data["compress_tool_results_threshold"],
         )
+
+
+class MemoryTabForm(MemorySettingsForm):
+    """The Memory tab's panel, which also carries the settings it showed (`shown`): a save
+    applies what the person changed since, so two people's changes to different switches
+    both stay (change_settings merges them under the agent's lock)."""
+
+    shown = forms.CharField(required=False, max_length=2_000, widget=forms.HiddenInput)
+
+    @classmethod
+    def for_settings(cls, settings: MemorySettings, **kwargs) -> MemorySettingsForm:
+        form = super().for_settings(settings, **kwargs)
+        form.initial["shown"] = json.dumps(asdict(settings), separators=(",", ":"))
+        return form
+
+    def shown_settings(self) -> MemorySettings | None:
+        """The settings the page showed, or None (an older page, or not readable): then the
+        whole panel is what the person asks for, as before."""
+        try:
+            shown = json.loads(self.cleaned_data.get("shown") or "null")
+        except ValueError:
+            return None
+        return MemorySettings.from_json(shown) if isinstance(shown, dict) else None
 
 
 class DiscoverForm(forms.Form):

@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from agents.access import agent_for_user, can_write, studio_agent_for_user
 from agents.agno_bridge import TABLE_KEYS, agent_options, unsupported_settings
-from agents.forms import DiscoverForm, MemorySettingsForm, RegisterDiscoveredForm
+from agents.forms import DiscoverForm, MemoryTabForm, RegisterDiscoveredForm
 from agents.models import Agent
 from memories import actions, flags, runtime, tokens, users
 from memories.context_cost import ENCODING_NAME
@@ -146,7 +146,7 @@ def memory_tab(request: HttpRequest, slug: str) -> HttpResponse:
     status = 400 if context.get("users_error") else 200
     if request.htmx and request.htmx.target == "users":
         return render(request, "agents/memory_tab.html#users-table", context, status=status)
-    context["form"] = MemorySettingsForm.for_settings(agent.memory_settings)
+    context["form"] = MemoryTabForm.for_settings(agent.memory_settings)
     context["settings"] = agent.memory_settings
     context.update(_bridge_context(request, agent))
     return render(request, "agents/memory_tab.html", context, status=status)
@@ -178,7 +178,7 @@ def recent_memories(request: HttpRequest, slug: str) -> HttpResponse:
 @require_POST
 def update_memory_settings(request: HttpRequest, slug: str) -> HttpResponse:
     agent, writable = studio_agent_for_user(request, slug)
-    form = MemorySettingsForm(request.POST)
+    form = MemoryTabForm(request.POST)
     if not form.is_valid():
         context = {
             "agent": agent,
@@ -194,7 +194,10 @@ def update_memory_settings(request: HttpRequest, slug: str) -> HttpResponse:
         return render(request, "agents/memory_tab.html", context, status=422)
 
     change = actions.change_settings(
-        actor=request.user, agent=agent, requested=form.requested_settings()
+        actor=request.user,
+        agent=agent,
+        requested=form.requested_settings(),
+        shown=form.shown_settings(),
     )
     level = "warning" if change.notes else "success"
     if not request.htmx:
@@ -204,7 +207,7 @@ def update_memory_settings(request: HttpRequest, slug: str) -> HttpResponse:
         "agent": agent,
         "can_write": writable,
         "can_change_settings": True,
-        "form": MemorySettingsForm.for_settings(change.settings),
+        "form": MemoryTabForm.for_settings(change.settings),
         "settings": change.settings,
         "notes": change.notes,
     }

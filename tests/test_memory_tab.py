@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from html import unescape
 
 import pytest
 from django.urls import reverse
@@ -71,6 +73,36 @@ def test_switching_back_to_manual_works_as_a_plain_form(editor_client, agent):
     agent.refresh_from_db()
     assert agent.memory_settings.mode == "manual"
     assert agent.agno_settings["agentic_memory"] is False
+
+
+def _shown(client, agent) -> str:
+    """The settings the Memory tab's panel says it showed (its hidden `shown`)."""
+    html = client.get(reverse("agents:memory_tab", args=[agent.slug])).content.decode()
+    return unescape(re.search(r'name="shown" value="([^"]*)"', html).group(1))
+
+
+def test_two_people_changing_different_switches_keep_both_changes(editor_client, editor, agent):
+    other = editor_client.__class__()
+    other.force_login(editor)
+    mine, theirs = _shown(editor_client, agent), _shown(other, agent)  # both pages at S0
+    first = editor_client.post(
+        settings_url(agent), form_data(session_summaries="on", shown=mine), **HTMX
+    )
+    assert first.status_code == 200
+    # The other page still shows summaries off; it turns agent memories on.
+    second = other.post(settings_url(agent), form_data(agent_memories="on", shown=theirs), **HTMX)
+    assert second.status_code == 200
+    assert "changed elsewhere" in json.loads(second["HX-Trigger"])["toast"]["message"]
+    agent.refresh_from_db()
+    assert agent.agno_settings["session_summaries"] is True  # not undone by the stale page
+    assert agent.agno_settings["agent_memories"] is True
+    last = AuditEvent.objects.filter(action="settings.changed").order_by("pk").last()
+    assert last.details["changed"] == {"agent_memories": [False, True]}
+    # The panel sent back shows both: its `shown` is the merged state.
+    panel = second.content.decode()
+    assert json.loads(unescape(re.search(r'name="shown" value="([^"]*)"', panel).group(1)))[
+        "session_summaries"
+    ]
 
 
 def test_session_storage_off_turns_memories_off_and_the_page_says_why(editor_client, agent):

@@ -3,7 +3,7 @@ Memory tab's switches, its cost inputs and its bridge token. Each records its au
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -101,12 +101,36 @@ class SettingsChange:
         return " ".join(["Settings saved." if self.changed else "Nothing changed.", *self.notes])
 
 
-def change_settings(*, actor: Actor, agent: Agent, requested: MemorySettings) -> SettingsChange:
-    """Apply the Memory tab's switches by its rules; never deletes a memory."""
+def change_settings(
+    *,
+    actor: Actor,
+    agent: Agent,
+    requested: MemorySettings,
+    shown: MemorySettings | None = None,
+) -> SettingsChange:
+    """Apply the Memory tab's switches by its rules; never deletes a memory. With `shown`
+    (the settings the person's page showed), only what they changed from it is applied to
+    the settings as they are now: a change someone made meanwhile stays."""
     with transaction.atomic():
         locked = Agent.objects.select_for_update().get(pk=agent.pk)
         before = locked.memory_settings
-        after, notes = apply_changes(before, requested)
+        notes: list[str] = []
+        if shown is not None:
+            if shown != before:
+                notes.append(
+                    "These settings were changed elsewhere since this page was opened: "
+                    "those changes are kept, and yours applied to them."
+                )
+            requested = replace(
+                before,
+                **{
+                    f.name: getattr(requested, f.name)
+                    for f in fields(MemorySettings)
+                    if getattr(requested, f.name) != getattr(shown, f.name)
+                },
+            )
+        after, rule_notes = apply_changes(before, requested)
+        notes += rule_notes
         changed = {
             name: [getattr(before, name), getattr(after, name)]
             for name in vars(after)
