@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from agents.access import agent_for_user, can_write, studio_agent_for_user
 from agents.agno_bridge import TABLE_KEYS, agent_options, unsupported_settings
@@ -241,7 +241,8 @@ def _bridge_context(request: HttpRequest, agent: Agent) -> dict:
     }
 
 
-@require_GET
+@never_cache  # an answer to one agent's token, for no cache to keep
+@require_safe  # GET and HEAD
 def settings_api(request: HttpRequest, slug: str) -> HttpResponse:
     """Read-only settings for running agents, authenticated by the agent's bearer token."""
     agent = Agent.objects.filter(slug=slug).first()

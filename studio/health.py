@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 STUDIO_ALIAS = "default"
 
@@ -31,7 +31,7 @@ def database_health(alias: str) -> dict[str, bool | float]:
 
 
 @never_cache
-@require_GET
+@require_safe  # GET and HEAD: load balancers and uptime probes often send HEAD
 def healthz(request: HttpRequest) -> JsonResponse:
     studio = database_health(STUDIO_ALIAS)
     # Each RUNTIME_DATABASES connection (and its replica); "default" is the studio's own.

@@ -77,7 +77,9 @@ def test_the_endpoint_needs_the_agents_token(client, editor_client, agent):
         == 401
     )
     ok = client.get(url, HTTP_AUTHORIZATION=f"Bearer {token}")
-    assert ok.status_code == 200
+    assert ok.status_code == 200 and "no-store" in ok["Cache-Control"]
+    assert client.head(url, HTTP_AUTHORIZATION=f"Bearer {token}").status_code == 200
+    assert client.head(url).status_code == 401
     payload = ok.json()
     assert payload["db_schema"] == agent.db_schema
     assert payload["agno_settings"]["user_memories"] is True
