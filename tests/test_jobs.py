@@ -11,6 +11,7 @@ import time
 from datetime import timedelta
 from html import unescape
 
+import pytest
 from agno.db.schemas.memory import UserMemory
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
@@ -512,3 +513,25 @@ def test_the_jobs_page_pages_filters_and_leaves_out_idle_passes(viewer_client, a
     done = Job.objects.filter(kind="token_sweep", state="done")
     assert list(done.values_list("pk", flat=True)) == [current.pk]
     assert Job.objects.filter(kind="token_sweep", state="queued").count() == 1  # the next pass
+
+
+@pytest.mark.django_db(transaction=True)  # the table is dropped from another connection
+def test_an_export_whose_table_is_dropped_midway_fails_instead_of_ending_short(
+    agent, settings, tmp_path
+):
+    from django.db import connection
+
+    from studio.database_urls import psycopg_connect
+
+    settings.MEDIA_ROOT = tmp_path
+    make_memories(agent, "ann", 25)
+    job = actions.start_export(actor=None, agent=agent, batch=10)
+    run_queued_tasks(max_tasks=1)
+    job.refresh_from_db()
+    assert (job.state, job.done) == ("running", 10)
+    with psycopg_connect(connection.settings_dict) as owner:  # as the runtime's owner might
+        owner.execute(f'DROP TABLE "{agent.db_schema}".agno_memories')
+    run_queued_tasks()
+    job.refresh_from_db()
+    assert job.state == "failed" and job.done == 10
+    assert job.error.startswith("TablesGone: The agent's memory table is gone")

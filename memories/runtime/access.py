@@ -76,6 +76,13 @@ class SessionNotFound(RuntimeAccessError):
     message = "This session no longer exists: it was deleted, or belongs to another agent."
 
 
+class TablesGone(RuntimeAccessError):
+    message = (
+        "The agent's memory table is gone since this work started (dropped or renamed in "
+        "the runtime), so it stopped: what it did so far is incomplete."
+    )
+
+
 @dataclass(frozen=True)
 class Tables:
     """Which runtime tables exist where the agent's PostgresDb writes, and how to reach them:

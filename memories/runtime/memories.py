@@ -25,6 +25,7 @@ from memories.runtime.access import (
     Page,
     StaleMemory,
     Tables,
+    TablesGone,
     decode_cursor,
     in_agent_schema,
     keyset_page,
@@ -518,9 +519,12 @@ def memories_by_id(agent: Agent, memory_ids: Sequence[str]) -> dict[str, Memory]
 
 def memories_after(agent: Agent, after: str | None, limit: int) -> list[Memory]:
     """The next memories in memory_id order: how agent-wide scans walk a big table. `after`
-    None starts at the first, memory_id "" included (agno stores it as given)."""
+    None starts at the first, memory_id "" included (agno stores it as given). A table gone
+    mid-walk (after rows were read) is TablesGone, not an end that looks like the last row."""
     with in_agent_schema(agent) as tables:
         if not tables.memories:
+            if after is not None:
+                raise TablesGone(TablesGone.message)
             return []
         rows = tables.Memory.objects.all()
         if after is not None:

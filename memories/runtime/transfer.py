@@ -14,7 +14,7 @@ from django.db.models import JSONField, Value
 
 from agents.models import Agent
 from memories.models import Memory
-from memories.runtime.access import RuntimeAccessError, Tables, in_agent_schema
+from memories.runtime.access import RuntimeAccessError, Tables, TablesGone, in_agent_schema
 from memories.runtime.memories import EXPORT_FIELDS, stored_row, topics_value, with_null_topics
 from memories.runtime.schema import ensure_runtime_tables
 
@@ -78,9 +78,12 @@ def export_rows_after(
     one_user: bool = False,
 ) -> list[dict[str, Any]]:
     """The next memories after `after` (None: from the first) in memory_id order, as stored:
-    a memory whose topics are SQL NULL has no `topics` key; JSON null is None."""
+    a memory whose topics are SQL NULL has no `topics` key; JSON null is None. A table gone
+    mid-walk is TablesGone (runtime.memories_after)."""
     with in_agent_schema(agent) as tables:
         if not tables.memories:
+            if after is not None:
+                raise TablesGone(TablesGone.message)
             return []
         rows = with_null_topics(tables.Memory.objects.all())
         if after is not None:
