@@ -183,6 +183,8 @@ def _parse_line(line: str) -> Any:
     except RecursionError:
         return ValueError(f"JSON nested more than {MAX_JSON_DEPTH} levels deep")
     except ValueError as error:  # a non-finite number, or an integer of over 4,300 digits
+        if "integer string conversion" in str(error):  # Python's words name its own setting
+            return ValueError("not storable JSON: a whole number of more than 4,300 digits")
         return ValueError(f"not storable JSON: {error}")
 
 
@@ -284,7 +286,9 @@ def validate_row(raw: Any, default_user_id: str | None) -> dict[str, Any]:
     if len(text) > MAX_MEMORY_CHARS:
         raise ValueError(f"`memory` is longer than {MAX_MEMORY_CHARS:,} characters")
     user_id = raw.get("user_id") or default_user_id
-    if not isinstance(user_id, str) or not user_id:
+    if user_id is not None and not isinstance(user_id, str):
+        raise ValueError(f"`user_id` must be text (it is {type(user_id).__name__})")
+    if not user_id:
         raise ValueError("`user_id` is missing")
     if default_user_id is not None and user_id != default_user_id:
         raise ValueError(f"`user_id` is {user_id!r}, but this import is for {default_user_id!r}")

@@ -136,6 +136,7 @@ def test_csv_imports_seed_facts_and_reimport_does_not_duplicate(editor_client, a
     ("row", "reason"),
     [
         ({"memory": "x"}, "`user_id` is missing"),
+        ({"memory": "x", "user_id": 5}, "`user_id` must be text (it is int)"),
         ({"memory": "x" * 10_001, "user_id": "a"}, "longer than 10,000"),
         (
             {"memory": "x", "user_id": "a", "topics": [f"t{n}" for n in range(21)]},
@@ -355,7 +356,7 @@ PROBES = (
         (
             "digits.jsonl",
             b'{"memory": "x", "user_id": "a", "created_at": ' + b"9" * 5000 + b"}\n",
-            "digits",
+            "a whole number of more than 4,300 digits",  # not Python's sys.set_int_max_str_digits
         ),
         ("surrogate.jsonl", b'{"memory": "\\ud800", "user_id": "a"}\n', "lone surrogate"),
         ("surrogate.jsonl", exported_file(memory={"\ud800": 1}), "lone surrogate"),
