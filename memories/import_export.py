@@ -129,7 +129,19 @@ def _csv_rows(text: str) -> Iterator[tuple[int, Any]]:
             raise ImportFileError(
                 "A CSV import needs a header row with at least a `memory` column."
             )
+        repeated = sorted({name for name in fieldnames if fieldnames.count(name) > 1})
+        if repeated:  # DictReader would keep the last column of a name, silently
+            raise ImportFileError(
+                f"The CSV header names {', '.join(f'`{n}`' for n in repeated)} more than once; "
+                "give each column one name."
+            )
         for row in reader:
+            if row.get(None):  # DictReader's restkey: values past the header's columns
+                yield (
+                    reader.line_num,
+                    ValueError(f"{len(row[None])} more value(s) than the header has columns"),
+                )
+                continue
             yield reader.line_num, row
     except csv.Error as error:
         # e.g. a field over csv.field_size_limit() (128 KB): the reader cannot go on.
@@ -320,15 +332,19 @@ def validate_row(raw: Any, default_user_id: str | None) -> dict[str, Any]:
         stamp = _typed_epoch(raw.get(name), name)
         if stamp is not None:
             stamps[name] = stamp
+    optional = {}
+    for name in ("feedback", "agent_id", "team_id"):
+        value = raw.get(name)
+        if value not in (None, "") and not isinstance(value, str):  # never dropped unsaid
+            raise ValueError(f"`{name}` must be text (it is {type(value).__name__})")
+        optional[name] = value or None
     return {
         "memory_id": memory_id,
         "memory": text,
         "topics": topics,
         "input": said,
         "user_id": user_id,
-        "feedback": raw.get("feedback") if isinstance(raw.get("feedback"), str) else None,
-        "agent_id": raw.get("agent_id") if isinstance(raw.get("agent_id"), str) else None,
-        "team_id": raw.get("team_id") if isinstance(raw.get("team_id"), str) else None,
+        **optional,
         **stamps,
     }
 

@@ -137,6 +137,8 @@ def test_csv_imports_seed_facts_and_reimport_does_not_duplicate(editor_client, a
     [
         ({"memory": "x"}, "`user_id` is missing"),
         ({"memory": "x", "user_id": 5}, "`user_id` must be text (it is int)"),
+        ({"memory": "x", "user_id": "a", "feedback": 5}, "`feedback` must be text (it is int)"),
+        ({"memory": "x", "user_id": "a", "agent_id": ["x"]}, "`agent_id` must be text"),
         ({"memory": "x" * 10_001, "user_id": "a"}, "longer than 10,000"),
         (
             {"memory": "x", "user_id": "a", "topics": [f"t{n}" for n in range(21)]},
@@ -363,6 +365,8 @@ PROBES = (
         ("extra.jsonl", exported_file(mood="happy"), "unknown field `mood`"),
         ("version.jsonl", b'{"format": "memory-studio/memories", "version": 3}\n', "version 3"),
         ("nul.csv", b"memory,user_id,topics\nx\x00y,ann,\n", "U+0000"),
+        ("twice.csv", b"memory,memory,user_id\na,b,ann\n", "names `memory` more than once"),
+        ("ragged.csv", b"memory,user_id\na,ann,extra,more\n", "2 more value(s) than the header"),
     ]
     + [
         (f"nul-{name}.jsonl", jsonl({"memory": "x", "user_id": "a", name: "x\x00y"}), "U+0000")
