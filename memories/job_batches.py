@@ -63,7 +63,7 @@ def schedule_next(job: Job) -> None:
 def before_cancel(job: Job) -> None:
     """A batch staged by the last step is settled, not left half done: a prune's trash copies
     of memories it will not delete go (and the prune ends), a forget erases the agent its
-    receipt already names."""
+    receipt already names, an export's partial file goes."""
     if job.kind == Job.Kind.PRUNE:
         prune = PruneJob.objects.filter(pk=job.params["prune_job"]).first()
         if prune is not None:
@@ -72,6 +72,9 @@ def before_cancel(job: Job) -> None:
         forget_batch(job)
     if job.kind == Job.Kind.SCOPING_CHECK:  # the stored report stays as the last check left it
         job.cursor = {key: value for key, value in job.cursor.items() if key != "kept"}
+    if job.kind == Job.Kind.EXPORT:  # a part of an export is no export: nothing offers it
+        path = export_path(job)
+        transaction.on_commit(lambda: path.unlink(missing_ok=True))
 
 
 def _batch_size(job: Job, default: int) -> int:

@@ -535,3 +535,19 @@ def test_an_export_whose_table_is_dropped_midway_fails_instead_of_ending_short(
     job.refresh_from_db()
     assert job.state == "failed" and job.done == 10
     assert job.error.startswith("TablesGone: The agent's memory table is gone")
+
+
+def test_a_cancelled_export_leaves_no_partial_file(
+    editor_client, agent, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.MEDIA_ROOT = tmp_path
+    make_memories(agent, "ann", 25)
+    job = actions.start_export(actor=None, agent=agent, batch=10)
+    run_queued_tasks(max_tasks=1)
+    partial = tmp_path / "exports" / f"job-{job.pk}.jsonl"
+    assert partial.exists()
+    editor_client.post(reverse("memories:cancel_job", args=[job.pk]))
+    with django_capture_on_commit_callbacks(execute=True):
+        run_queued_tasks()
+    job.refresh_from_db()
+    assert job.state == "cancelled" and not partial.exists()
