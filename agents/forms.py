@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict
+from dataclasses import asdict, fields
+from typing import Any
 
 from django import forms
 
@@ -44,7 +45,7 @@ class MemorySettingsForm(forms.Form):
     )
 
     @classmethod
-    def for_settings(cls, settings: MemorySettings, **kwargs) -> MemorySettingsForm:
+    def for_settings(cls, settings: MemorySettings, **kwargs: Any) -> MemorySettingsForm:
         return cls(
             initial={
                 "session_storage": settings.session_storage,
@@ -84,19 +85,25 @@ class MemoryTabForm(MemorySettingsForm):
     shown = forms.CharField(required=False, max_length=2_000, widget=forms.HiddenInput)
 
     @classmethod
-    def for_settings(cls, settings: MemorySettings, **kwargs) -> MemorySettingsForm:
+    def for_settings(cls, settings: MemorySettings, **kwargs: Any) -> MemoryTabForm:
         form = super().for_settings(settings, **kwargs)
         form.initial["shown"] = json.dumps(asdict(settings), separators=(",", ":"))
         return form
 
     def shown_settings(self) -> MemorySettings | None:
-        """The settings the page showed, or None (an older page, or not readable): then the
-        whole panel is what the person asks for, as before."""
+        """The settings the page showed, or None (an older page, or anything but a flat
+        object of the settings' own values): then the whole panel is what the person asks
+        for, as before. A made-up value only chooses which of their own fields apply."""
         try:
             shown = json.loads(self.cleaned_data.get("shown") or "null")
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
-        return MemorySettings.from_json(shown) if isinstance(shown, dict) else None
+        names = {field.name for field in fields(MemorySettings)}
+        if not isinstance(shown, dict) or not set(shown) <= names:
+            return None
+        if not all(isinstance(value, bool | int) for value in shown.values()):
+            return None
+        return MemorySettings.from_json(shown)
 
 
 class DiscoverForm(forms.Form):

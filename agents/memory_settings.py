@@ -88,6 +88,31 @@ class MemorySettings:
         return problems
 
 
+# Switches that are one choice on the page: the memory mode (off, manual, agentic) and
+# agent memories with their agentic switch. A change to either half carries both.
+LINKED_SWITCHES = (
+    ("user_memories", "agentic_memory"),
+    ("agent_memories", "agentic_agent_memories"),
+)
+
+
+def merge_changes(
+    current: MemorySettings, shown: MemorySettings, requested: MemorySettings
+) -> MemorySettings:
+    """What a person asked for, on top of the settings as they are now: what they changed
+    from what their page showed (`shown`), and nothing else, so a change someone made
+    meanwhile to another switch stays. apply_changes then applies the rules."""
+    changed = {
+        f.name
+        for f in fields(MemorySettings)
+        if getattr(requested, f.name) != getattr(shown, f.name)
+    }
+    for pair in LINKED_SWITCHES:
+        if changed & set(pair):
+            changed |= set(pair)
+    return replace(current, **{name: getattr(requested, name) for name in changed})
+
+
 def apply_changes(
     current: MemorySettings, requested: MemorySettings
 ) -> tuple[MemorySettings, list[str]]:

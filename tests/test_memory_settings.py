@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection
 
-from agents.memory_settings import MemorySettings, apply_changes
+from agents.memory_settings import MemorySettings, apply_changes, merge_changes
 from agents.models import Agent
 
 MANUAL = MemorySettings(session_storage=True, user_memories=True)
@@ -51,6 +53,17 @@ def test_turning_a_mode_on_without_session_storage_turns_storage_on():
     result, notes = apply_changes(MemorySettings(), MemorySettings(user_memories=True))
     assert result.session_storage and result.mode == "manual"
     assert notes == ["Session storage was turned on too: user memories need it."]
+
+
+def test_a_stale_page_turning_memories_off_turns_off_the_mode_someone_else_chose():
+    shown = MemorySettings(session_storage=True, user_memories=True)  # manual, on the page
+    current = replace(shown, user_memories=False, agentic_memory=True)  # meanwhile: agentic
+    requested = replace(shown, user_memories=False)  # the person turns memories off
+    merged = merge_changes(current, shown, requested)
+    assert merged.mode == "off" and merged.session_storage
+    # A change to another switch leaves the mode as it is now.
+    summaries = merge_changes(current, shown, replace(shown, session_summaries=True))
+    assert summaries.mode == "agentic" and summaries.session_summaries
 
 
 def test_agentic_agent_memories_need_agent_memories():

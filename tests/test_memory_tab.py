@@ -81,7 +81,7 @@ def _shown(client, agent) -> str:
     return unescape(re.search(r'name="shown" value="([^"]*)"', html).group(1))
 
 
-def test_two_people_changing_different_switches_keep_both_changes(editor_client, editor, agent):
+def test_two_stale_pages_changing_different_switches_keep_both(editor_client, editor, agent):
     other = editor_client.__class__()
     other.force_login(editor)
     mine, theirs = _shown(editor_client, agent), _shown(other, agent)  # both pages at S0
@@ -103,6 +103,16 @@ def test_two_people_changing_different_switches_keep_both_changes(editor_client,
     assert json.loads(unescape(re.search(r'name="shown" value="([^"]*)"', panel).group(1)))[
         "session_summaries"
     ]
+
+
+def test_a_made_up_shown_value_is_read_as_an_older_page(editor_client, agent):
+    for shown in ("[" * 1_000, '{"user_memories": "yes"}', '{"nope": 1}', "null", "{"):
+        response = editor_client.post(
+            settings_url(agent), form_data(session_summaries="on", shown=shown), **HTMX
+        )
+        assert response.status_code == 200, shown
+        agent.refresh_from_db()
+        assert agent.agno_settings["session_summaries"] is True  # the whole panel applies
 
 
 def test_session_storage_off_turns_memories_off_and_the_page_says_why(editor_client, agent):

@@ -3,13 +3,13 @@ Memory tab's switches, its cost inputs and its bridge token. Each records its au
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from agents.memory_settings import MemorySettings, apply_changes
+from agents.memory_settings import MemorySettings, apply_changes, merge_changes
 from agents.models import Agent
 from memories import audit, jobs
 from memories.actions.actor import Actor
@@ -121,14 +121,7 @@ def change_settings(
                     "These settings were changed elsewhere since this page was opened: "
                     "those changes are kept, and yours applied to them."
                 )
-            requested = replace(
-                before,
-                **{
-                    f.name: getattr(requested, f.name)
-                    for f in fields(MemorySettings)
-                    if getattr(requested, f.name) != getattr(shown, f.name)
-                },
-            )
+            requested = merge_changes(before, shown, requested)
         after, rule_notes = apply_changes(before, requested)
         notes += rule_notes
         changed = {
