@@ -63,7 +63,7 @@ def schedule_next(job: Job) -> None:
 def before_cancel(job: Job) -> None:
     """A batch staged by the last step is settled, not left half done: a prune's trash copies
     of memories it will not delete go (and the prune ends), a forget erases the agent its
-    receipt already names, an export's partial file goes."""
+    receipt already names, an export's partial file and an import's pending rows go."""
     if job.kind == Job.Kind.PRUNE:
         prune = PruneJob.objects.filter(pk=job.params["prune_job"]).first()
         if prune is not None:
@@ -72,8 +72,14 @@ def before_cancel(job: Job) -> None:
         forget_batch(job)
     if job.kind == Job.Kind.SCOPING_CHECK:  # the stored report stays as the last check left it
         job.cursor = {key: value for key, value in job.cursor.items() if key != "kept"}
-    if job.kind == Job.Kind.EXPORT:  # a part of an export is no export: nothing offers it
-        path = export_path(job)
+    # A part of an export is no export, and an import's checked rows hold memory text:
+    # neither is kept once nothing will use it.
+    if job.kind in (Job.Kind.EXPORT, Job.Kind.IMPORT):
+        path = (
+            export_path(job)
+            if job.kind == Job.Kind.EXPORT
+            else import_export.pending_import_path(job.pk)
+        )
         transaction.on_commit(lambda: path.unlink(missing_ok=True))
 
 

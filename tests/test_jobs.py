@@ -14,13 +14,14 @@ from html import unescape
 import pytest
 from agno.db.schemas.memory import UserMemory
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from memories import actions, import_export, jobs, pruning, runtime, tokens
 from memories.models import AuditEvent, Job, PruneJob, SensitiveFlag, TrashedMemory, UserTokens
+from studio.database_urls import psycopg_connect
 from tests.factories import (
     HTMX,
     agno_session_with_run,
@@ -519,10 +520,6 @@ def test_the_jobs_page_pages_filters_and_leaves_out_idle_passes(viewer_client, a
 def test_an_export_whose_table_is_dropped_midway_fails_instead_of_ending_short(
     agent, settings, tmp_path
 ):
-    from django.db import connection
-
-    from studio.database_urls import psycopg_connect
-
     settings.MEDIA_ROOT = tmp_path
     make_memories(agent, "ann", 25)
     job = actions.start_export(actor=None, agent=agent, batch=10)
@@ -551,3 +548,46 @@ def test_a_cancelled_export_leaves_no_partial_file(
         run_queued_tasks()
     job.refresh_from_db()
     assert job.state == "cancelled" and not partial.exists()
+
+
+def test_a_prune_cancelled_before_a_worker_took_it_ends_and_deletes_nothing(editor_client, agent):
+    make_memories(agent, "ann", 30, days_old=100)
+    prune = preview(agent, older_than_days=90)
+    job = actions.confirm_prune(actor=None, job=prune, batch=10)  # queued, no worker yet
+    assert editor_client.post(reverse("memories:cancel_job", args=[job.pk])).status_code == 302
+    prune.refresh_from_db()
+    assert prune.finished_at and (prune.deleted, prune.remaining) == (0, 30)
+    page = editor_client.get(reverse("memories:prune_job", args=[agent.slug, prune.pk]))
+    assert "Cancelled: <strong>0</strong>" in page.content.decode()
+    editor_client.post(reverse("memories:prune_batch", args=[agent.slug, prune.pk]))
+    run_queued_tasks()
+    assert len(runtime.user_memories(agent, "ann", limit=100).items) == 30
+
+
+def test_a_batch_by_hand_after_a_cancel_request_deletes_no_more(editor_client, agent):
+    make_memories(agent, "ann", 30, days_old=100)
+    prune = preview(agent, older_than_days=90)
+    job = actions.confirm_prune(actor=None, job=prune, batch=10)
+    run_queued_tasks(max_tasks=2)  # one batch staged and deleted: 20 left
+    editor_client.post(reverse("memories:cancel_job", args=[job.pk]))  # the worker has not seen it
+    editor_client.post(reverse("memories:prune_batch", args=[agent.slug, prune.pk]))
+    prune.refresh_from_db()
+    assert prune.finished_at and (prune.deleted, prune.remaining) == (10, 20)
+    run_queued_tasks()
+    job.refresh_from_db()
+    assert job.state == "cancelled"
+    assert len(runtime.user_memories(agent, "ann", limit=100).items) == 20
+
+
+def test_a_cancelled_import_leaves_no_pending_rows(
+    editor_client, agent, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.MEDIA_ROOT = tmp_path
+    data = b'{"memory": "Secret-ish text.", "user_id": "ann"}\n'
+    _, job = actions.start_import(actor=None, agent=agent, data=data, filename="x.jsonl")
+    pending = import_export.pending_import_path(job.pk)
+    assert pending.exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        editor_client.post(reverse("memories:cancel_job", args=[job.pk]))
+    job.refresh_from_db()
+    assert job.state == "cancelled" and not pending.exists()

@@ -470,6 +470,11 @@ def run_prune_batch(*, actor: Actor, job: PruneJob, batch: int = PRUNE_BATCH) ->
     process killed between the runtime's commit and the studio's loses no undo: the next
     call settles the staged batch first. The last batch records the audit event."""
     job.refresh_from_db()
+    cancelled = Job.objects.filter(
+        kind=Job.Kind.PRUNE, params__prune_job=job.pk, cancel_requested=True
+    ).exists()
+    if cancelled:  # by hand after a Cancel the workers have not taken yet: it stops here too
+        return stop_prune(actor=actor, job=job)
     if not job.staged:
         job = stage_prune_batch(actor=actor, job=job, batch=batch)
     return settle_prune_batch(actor=actor, job=job)

@@ -143,6 +143,9 @@ def cancel_job(*, actor: Actor, job: Job) -> Job:
             raise JobFinished(JobFinished.message)
         job.cancel_requested = True
         if job.started_at is None:
+            from memories import job_batches  # it runs jobs through these actions
+
+            job_batches.before_cancel(job)  # a confirmed prune ends, a pending file goes
             job.state, job.finished_at, job.task_id = Job.State.CANCELLED, timezone.now(), ""
         job.save()
         if job.is_finished:
