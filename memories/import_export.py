@@ -13,7 +13,9 @@ import csv
 import io
 import json
 import math
+import re
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,14 +131,17 @@ def _csv_rows(text: str) -> Iterator[tuple[int, Any]]:
             raise ImportFileError(
                 "A CSV import needs a header row with at least a `memory` column."
             )
-        repeated = sorted({name for name in fieldnames if fieldnames.count(name) > 1})
+        counts = Counter(name for name in fieldnames if name.strip())  # "" is a blank column
+        repeated = sorted(name for name, n in counts.items() if n > 1)
         if repeated:  # DictReader would keep the last column of a name, silently
             raise ImportFileError(
                 f"The CSV header names {', '.join(f'`{n}`' for n in repeated)} more than once; "
                 "give each column one name."
             )
         for row in reader:
-            if row.get(None):  # DictReader's restkey: values past the header's columns
+            # DictReader's restkey: values past the header's columns (a spreadsheet's trailing
+            # empty cells are no value).
+            if any(value.strip() for value in row.get(None) or ()):
                 yield (
                     reader.line_num,
                     ValueError(f"{len(row[None])} more value(s) than the header has columns"),
@@ -272,8 +277,9 @@ def _typed_epoch(value: Any, name: str) -> int | None:
         return None
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-        value = int(value.strip()) if len(value) < 30 else value
+    # A CSV cell: ASCII digits only ("²" and "--5" pass isdigit() checks, then fail int()).
+    if isinstance(value, str) and re.fullmatch(r"-?[0-9]{1,29}", value.strip()):
+        value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int):
         raise ValueError(f"`{name}` must be epoch seconds (a whole number)")
     if value >= 10_000_000_000:
@@ -297,9 +303,10 @@ def validate_row(raw: Any, default_user_id: str | None) -> dict[str, Any]:
     text = text.strip()
     if len(text) > MAX_MEMORY_CHARS:
         raise ValueError(f"`memory` is longer than {MAX_MEMORY_CHARS:,} characters")
-    user_id = raw.get("user_id") or default_user_id
-    if user_id is not None and not isinstance(user_id, str):
+    user_id = raw.get("user_id")
+    if user_id not in (None, "") and not isinstance(user_id, str):  # 0, false, [] included
         raise ValueError(f"`user_id` must be text (it is {type(user_id).__name__})")
+    user_id = user_id or default_user_id
     if not user_id:
         raise ValueError("`user_id` is missing")
     if default_user_id is not None and user_id != default_user_id:

@@ -137,6 +137,9 @@ def test_csv_imports_seed_facts_and_reimport_does_not_duplicate(editor_client, a
     [
         ({"memory": "x"}, "`user_id` is missing"),
         ({"memory": "x", "user_id": 5}, "`user_id` must be text (it is int)"),
+        ({"memory": "x", "user_id": 0}, "`user_id` must be text (it is int)"),
+        ({"memory": "x", "user_id": "a", "created_at": "²"}, "epoch seconds (a whole number)"),
+        ({"memory": "x", "user_id": "a", "created_at": "--5"}, "epoch seconds (a whole number)"),
         ({"memory": "x", "user_id": "a", "feedback": 5}, "`feedback` must be text (it is int)"),
         ({"memory": "x", "user_id": "a", "agent_id": ["x"]}, "`agent_id` must be text"),
         ({"memory": "x" * 10_001, "user_id": "a"}, "longer than 10,000"),
@@ -417,3 +420,11 @@ def test_line_separators_inside_a_memory_do_not_split_its_line(
     response = upload(editor_client, target, "x.jsonl", export_of(editor_client, source))
     assert "Written: 1 added" in response.content.decode()
     assert stored_memories(target.db_schema) == stored_memories(source.db_schema)
+
+
+def test_a_spreadsheets_trailing_empty_columns_are_no_data(editor_client, agent, agno_db_for):
+    data = b"memory,user_id,,\r\nPrefers email.,ann,,\r\nRenewal in May.,ann,\r\n"
+    response = upload(editor_client, agent, "sheet.csv", data)
+    assert response.status_code == 200, response.content.decode()[:500]
+    memories = agno_db_for(agent).get_user_memories(user_id="ann")
+    assert sorted(m.memory for m in memories) == ["Prefers email.", "Renewal in May."]
