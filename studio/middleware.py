@@ -122,10 +122,13 @@ class DatabaseOutageMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from memories.runtime.access import TablesGone
         from memories.runtime.location import RuntimeConnectionMissing
 
         if isinstance(exception, RuntimeConnectionMissing):
             return _plain_page(request, "Runtime connection missing", str(exception), status=503)
+        if isinstance(exception, TablesGone):  # dropped while a request walked them
+            return _plain_page(request, "Runtime tables gone", exception.message, status=409)
         cause = getattr(exception, "__cause__", None)
         if isinstance(
             cause, psycopg.errors.InsufficientPrivilege | psycopg.errors.ReadOnlySqlTransaction
@@ -167,11 +170,13 @@ def runtime_write_refused(request: HttpRequest, cause: Exception) -> HttpRespons
 def value_too_large(request: HttpRequest, cause: Exception) -> HttpResponse:
     """A typed value Postgres cannot index (a user_id past the ~2,700 bytes of a btree
     entry, which depends on how well it compresses): the person's to shorten, not an outage.
-    The statement failed, so its transaction, and everything in it, was rolled back."""
+    The failed statement's transaction was rolled back."""
     logger.info("Postgres refused a value on %s %s: %s", request.method, request.path, cause)
+    # Not "nothing was changed": an agent on a runtime database of its own commits there on
+    # its own, before the studio's rows that failed (memories.actions).
     message = (
         "Not saved: a value is too long for Postgres to index (a user_id can be about 2,700 "
-        "bytes at most). Nothing was changed; shorten it and try again."
+        "bytes at most). Shorten it and try again."
     )
     return _plain_page(request, "Value too long", message, status=400)
 

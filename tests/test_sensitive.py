@@ -6,11 +6,14 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.core.management import CommandError, call_command
+from django.db import connection
 from django.urls import reverse
 
 from memories import flags, runtime
 from memories.models import AuditEvent, SensitiveFlag, SensitiveScan
 from memories.sensitive import sensitive_kinds
+from studio.database_urls import psycopg_connect
 from tests.factories import HTMX, make_memory, memory_texts, table_row
 
 PLANTED = {
@@ -152,3 +155,20 @@ def test_texts_too_short_in_digits_for_any_phone_number_skip_the_matcher():
     assert "phone" in sensitive_kinds("Call her on +683 4002 after six.")  # Niue: 7 digits
     assert "phone" in sensitive_kinds("Ring +４９ ３０ ９０１８２０ at work.")  # full-width
     assert "phone" not in sensitive_kinds("Room 12, floor 3, desk 4.")
+
+
+@pytest.mark.django_db(transaction=True)  # the table is dropped from another connection
+def test_the_scan_command_reports_an_agent_whose_table_went_midway_and_scans_the_rest(
+    make_agent,
+):
+    gone, kept = make_agent(slug="gone"), make_agent(slug="kept")
+    for agent in (gone, kept):
+        make_memory(agent, "ann", "Card 4111 1111 1111 1111.")
+        make_memory(agent, "ann", "Likes tea.")
+    flags.scan_next_batch(gone, batch=1)  # mid-walk: one of two scanned
+    with psycopg_connect(connection.settings_dict) as owner:
+        owner.execute(f'DROP TABLE "{gone.db_schema}".agno_memories')
+    with pytest.raises(CommandError, match="stopped for gone"):
+        call_command("scan_sensitive")
+    assert SensitiveScan.objects.get(agent=kept).finished_at is not None
+    assert SensitiveFlag.objects.filter(agent=kept).count() == 1

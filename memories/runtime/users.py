@@ -12,6 +12,7 @@ from agents.models import Agent
 from memories.runtime.access import (
     Page,
     Tables,
+    TablesGone,
     in_agent_schema,
     like_escaped,
     read_rows,
@@ -33,6 +34,8 @@ def memory_users_after(
     newest = in_seconds("coalesce(m.updated_at, m.created_at)")
     with in_agent_schema(agent, replica=True) as tables:
         if not tables.memories:
+            if after is not None:  # gone since the sweep began (runtime.memories_after)
+                raise TablesGone(TablesGone.message)
             return []
         with tables.cursor() as cursor:
             cursor.execute(

@@ -6,6 +6,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from agents.models import Agent
 from memories import flags
+from memories.runtime.access import TablesGone
 
 
 class Command(BaseCommand):
@@ -21,11 +22,19 @@ class Command(BaseCommand):
             agents = agents.filter(slug=options["agent"])
             if not agents:
                 raise CommandError(f"There is no agent “{options['agent']}”.")
+        stopped = []
         for agent in agents:
-            state = flags.scan_next_batch(agent, options["batch_size"])
-            while not state.finished_at:
+            try:
                 state = flags.scan_next_batch(agent, options["batch_size"])
+                while not state.finished_at:
+                    state = flags.scan_next_batch(agent, options["batch_size"])
+            except TablesGone as error:  # one agent's tables gone: the others are still scanned
+                self.stderr.write(f"{agent.slug}: {error.message}")
+                stopped.append(agent.slug)
+                continue
             counts = flags.sensitive_counts(agent)
             self.stdout.write(
                 f"{agent.slug}: scanned {state.scanned}; flagged: {counts or 'none'}."
             )
+        if stopped:
+            raise CommandError(f"The scan stopped for {', '.join(stopped)}; see above.")
