@@ -352,13 +352,21 @@ def _shown(value: Any) -> str:
 def memory_text(value: Any) -> str:
     """A memory as agno puts it in context: `f"- {memory}"`, so a dict, list or number
     (all legal in the JSONB column) reads as Python's str() of it, not as JSON."""
-    return value if isinstance(value, str) else str(value)
+    return value if isinstance(value, str) else stored_text(value)
 
 
 def topic_text(topic: Any) -> str:
     """One stored topic as pages show it: agno's topics are text, but it does not check, and
     a number, null or object in the list reads as str() of it, as a memory does."""
-    return topic if isinstance(topic, str) else str(topic)
+    return topic if isinstance(topic, str) else stored_text(topic)
+
+
+def stored_text(value: Any) -> str:
+    """str() of a stored JSON value, which recursion stops for one nested hundreds deep."""
+    try:
+        return str(value)
+    except RecursionError:
+        return "(stored JSON nested too deeply to show)"
 
 
 def topic_items(topics: Any) -> list[Any]:

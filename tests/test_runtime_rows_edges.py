@@ -408,10 +408,10 @@ def test_adding_a_topic_keeps_stored_topics_that_are_not_text_as_stored(
 ):
     agno = agno_db_for(agent)
     # agno's UserMemory does not check its topics: numbers, null and objects get stored too.
-    stored = [1, None, {"x": 1}, ["y"], "text"]
+    stored = [1, None, {"x": 1}, ["y"], "text", "1"]
     agno.upsert_user_memory(UserMemory(memory_id="n1", memory="Odd.", user_id="ann", topics=stored))
     hidden = _open_edit(editor_client, agent, "n1")
-    shown = ["1", "None", "{'x': 1}", "['y']", "text"]
+    shown = ["1", "None", "{'x': 1}", "['y']", "text", "1"]  # the number, then the text
     data = {"user_id": "ann", "text": "Odd.", "topics": [*shown, "new", ""], **hidden}
     saved = editor_client.post(memory_url(agent, "n1", "edit"), data)
     assert saved.status_code == 302

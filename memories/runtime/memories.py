@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
@@ -366,11 +367,15 @@ def update_memory(
 def _with_stored_items(memory: Memory, topics: list[str]) -> list[Any]:
     """The topics to store: a stored topic that is not text (agno does not check) was shown
     and sent back as its text (topic_text), and goes back as it was stored, not as that text.
-    The version check has made sure these are the topics the form showed."""
-    originals = {
-        topic_text(item): item for item in topic_items(memory.topics) if not isinstance(item, str)
-    }
-    return [originals.get(topic, topic) for topic in topics] if originals else topics
+    Stored items are taken in order per text, so [1, "1"] stays [1, "1"]. The version check
+    has made sure these are the topics the form showed."""
+    stored = topic_items(memory.topics)
+    if all(isinstance(item, str) for item in stored):
+        return topics
+    waiting: dict[str, deque[Any]] = {}
+    for item in stored:
+        waiting.setdefault(topic_text(item), deque()).append(item)
+    return [waiting[topic].popleft() if waiting.get(topic) else topic for topic in topics]
 
 
 def delete_memory(agent: Agent, user_id: str, memory_id: str, *, version: str = "") -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import time
 import zoneinfo
 from html import escape
@@ -17,6 +18,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from memories import sensitive, users
+from memories.models import stored_text
 from memories.stamps import read_stamp
 from studio.cached_url import cached_reverse
 
@@ -61,12 +63,12 @@ def when(epoch_seconds: Any, timezone: str = "") -> str:
     # "": the key is missing from stored JSON (a run's message written without a time).
     if epoch_seconds is None or epoch_seconds == "":
         return mark_safe('<span class="muted">never</span>')  # a constant, no data in it
-    try:
-        if isinstance(epoch_seconds, bool) or not isinstance(epoch_seconds, int | float):
-            raise TypeError(epoch_seconds)
+    seconds = None
+    number = isinstance(epoch_seconds, int | float) and not isinstance(epoch_seconds, bool)
+    if number and math.isfinite(epoch_seconds):  # not NaN or Infinity
         seconds = int(epoch_seconds)
-    except (TypeError, ValueError, OverflowError):  # a string, NaN, Infinity, a list...
-        stored = str(epoch_seconds)
+    if seconds is None:  # a string, NaN, a list...: shown as stored
+        stored = stored_text(epoch_seconds)
         return format_html(
             '<span class="badge warning" title="stored as {}: not a time the runtime writes">'
             "{}</span>",
