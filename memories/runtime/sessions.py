@@ -51,14 +51,17 @@ def user_sessions(
         runs = (
             "LEFT JOIN LATERAL (SELECT count(*) AS n, min(created_at) AS first, "
             "max(coalesce(updated_at, created_at)) AS last FROM {runs} "
-            "WHERE session_id = s.session_id) AS r ON true"
+            "WHERE session_id = p.session_id) AS r ON true"
             if tables.runs
             else "CROSS JOIN (SELECT 0::bigint, NULL::bigint, NULL::bigint) AS r(n, first, last)"
         )
+        # The page first, then its runs counted: a user with 100,000 sessions counts 26.
+        columns = select_list(tables.Session, "p")
         sql = (
-            f"SELECT {select_list(tables.Session, 's')}, {key} AS sort_key, r.n, r.first, r.last "
-            f"FROM {{sessions}} AS s {runs} WHERE {' AND '.join(where)} "
-            "ORDER BY sort_key DESC, s.session_id DESC LIMIT %s"
+            f"SELECT {columns}, p.sort_key, r.n, r.first, r.last FROM ("
+            f"SELECT s.*, {key} AS sort_key FROM {{sessions}} AS s "
+            f"WHERE {' AND '.join(where)} ORDER BY sort_key DESC, s.session_id DESC LIMIT %s"
+            f") AS p {runs} ORDER BY p.sort_key DESC, p.session_id DESC"
         )
         found = fetch(
             tables.Session,
