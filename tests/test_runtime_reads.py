@@ -78,28 +78,26 @@ def test_the_users_list_asks_the_runtime_one_statement(ran):
 
 
 @pytest.mark.parametrize(
-    "read",
+    ("read", "table"),
     [
-        lambda agent, memory_id: runtime.user_memories(agent, "ann"),
-        lambda agent, memory_id: runtime_users.user_summary(agent, "ann"),
-        lambda agent, memory_id: runtime_users.user_page(agent, "ann"),
-        lambda agent, memory_id: runtime.get_memory(agent, "ann", memory_id),
-        lambda agent, memory_id: runtime.search_memories(agent, "chess"),
-        lambda agent, memory_id: runtime.recent_memories(agent),
-        lambda agent, memory_id: runtime.memory_topics(agent, "ann"),
-        lambda agent, memory_id: runtime.user_sessions(agent, "ann"),
+        (lambda agent, memory_id: runtime.user_memories(agent, "ann"), "agno_memories"),
+        (lambda agent, memory_id: runtime_users.user_summary(agent, "ann"), "agno_memories"),
+        (lambda agent, memory_id: runtime_users.user_page(agent, "ann"), "agno_memories"),
+        (lambda agent, memory_id: runtime.get_memory(agent, "ann", memory_id), "agno_memories"),
+        (lambda agent, memory_id: runtime.search_memories(agent, "chess"), "agno_memories"),
+        (lambda agent, memory_id: runtime.recent_memories(agent), "agno_memories"),
+        (lambda agent, memory_id: runtime.memory_topics(agent, "ann"), "agno_memories"),
+        (lambda agent, memory_id: runtime.user_sessions(agent, "ann"), "agno_sessions"),
     ],
     ids=["memories", "summary", "page", "one memory", "search", "recent", "topics", "sessions"],
 )
-def test_each_plain_sql_read_is_one_qualified_statement(ran, read):
+def test_each_plain_sql_read_is_one_qualified_statement(ran, read, table):
     agent = ran["agent"]
     with CaptureQueriesContext(connection) as captured:
         found = read(agent, ran["memory_id"])
     assert found is not None
     [statement] = _runtime_statements(captured, agent)
-    assert _qualified(agent, "agno_memories") in statement or (
-        _qualified(agent, "agno_sessions") in statement
-    )
+    assert _qualified(agent, table) in statement
 
 
 def test_pages_are_one_statement_each_through_the_views(ran, editor_client):
