@@ -59,38 +59,14 @@ def topics_value(topics: list[str] | None) -> Any:
     return topics if topics else Value(None, output_field=JSONField())
 
 
-def user_memories(
-    agent: Agent,
-    user_id: str,
-    *,
-    after: str | None = None,
-    search: str = "",
-    topic: str = "",
-    sort: str = "-updated",
-    limit: int = PAGE_SIZE,
-    only_ids: Sequence[str] | None = None,
-    with_summary: bool = False,
-) -> Page[Memory]:
-    """One page of a user's memories, newest first by default, keyset-paginated. With
-    `with_summary`, each row also carries the user's totals (summary_memories,
-    summary_sessions, summary_last): uncorrelated subqueries Postgres runs once, not per row."""
-    if only_ids is not None and not only_ids:
+def user_memories(agent: Agent, user_id: str | None, **filters: Any) -> Page[Memory]:
+    """One page of a user's memories, newest first by default, keyset-paginated; `filters`
+    are memories_page's (after, search, topic, sort, limit, only_ids, with_summary)."""
+    if filters.get("only_ids") is not None and not filters["only_ids"]:
         return Page([])
-
-    def read(tables: Tables) -> Page[Memory]:
-        return memories_page(
-            tables,
-            user_id,
-            after=after,
-            search=search,
-            topic=topic,
-            sort=sort,
-            limit=limit,
-            only_ids=only_ids,
-            with_summary=with_summary,
-        )
-
-    return read_runtime(agent, read, replica=True)
+    return read_runtime(
+        agent, lambda tables: memories_page(tables, user_id, **filters), replica=True
+    )
 
 
 def memories_page(
@@ -105,8 +81,10 @@ def memories_page(
     only_ids: Sequence[str] | None = None,
     with_summary: bool = False,
 ) -> Page[Memory]:
-    """user_memories' read, for a caller already reading the tables (runtime.users.user_page,
-    which reads the summary in the same block)."""
+    """A page of a user's memories from tables being read (user_memories; user_page reads
+    the summary in the same block). With `with_summary`, each row also carries the user's
+    totals (summary_memories, summary_sessions, summary_last): uncorrelated subqueries
+    Postgres runs once, not per row."""
     if sort not in MEMORY_SORTS:
         sort = "-updated"
     limit = page_limit(limit)
