@@ -28,6 +28,7 @@ from memories import (
     trash,
 )
 from memories.models import ForgetReceipt, ForgetReceiptLine, Job, PruneJob, UserTokens
+from memories.pruning import PRUNE_BATCH
 from memories.runtime import scoping as runtime_scoping
 from memories.runtime.transfer import export_rows_after
 from memories.runtime.users import memory_users_after
@@ -199,7 +200,7 @@ def prune_batch(job: Job) -> bool:
     prune = actions.settle_prune_batch(actor=job.actor, job=prune)
     if not prune.finished_at:
         prune = actions.stage_prune_batch(
-            actor=job.actor, job=prune, batch=_batch_size(job, actions.PRUNE_BATCH)
+            actor=job.actor, job=prune, batch=_batch_size(job, PRUNE_BATCH)
         )
     job.total = prune.planned
     job.done = prune.deleted + prune.skipped

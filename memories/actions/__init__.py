@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError, transaction
-from django.utils import timezone
 
 from agents.models import Agent
 from memories import audit, flags, import_export, jobs, reports, tokens, trash
@@ -120,6 +119,20 @@ from memories.actions.forget import (
 from memories.actions.forget import (
     start_receipt as start_receipt,
 )
+
+# Deleting a previewed prune batch by batch, and stopping it, is a module of its own.
+from memories.actions.prune import (
+    run_prune_batch as run_prune_batch,
+)
+from memories.actions.prune import (
+    settle_prune_batch as settle_prune_batch,
+)
+from memories.actions.prune import (
+    stage_prune_batch as stage_prune_batch,
+)
+from memories.actions.prune import (
+    stop_prune as stop_prune,
+)
 from memories.models import (
     AuditEvent,
     EndUser,
@@ -130,9 +143,7 @@ from memories.models import (
     SensitiveFlag,
     TrashedMemory,
 )
-from memories.pruning import PRUNE_BATCH, PruneCriteria
 from memories.runtime import memories as runtime_memories
-from memories.runtime import prune as runtime_prune
 from memories.runtime import scoping as runtime_scoping
 from memories.runtime import sessions as runtime_sessions
 from memories.runtime import transfer as runtime_transfer
@@ -403,7 +414,7 @@ def empty_expired_trash(*, batch: int = 1_000) -> int:
     return len(chosen)
 
 
-# Import, prune
+# Import
 
 
 # SQLSTATEs of values Postgres refuses to store: the file's fault, not the server's.
@@ -462,125 +473,6 @@ def import_memories(
     # Memories without a user_id count towards no one's context.
     queue_recounts(agent, {row["user_id"] for row in report.accepted})
     return report
-
-
-def run_prune_batch(*, actor: Actor, job: PruneJob, batch: int = PRUNE_BATCH) -> PruneJob:
-    """Delete the next batch of a previewed prune; memories changed since the preview are
-    kept. The trash copies commit before the runtime delete (stage, then settle), so a
-    process killed between the runtime's commit and the studio's loses no undo: the next
-    call settles the staged batch first. The last batch records the audit event."""
-    job.refresh_from_db()
-    cancelled = Job.objects.filter(
-        kind=Job.Kind.PRUNE, params__prune_job=job.pk, cancel_requested=True
-    ).exists()
-    if cancelled:  # by hand after a Cancel the workers have not taken yet: it stops here too
-        return stop_prune(actor=actor, job=job)
-    if not job.staged:
-        job = stage_prune_batch(actor=actor, job=job, batch=batch)
-    return settle_prune_batch(actor=actor, job=job)
-
-
-def stage_prune_batch(*, actor: Actor, job: PruneJob, batch: int = PRUNE_BATCH) -> PruneJob:
-    """Choose the next batch and put copies of its unchanged memories in the trash, on the
-    studio's database, before anything is deleted from the runtime (which may be another
-    database, committing on its own). A job with no candidate left finishes here."""
-    with transaction.atomic():
-        job = PruneJob.objects.select_for_update().select_related("agent").get(pk=job.pk)
-        if job.finished_at or job.staged:
-            return job
-        if job.confirmed_at is None:
-            job.confirmed_at = timezone.now()
-        chosen = list(
-            job.candidates.order_by("id").values_list(
-                "id", "memory_id", "memory_changed_at", "user_id"
-            )[:batch]
-        )
-        if not chosen:
-            _finish_prune(actor, job)
-            job.save()
-            return job
-        rows = runtime_prune.unchanged_rows(
-            job.agent, [(memory_id, changed) for _, memory_id, changed, _ in chosen]
-        )
-        kept = trash.keep(
-            job.agent,
-            rows,
-            reason=TrashedMemory.Reason.PRUNED,
-            actor=job.actor or actor,
-            prune_job=job,
-        )
-        trashed = {entry.memory_id: entry.pk for entry in kept}
-        job.staged = [[*candidate, trashed.get(candidate[1])] for candidate in chosen]
-        job.save()
-    return job
-
-
-def settle_prune_batch(*, actor: Actor, job: PruneJob, delete: bool = True) -> PruneJob:
-    """Delete the staged batch from the runtime, then settle it on the studio's side. Run a
-    second time (the first was killed after the runtime committed) it deletes nothing more
-    and settles the same way: a staged memory the runtime no longer holds was deleted (its
-    trash copy stays), one it still holds changed since the preview and is kept. Without
-    `delete` (a cancel, stop_prune), nothing more is deleted: a memory still held was not
-    changed but left, and stays a candidate."""
-    with transaction.atomic():
-        job = PruneJob.objects.select_for_update().select_related("agent").get(pk=job.pk)
-        if job.finished_at or not job.staged:
-            return job
-        staged = job.staged
-        if delete:
-            runtime_prune.delete_unchanged(
-                job.agent, [(m, changed) for _, m, changed, _, _ in staged]
-            )
-        left = runtime_prune.still_stored(job.agent, [m for _, m, _, _, _ in staged])
-        deleted = [(m, owner) for _, m, _, owner, _ in staged if m not in left]
-        TrashedMemory.objects.filter(
-            pk__in=[pk for _, m, _, _, pk in staged if m in left and pk is not None]
-        ).delete()
-        gone = {memory_id for memory_id, _ in deleted}
-        settled = [pk for pk, m, _, _, _ in staged if delete or m in gone]
-        PruneCandidate.objects.filter(id__in=settled).delete()
-        flags.drop_flags(job.agent, list(gone))
-        job.deleted += len(deleted)
-        if delete:
-            job.skipped += len(staged) - len(deleted)
-        job.staged = []
-        if delete and not job.candidates.exists():
-            _finish_prune(actor, job)
-        job.save()
-    tokens.recount_users(job.agent, {owner for _, owner in deleted if owner})
-    return job
-
-
-def stop_prune(*, actor: Actor, job: PruneJob) -> PruneJob:
-    """A cancelled prune: its staged batch settles without deleting more, and the prune ends
-    as it stands (its page stops, no batch runs again); the memories left stay stored."""
-    job = settle_prune_batch(actor=actor, job=job, delete=False)
-    with transaction.atomic():
-        job = PruneJob.objects.select_for_update().select_related("agent").get(pk=job.pk)
-        if job.finished_at is None:
-            _finish_prune(actor, job, cancelled=True)
-            job.save()
-    return job
-
-
-def _finish_prune(actor: Actor, job: PruneJob, *, cancelled: bool = False) -> None:
-    job.finished_at = timezone.now()
-    details = {
-        "planned": job.planned,
-        "deleted": job.deleted,
-        "kept_changed": job.skipped,
-        "users": job.users,
-        "criteria": PruneCriteria(**job.criteria).describe(),
-    }
-    if cancelled:
-        details |= {"cancelled": True, "left": job.remaining}
-    audit.record(
-        actor,
-        job.agent,
-        AuditEvent.Action.MEMORIES_PRUNED,
-        user_id=job.criteria.get("user_id") or "",
-        details=details,
-    )
 
 
 # People and sessions
