@@ -83,6 +83,14 @@ class TablesGone(RuntimeAccessError):
     )
 
 
+def walk_without_table(after: str | None) -> list[Any]:
+    """What a walk in id order reads where its table is missing: nothing yet to walk before
+    it began (`after` None), and TablesGone once it has read rows, which is no end of them."""
+    if after is not None:
+        raise TablesGone(TablesGone.message)
+    return []
+
+
 @dataclass(frozen=True)
 class Tables:
     """Which runtime tables exist where the agent's PostgresDb writes, and how to reach them:

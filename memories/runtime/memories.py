@@ -26,7 +26,6 @@ from memories.runtime.access import (
     Page,
     StaleMemory,
     Tables,
-    TablesGone,
     decode_cursor,
     in_agent_schema,
     keyset_page,
@@ -34,6 +33,7 @@ from memories.runtime.access import (
     page_limit,
     read_runtime,
     same_user,
+    walk_without_table,
 )
 from memories.runtime.schema import ensure_runtime_tables
 from studio.sql_rows import fetch, fetch_one, select_list
@@ -506,9 +506,7 @@ def memories_after(agent: Agent, after: str | None, limit: int) -> list[Memory]:
     mid-walk (after rows were read) is TablesGone, not an end that looks like the last row."""
     with in_agent_schema(agent) as tables:
         if not tables.memories:
-            if after is not None:
-                raise TablesGone(TablesGone.message)
-            return []
+            return walk_without_table(after)
         rows = tables.Memory.objects.all()
         if after is not None:
             rows = rows.filter(memory_id__gt=after)

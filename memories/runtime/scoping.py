@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from agents.models import Agent
 from memories.models import memory_text
-from memories.runtime.access import TablesGone, in_agent_schema, same_user
+from memories.runtime.access import in_agent_schema, same_user, walk_without_table
 
 # user_ids read per query when the scoping page walks an agent's users.
 USER_ID_BATCH = 5_000
@@ -48,9 +48,7 @@ def user_id_counts_after(agent: Agent, after: str | None, limit: int) -> list[Us
             if present
         ]
         if not parts:
-            if after is not None:  # both gone since the walk began: not an end of the ids
-                raise TablesGone(TablesGone.message)
-            return []
+            return walk_without_table(after)
         with tables.cursor() as cursor:
             cursor.execute(
                 tables.sql(

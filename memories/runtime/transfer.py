@@ -14,7 +14,7 @@ from django.db.models import JSONField, Value
 
 from agents.models import Agent
 from memories.models import Memory
-from memories.runtime.access import RuntimeAccessError, Tables, TablesGone, in_agent_schema
+from memories.runtime.access import RuntimeAccessError, Tables, in_agent_schema, walk_without_table
 from memories.runtime.memories import EXPORT_FIELDS, stored_row, topics_value, with_null_topics
 from memories.runtime.schema import ensure_runtime_tables
 
@@ -82,9 +82,7 @@ def export_rows_after(
     mid-walk is TablesGone (runtime.memories_after)."""
     with in_agent_schema(agent) as tables:
         if not tables.memories:
-            if after is not None:
-                raise TablesGone(TablesGone.message)
-            return []
+            return walk_without_table(after)
         rows = with_null_topics(tables.Memory.objects.all())
         if after is not None:
             rows = rows.filter(memory_id__gt=after)

@@ -12,12 +12,12 @@ from agents.models import Agent
 from memories.runtime.access import (
     Page,
     Tables,
-    TablesGone,
     in_agent_schema,
     like_escaped,
     read_rows,
     read_runtime,
     same_user,
+    walk_without_table,
 )
 from memories.runtime.location import location_of
 from memories.runtime.memories import in_seconds, memories_page, newest_stamp
@@ -34,9 +34,7 @@ def memory_users_after(
     newest = in_seconds("coalesce(m.updated_at, m.created_at)")
     with in_agent_schema(agent, replica=True) as tables:
         if not tables.memories:
-            if after is not None:  # gone since the sweep began (runtime.memories_after)
-                raise TablesGone(TablesGone.message)
-            return []
+            return walk_without_table(after)
         with tables.cursor() as cursor:
             cursor.execute(
                 tables.sql(
