@@ -18,7 +18,7 @@ from memories.runtime.access import (
     read_runtime,
     same_user,
 )
-from memories.runtime.memories import in_seconds
+from memories.runtime.memories import SORT_KEYS
 from studio.sql_rows import fetch, select_list
 
 
@@ -41,12 +41,12 @@ def user_sessions(
     def read(tables: Tables) -> Page[SessionRow]:
         if not tables.sessions:
             return Page([])
-        key = in_seconds("coalesce(s.updated_at, s.created_at)")  # SORT_KEYS["updated"]
-        where, params = [same_user(user_id, "%s", column="s.user_id")], []
+        key = SORT_KEYS["updated"]
+        where, params = [same_user(user_id, "%s")], []
         if user_id is not None:
             params.append(user_id)
         if cursor:
-            where.append(f"({key}, s.session_id) < (%s, %s)")
+            where.append(f"({key}, session_id) < (%s, %s)")
             params += cursor
         runs = (
             "LEFT JOIN LATERAL (SELECT count(*) AS n, min(created_at) AS first, "
@@ -59,8 +59,8 @@ def user_sessions(
         columns = select_list(tables.Session, "p")
         sql = (
             f"SELECT {columns}, p.sort_key, r.n, r.first, r.last FROM ("
-            f"SELECT s.*, {key} AS sort_key FROM {{sessions}} AS s "
-            f"WHERE {' AND '.join(where)} ORDER BY sort_key DESC, s.session_id DESC LIMIT %s"
+            f"SELECT *, {key} AS sort_key FROM {{sessions}} "
+            f"WHERE {' AND '.join(where)} ORDER BY sort_key DESC, session_id DESC LIMIT %s"
             f") AS p {runs} ORDER BY p.sort_key DESC, p.session_id DESC"
         )
         found = fetch(
