@@ -289,6 +289,17 @@ def _typed_epoch(value: Any, name: str) -> int | None:
     return value
 
 
+def _text_or_none(raw: dict[str, Any], name: str) -> str | None:
+    """A typed row's text field, None when absent or empty; anything else (0, false, a list)
+    is refused rather than read as missing or dropped unsaid."""
+    value = raw.get(name)
+    if value in (None, ""):
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"`{name}` must be text (it is {type(value).__name__})")
+    return value
+
+
 def validate_row(raw: Any, default_user_id: str | None) -> dict[str, Any]:
     """A row a person wrote, in the runtime's shape, or ValueError saying what is wrong."""
     if isinstance(raw, ValueError):
@@ -303,10 +314,7 @@ def validate_row(raw: Any, default_user_id: str | None) -> dict[str, Any]:
     text = text.strip()
     if len(text) > MAX_MEMORY_CHARS:
         raise ValueError(f"`memory` is longer than {MAX_MEMORY_CHARS:,} characters")
-    user_id = raw.get("user_id")
-    if user_id not in (None, "") and not isinstance(user_id, str):  # 0, false, [] included
-        raise ValueError(f"`user_id` must be text (it is {type(user_id).__name__})")
-    user_id = user_id or default_user_id
+    user_id = _text_or_none(raw, "user_id") or default_user_id
     if not user_id:
         raise ValueError("`user_id` is missing")
     if default_user_id is not None and user_id != default_user_id:
@@ -339,12 +347,7 @@ def validate_row(raw: Any, default_user_id: str | None) -> dict[str, Any]:
         stamp = _typed_epoch(raw.get(name), name)
         if stamp is not None:
             stamps[name] = stamp
-    optional = {}
-    for name in ("feedback", "agent_id", "team_id"):
-        value = raw.get(name)
-        if value not in (None, "") and not isinstance(value, str):  # never dropped unsaid
-            raise ValueError(f"`{name}` must be text (it is {type(value).__name__})")
-        optional[name] = value or None
+    optional = {name: _text_or_none(raw, name) for name in ("feedback", "agent_id", "team_id")}
     return {
         "memory_id": memory_id,
         "memory": text,

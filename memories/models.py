@@ -361,12 +361,16 @@ def topic_text(topic: Any) -> str:
     return topic if isinstance(topic, str) else stored_text(topic)
 
 
+# What a page shows for a stored JSON value nested too deep for str() or json to write.
+TOO_DEEP_TO_SHOW = "(stored JSON nested too deeply to show)"
+
+
 def stored_text(value: Any) -> str:
     """str() of a stored JSON value, which recursion stops for one nested hundreds deep."""
     try:
         return str(value)
     except RecursionError:
-        return "(stored JSON nested too deeply to show)"
+        return TOO_DEEP_TO_SHOW
 
 
 def topic_items(topics: Any) -> list[Any]:

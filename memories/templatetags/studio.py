@@ -18,7 +18,7 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from memories import sensitive, users
-from memories.models import stored_text
+from memories.models import TOO_DEEP_TO_SHOW, stored_text
 from memories.stamps import read_stamp
 from studio.cached_url import cached_reverse
 
@@ -140,7 +140,7 @@ def as_json(value: Any) -> str:
     try:
         return json.dumps(value, ensure_ascii=False, indent=2, default=str)
     except (RecursionError, ValueError):  # nested past what json writes
-        return "(stored JSON nested too deeply to show)"
+        return TOO_DEEP_TO_SHOW
 
 
 @register.filter
