@@ -211,6 +211,10 @@ class PruneJob(models.Model):
     def remaining(self) -> int:
         return max(0, self.planned - self.deleted - self.skipped)
 
+    def worker_job(self) -> Job | None:
+        """The background job deleting this prune; None until it is confirmed."""
+        return Job.objects.filter(kind=Job.Kind.PRUNE, params__prune_job=self.pk).first()
+
 
 class PruneCandidate(models.Model):
     job = models.ForeignKey(PruneJob, on_delete=models.CASCADE, related_name="candidates")

@@ -9,7 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 from agents.access import agent_for_user, rw_agent_for_user
 from memories import actions, pruning, runtime
 from memories.forms import PruneForm
-from memories.models import Job, PruneJob, TrashedMemory
+from memories.models import PruneJob, TrashedMemory
 from studio.feedback import flash, toast
 from studio.responses import bad_request
 
@@ -47,7 +47,7 @@ def prune_job(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
         "can_write": can_write,
         "job": job,
         "criteria": pruning.PruneCriteria(**job.criteria).describe(),
-        "run": Job.objects.filter(kind=Job.Kind.PRUNE, params__prune_job=job.pk).first(),
+        "run": job.worker_job(),
         "undoable": _undoable(job),
     }
     if request.htmx:
@@ -85,7 +85,7 @@ def prune_batch(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
         "job": job,
         "can_write": True,
         "criteria": pruning.PruneCriteria(**job.criteria).describe(),
-        "run": Job.objects.filter(kind=Job.Kind.PRUNE, params__prune_job=job.pk).first(),
+        "run": job.worker_job(),
         "undoable": _undoable(job),
     }
     response = render(request, f"{PRUNE_PAGE}#progress", context)

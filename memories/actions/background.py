@@ -44,7 +44,7 @@ def confirm_prune(*, actor: Actor, job: PruneJob, batch: int | None = None) -> J
     """A confirmed prune is deleted by the workers; confirming twice starts nothing new."""
     with transaction.atomic():
         prune = PruneJob.objects.select_for_update().get(pk=job.pk)
-        existing = Job.objects.filter(kind=Job.Kind.PRUNE, params__prune_job=prune.pk).first()
+        existing = prune.worker_job()
         if existing is not None:
             return existing
         if prune.confirmed_at is None:

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from memories import audit, flags, tokens, trash
 from memories.actions.actor import Actor
-from memories.models import AuditEvent, Job, PruneCandidate, PruneJob, TrashedMemory
+from memories.models import AuditEvent, PruneCandidate, PruneJob, TrashedMemory
 from memories.pruning import PRUNE_BATCH, PruneCriteria
 from memories.runtime import prune as runtime_prune
 
@@ -21,10 +21,8 @@ def run_prune_batch(*, actor: Actor, job: PruneJob, batch: int = PRUNE_BATCH) ->
     process killed between the runtime's commit and the studio's loses no undo: the next
     call settles the staged batch first. The last batch records the audit event."""
     job.refresh_from_db()
-    cancelled = Job.objects.filter(
-        kind=Job.Kind.PRUNE, params__prune_job=job.pk, cancel_requested=True
-    ).exists()
-    if cancelled:  # by hand after a Cancel the workers have not taken yet: it stops here too
+    run = job.worker_job()
+    if run is not None and run.cancel_requested:  # by hand after a Cancel not yet taken
         return stop_prune(actor=actor, job=job)
     if not job.staged:
         job = stage_prune_batch(actor=actor, job=job, batch=batch)
