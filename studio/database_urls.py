@@ -12,7 +12,14 @@ import psycopg
 # Connection parameters libpq takes in a URL's query that Django keeps as its own fields.
 _FIELDS = {"host": "HOST", "port": "PORT", "user": "USER", "password": "PASSWORD"}
 # OPTIONS keys that are Django's, not libpq's: never handed to another client.
-_DJANGO_ONLY = {"isolation_level", "server_side_binding", "pool", "assume_role", "cursor_factory"}
+_DJANGO_ONLY = {
+    "isolation_level",
+    "server_side_binding",
+    "pool",
+    "assume_role",
+    "cursor_factory",
+    "prepare_threshold",
+}
 
 
 def database_settings(url: str) -> dict[str, Any]:

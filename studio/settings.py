@@ -104,6 +104,7 @@ DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 5)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Agents' runtime tables: the studio's own database unless RUNTIME_DATABASES names others.
+from studio.postgres import use_studio_backend  # noqa: E402
 from studio.runtime_databases import runtime_databases  # noqa: E402
 
 _runtime_entries, RUNTIME_CONNECTIONS = runtime_databases(
@@ -113,6 +114,10 @@ _runtime_entries, RUNTIME_CONNECTIONS = runtime_databases(
     read_only=env.str("RUNTIME_READ_ONLY", default=""),
 )
 DATABASES.update(_runtime_entries)
+# Every connection on the studio's backend (studio/postgres): parameters bound on the server,
+# statements prepared once they repeat, and a health check without a round trip.
+DB_PREPARED_STATEMENTS = env.bool("DB_PREPARED_STATEMENTS", default=True)
+use_studio_backend(DATABASES, prepared=DB_PREPARED_STATEMENTS)
 # Runtime models follow the agent being read; studio tables are only ever migrated on default.
 DATABASE_ROUTERS = ["memories.runtime.routing.RuntimeRouter"]
 

@@ -33,6 +33,7 @@ for _alias in ("remote_ro", "remote_replica"):
 # replica behind the primary. Tests add SOCKET_RUNTIME_CONNECTIONS to RUNTIME_CONNECTIONS.
 from urllib.parse import quote  # noqa: E402
 
+from studio.postgres import use_studio_backend  # noqa: E402
 from studio.runtime_databases import runtime_databases  # noqa: E402
 
 
@@ -65,3 +66,5 @@ for _alias, _entry in _socket_entries.items():
     # (A mirror's NAME only is copied: "dead" keeps its dead address.)
     _entry["TEST"] = {"MIGRATE": False} if _alias == "lagging_replica" else {"MIRROR": "remote"}
     DATABASES[_alias] = _entry  # noqa: F405
+# The entries above, on the same backend and options as the settings' own.
+use_studio_backend(DATABASES, prepared=DB_PREPARED_STATEMENTS)  # noqa: F405

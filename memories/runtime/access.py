@@ -191,9 +191,15 @@ def in_agent_schema(
         tables = Tables(location.schema, memories, sessions, runs, location, alias)
         connection._runtime_tables = tables
         token = current_runtime_alias.set(alias)
+        # Nothing is prepared while the path is the agent's: the block's SQL names tables
+        # unqualified, so one statement's text would serve every agent's tables, whatever
+        # their columns' types (studio.postgres).
+        raw = connection.connection
+        threshold, raw.prepare_threshold = raw.prepare_threshold, None
         try:
             yield tables
         finally:
+            raw.prepare_threshold = threshold
             connection._runtime_tables = current
             current_runtime_alias.reset(token)
         if nested:
