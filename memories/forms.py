@@ -669,6 +669,9 @@ class RemoveDuplicatesForm(DuplicatesForm):
         return ids
 
 
+MALFORMED_PAGE_LINK = "This page link is malformed. Start again from the first page."
+
+
 class TrashPageForm(forms.Form):
     """Which page of the trash: `after` is the id of the last entry shown (a bigint)."""
 
@@ -676,11 +679,7 @@ class TrashPageForm(forms.Form):
         required=False,
         min_value=1,
         max_value=2**63 - 1,
-        error_messages={
-            "invalid": "This page link is malformed. Start again from the first page.",
-            "min_value": "This page link is malformed. Start again from the first page.",
-            "max_value": "This page link is malformed. Start again from the first page.",
-        },
+        error_messages=dict.fromkeys(("invalid", "min_value", "max_value"), MALFORMED_PAGE_LINK),
     )
 
 

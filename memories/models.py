@@ -355,14 +355,9 @@ def _shown(value: Any) -> str:
 
 def memory_text(value: Any) -> str:
     """A memory as agno puts it in context: `f"- {memory}"`, so a dict, list or number
-    (all legal in the JSONB column) reads as Python's str() of it, not as JSON."""
+    (all legal in the JSONB column) reads as Python's str() of it, not as JSON. A stored
+    topic reads the same way: agno's topics are text, but it does not check."""
     return value if isinstance(value, str) else stored_text(value)
-
-
-def topic_text(topic: Any) -> str:
-    """One stored topic as pages show it: agno's topics are text, but it does not check, and
-    a number, null or object in the list reads as str() of it, as a memory does."""
-    return topic if isinstance(topic, str) else stored_text(topic)
 
 
 # What a page shows for a stored JSON value nested too deep for str() or json to write.
@@ -386,7 +381,7 @@ def topic_items(topics: Any) -> list[Any]:
 
 
 def topic_texts(topics: Any) -> list[str]:
-    return [topic_text(topic) for topic in topic_items(topics)]
+    return [memory_text(topic) for topic in topic_items(topics)]
 
 
 # The runtime's own tables, one set per agent schema. Unmanaged: Django never creates,

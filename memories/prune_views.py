@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from agents.access import agent_for_user, rw_agent_for_user
+from agents.models import Agent
 from memories import actions, pruning, runtime
 from memories.forms import PruneForm
 from memories.models import PruneJob, TrashedMemory
@@ -42,14 +45,7 @@ def prune_job(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
     """The preview, then the worker's progress (htmx polls the progress part while it runs)."""
     agent, can_write = agent_for_user(request, slug)
     job = get_object_or_404(PruneJob, pk=job_id, agent=agent)
-    context = {
-        "agent": agent,
-        "can_write": can_write,
-        "job": job,
-        "criteria": pruning.PruneCriteria(**job.criteria).describe(),
-        "run": job.worker_job(),
-        "undoable": _undoable(job),
-    }
+    context = _progress_context(agent, job, can_write)
     if request.htmx:
         return render(request, f"{PRUNE_PAGE}#progress", context)
     context["affected"] = pruning.prune_affected_users(job)
@@ -80,16 +76,21 @@ def prune_batch(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
     job = actions.run_prune_batch(actor=request.user, job=job)
     if not request.htmx:
         return redirect("memories:prune_job", slug=agent.slug, job_id=job.pk)
-    context = {
+    response = render(request, f"{PRUNE_PAGE}#progress", _progress_context(agent, job, True))
+    return toast(response, f"Pruned {job.deleted:,} memories.") if job.finished_at else response
+
+
+def _progress_context(agent: Agent, job: PruneJob, can_write: bool) -> dict[str, Any]:
+    """What the prune page's progress part shows: the prune, its criteria, the worker job
+    deleting it and what its Undo would put back."""
+    return {
         "agent": agent,
+        "can_write": can_write,
         "job": job,
-        "can_write": True,
         "criteria": pruning.PruneCriteria(**job.criteria).describe(),
         "run": job.worker_job(),
         "undoable": _undoable(job),
     }
-    response = render(request, f"{PRUNE_PAGE}#progress", context)
-    return toast(response, f"Pruned {job.deleted:,} memories.") if job.finished_at else response
 
 
 def _undoable(job: PruneJob) -> int:

@@ -18,7 +18,7 @@ from django.db.models import BooleanField, Func, JSONField, TextField, Value
 from django.db.models.expressions import RawSQL
 
 from agents.models import Agent
-from memories.models import Memory, memory_text, topic_items, topic_text
+from memories.models import Memory, memory_text, topic_items
 from memories.runtime.access import (
     PAGE_SIZE,
     ForeignMemories,
@@ -344,7 +344,7 @@ def update_memory(
 
 def _with_stored_items(memory: Memory, topics: list[str]) -> list[Any]:
     """The topics to store: a stored topic that is not text (agno does not check) was shown
-    and sent back as its text (topic_text), and goes back as it was stored, not as that text.
+    and sent back as its text (memory_text), and goes back as it was stored, not as that text.
     Stored items are taken in order per text, so [1, "1"] stays [1, "1"]. The version check
     has made sure these are the topics the form showed."""
     stored = topic_items(memory.topics)
@@ -352,7 +352,7 @@ def _with_stored_items(memory: Memory, topics: list[str]) -> list[Any]:
         return topics
     waiting: dict[str, deque[Any]] = {}
     for item in stored:
-        waiting.setdefault(topic_text(item), deque()).append(item)
+        waiting.setdefault(memory_text(item), deque()).append(item)
     return [waiting[topic].popleft() if waiting.get(topic) else topic for topic in topics]
 
 
