@@ -6,7 +6,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from studio.devtools.benchmark import benchmark, write_json
+from studio.devtools.benchmark import benchmark
+from studio.devtools.figures import write_json
 
 
 class Command(BaseCommand):
