@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import Resolver404, resolve, reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -223,6 +224,10 @@ def add_memory(request: HttpRequest, slug: str) -> HttpResponse:
     if not request.htmx:
         flash(request, added.message)
         return redirect(user_url(agent, user_id))
+    if _shows_first_page(request, agent, user_id):
+        summary = runtime.user_summary(agent, user_id, replica=False)
+        if summary.memory_count > 1:  # one: the page showed "no memories yet"
+            return _memory_added(request, agent, user_id, added, summary)
     # The list comes back as it first opens (newest first, the new memory on top), so the
     # filters and the address bar are reset with it rather than naming a search it left.
     context = {
@@ -232,6 +237,49 @@ def add_memory(request: HttpRequest, slug: str) -> HttpResponse:
     }
     response = render(request, f"{USER_PAGE}#list-changed", context)
     response["HX-Replace-Url"] = user_url(agent, user_id)
+    return toast(response, added.message)
+
+
+def _shows_first_page(request: HttpRequest, agent: Agent, user_id: str) -> bool:
+    """Whether the add came from this user's list as a first visit shows it (newest first, no
+    search, filter or later page), by the address htmx reports: the new memory then goes on
+    top of the rows already shown, and anything else on the page (an open edit) stays."""
+    address = request.htmx.current_url_abs_path  # None unless on this site
+    if not address:
+        return False
+    split = urlsplit(address)
+    try:
+        match = resolve(split.path)
+    except Resolver404:
+        return False
+    if match.view_name != "memories:user" or match.kwargs.get("slug") != agent.slug:
+        return False
+    query = QueryDict(split.query)
+    if user_id_in(query) != UserKey(user_id):
+        return False
+    filters = MemoryFilterForm(query)
+    if not filters.is_valid():
+        return False
+    shown = filters.cleaned_data
+    plain = not (shown["q"] or shown["topic"] or shown["after"] or shown["sensitive"])
+    return plain and shown["sort"] == "-updated"
+
+
+def _memory_added(
+    request: HttpRequest,
+    agent: Agent,
+    user_id: str,
+    added: actions.Added,
+    summary: runtime_users.UserSummary,
+) -> HttpResponse:
+    """The new row, put on top of the list shown, with the summary and an empty add form."""
+    context = {
+        **_row_context(agent, user_id, added.memory, True),
+        "summary": summary,
+        "add_form": MemoryForm(),
+    }
+    response = render(request, f"{USER_PAGE}#memory-added", context)
+    response["HX-Reswap"] = "none"  # the list stays; every part of the answer is out of band
     return toast(response, added.message)
 
 

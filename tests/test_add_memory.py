@@ -17,6 +17,7 @@ from tests.factories import (
     HTMX,
     make_memory,
     make_person,
+    make_staff,
     memory_texts,
     memory_url,
     run_queued_tasks,
@@ -90,6 +91,105 @@ def test_adding_via_htmx_returns_the_list_with_the_new_memory(editor_client, age
     assert (
         UserTokens.objects.get(agent=agent, user_id="ann").memories == 2
     )  # recounted by the worker
+
+
+def _add_from(client, agent, shown: str, user_id: str = "ann", text: str = "Renewal is in May."):
+    """An htmx add sent from the page at `shown` (a path on this site, or a whole address), as
+    a browser reports it."""
+    return client.post(
+        reverse("memories:add", args=[agent.slug]),
+        {"user_id": user_id, "text": text, "topics": ["billing"]},
+        HTTP_HX_CURRENT_URL=shown if shown.startswith("http") else "http://testserver" + shown,
+        **HTMX,
+    )
+
+
+def test_an_add_from_the_first_page_puts_the_new_row_on_top_of_the_rows_shown(editor_client, agent):
+    make_memory(agent, "ann", "Existing.")
+    response = _add_from(editor_client, agent, user_page(agent, "ann"))
+    assert response.status_code == 200
+    assert response["HX-Reswap"] == "none"  # every part is out of band
+    assert "HX-Replace-Url" not in response  # the address already names this list
+    html = response.content.decode()
+    memory = runtime.user_memories(agent, "ann", search="Renewal").items[0]
+    # The row goes on top of the rows shown, exactly as the list and the row URL show it.
+    row = editor_client.get(memory_url(agent, memory.memory_id, user_id="ann"), **HTMX)
+    unmasked = re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"')  # masked afresh each time
+    shown_row = unmasked.sub("", row.content.decode().strip())
+    on_top = '<template><tbody hx-swap-oob="afterbegin:#memory-rows">'
+    assert unmasked.sub("", html).split(on_top)[1].startswith(shown_row + "</tbody></template>")
+    assert 'id="memory-list"' not in html and "Existing." not in html
+    assert '<span class="stat-value">2</span><span class="stat-label">memories</span>' in html
+    assert 'id="add-form"' in html and html.count('hx-swap-oob="true"') == 2
+    assert json.loads(response["HX-Trigger"])["toast"]["message"] == "Memory added."
+    assert AuditEvent.objects.get(action="memory.added").memory_id == memory.memory_id
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        {"q": "Exist"},
+        {"topic": "billing"},
+        {"sensitive": "1"},
+        {"sort": "created"},
+        {"after": "not-a-cursor"},
+        {"sort": "no-such-sort"},
+    ],
+)
+def test_an_add_from_a_filtered_or_later_page_resets_the_list(editor_client, agent, shown):
+    make_memory(agent, "ann", "Existing.")
+    response = _add_from(editor_client, agent, user_page(agent, "ann", **shown))
+    html = response.content.decode()
+    assert response.status_code == 200 and "HX-Reswap" not in response
+    assert html.lstrip().startswith('<div id="memory-list">')
+    assert "Existing." in html and "Renewal is in May." in html
+    assert response["HX-Replace-Url"] == user_page(agent, "ann")
+
+
+@pytest.mark.parametrize(
+    "shown",
+    [
+        "/agents/other/user/?user_id=ann",
+        "/agents/{slug}/user/?user_id=ann&user_id=bob",
+        "/agents/{slug}/user/?user_id=bob",
+        "/agents/{slug}/user/",
+        "/agents/{slug}/",
+        "/no/such/page/",
+        "http://elsewhere.example/agents/{slug}/user/?user_id=ann",
+    ],
+)
+def test_an_add_from_any_other_address_resets_the_list(editor_client, agent, shown):
+    make_memory(agent, "ann", "Existing.")
+    response = _add_from(editor_client, agent, shown.format(slug=agent.slug))
+    assert response.status_code == 200 and "HX-Reswap" not in response
+    assert response.content.decode().lstrip().startswith('<div id="memory-list">')
+
+
+def test_the_first_memory_of_a_user_replaces_the_empty_list(editor_client, agent):
+    make_person("new@example.com")
+    make_memory(agent, "ann", "Someone else's.")
+    shown = user_page(agent, "new@example.com")
+    response = _add_from(editor_client, agent, shown, "new@example.com")
+    html = response.content.decode()
+    assert "HX-Reswap" not in response and 'id="memory-list"' in html
+    assert "No memories for this user yet" not in html and "Renewal is in May." in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_row_put_on_top_is_what_agno_reads(make_agent, agno_db_for, client):
+    from agno.db.schemas.memory import UserMemory
+
+    agent = make_agent()
+    agno = agno_db_for(agent)
+    agno.upsert_user_memory(UserMemory(memory="Written by agno.", user_id="ann", topics=["x"]))
+    client.force_login(make_staff("editor-prepend", "Editor"))
+    response = _add_from(client, agent, user_page(agent, "ann"), text="Added on top.")
+    assert response["HX-Reswap"] == "none"
+    stored = {m.memory: m for m in agno.get_user_memories(user_id="ann")}
+    assert set(stored) == {"Written by agno.", "Added on top."}
+    added = stored["Added on top."]
+    assert f'data-memory-id="{added.memory_id}"' in response.content.decode()
+    assert added.topics == ["billing"]
 
 
 def test_adding_the_first_memory_of_an_agent_that_never_ran_creates_its_tables(

@@ -94,6 +94,10 @@
 
   // Focus the textarea of a row that just turned into an edit form.
   document.body.addEventListener("htmx:afterSwap", function (event) {
+    // Only out-of-band parts came (a memory put on top of the rows): an edit open below keeps
+    // its text and place, and the focus stays where the operator left it.
+    var xhr = event.detail.xhr;
+    if (xhr && xhr.getResponseHeader("HX-Reswap") === "none") return;
     var area = event.detail.target && event.detail.target.querySelector
       ? event.detail.target.querySelector("form.edit-form textarea") : null;
     if (!area) {

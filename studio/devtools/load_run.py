@@ -23,6 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.db import connection
@@ -84,6 +85,7 @@ class Operator(threading.Thread):
         seed: int,
     ) -> None:
         super().__init__(daemon=True)
+        self.base = base
         self.client = OperatorClient(base, timeout=30)
         self.agent, self.users, self.ledger = agent, users, ledger
         self.deadline, self.max_requests = deadline, max_requests
@@ -129,12 +131,14 @@ class Operator(threading.Thread):
             if roll < 0.30 or not self.mine:
                 token = uuid.uuid4().hex[:12]
                 text = f"Load fact {token} for {user_id}."
+                # Sent from the user's page as it first opens, which htmx names in each request.
+                shown = f"{self.base}/agents/{slug}/user/?{urlencode({'user_id': user_id})}"
                 r = self.call(
                     "add",
                     "POST",
                     f"/agents/{slug}/user/memories/add/",
                     data={"user_id": user_id, "text": text, "topics": "load"},
-                    headers=dict(htmx),
+                    headers={**htmx, "HX-Current-URL": shown},
                 )
                 if r is not None and r.status_code == 200:
                     found = self.call(
