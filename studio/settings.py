@@ -87,6 +87,8 @@ TEMPLATES = [
         },
     },
 ]
+# Django's widget templates, with the textarea and the inputs built in Python (same markup).
+FORM_RENDERER = "studio.form_renderer.FormRenderer"
 
 EMBEDDED_POSTGRES_DIR = Path(
     env.str("EMBEDDED_POSTGRES_DIR", default=str(BASE_DIR / ".data" / "postgres"))
