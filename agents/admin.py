@@ -52,6 +52,9 @@ class AgentAdminForm(MemoryTabForm, forms.ModelForm):
         )
         # Left blank (or absent from an older form), the agent keeps what it has.
         self.fields["trash_days"].required = False
+        # Unbounded for staff: stored numbers of 1,000 digits (1e999) make it long, and an
+        # error on this hidden field would be one nobody sees.
+        self.fields["shown"] = forms.CharField(required=False, widget=forms.HiddenInput)
         typed = MemoryTabForm.for_settings(self.instance.memory_settings)
         for name in MemoryTabForm.base_fields:
             self.initial.setdefault(name, typed.initial[name])

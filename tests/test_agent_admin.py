@@ -328,3 +328,24 @@ def test_a_page_that_does_not_say_what_it_showed_is_refused(admin_client, agent)
     assert admin_client.post(change_url(agent), again).status_code == 302
     agent.refresh_from_db()
     assert agent.memory_settings.session_summaries and not agent.memory_settings.memories_enabled
+
+
+def test_a_page_showing_three_huge_stored_numbers_can_still_fix_them(admin_client, agent):
+    with connection.cursor() as cursor:  # each comes back as a 1,000-digit integer
+        cursor.execute(
+            'UPDATE agents_agent SET agno_settings = agno_settings || \'{"num_history_runs": '
+            '1e999, "max_tool_calls_from_history": 1e999, '
+            '"compress_tool_results_threshold": 1e999}\' WHERE id = %s',
+            [agent.pk],
+        )
+    page = form_as_shown(admin_client.get(change_url(agent)).content.decode())
+    fixed = {
+        **page,
+        "num_history_runs": "3",
+        "max_tool_calls_from_history": "0",
+        "compress_tool_results_threshold": "0",
+    }
+    response = admin_client.post(change_url(agent), fixed)
+    assert response.status_code == 302, response.content.decode()[:500]
+    agent.refresh_from_db()
+    assert agent.memory_settings.violations() == []
