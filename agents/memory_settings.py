@@ -88,6 +88,18 @@ class MemorySettings:
         return problems
 
 
+def differences(before: MemorySettings, after: MemorySettings) -> str:
+    """What `after` sets otherwise than `before`, in words: "session summaries on, num history
+    runs 5" ("no change" when nothing differs)."""
+    words = []
+    for field in fields(MemorySettings):
+        value = getattr(after, field.name)
+        if value != getattr(before, field.name):
+            shown = ("on" if value else "off") if isinstance(value, bool) else str(value)
+            words.append(f"{field.name.replace('_', ' ')} {shown}")
+    return ", ".join(words) or "no change"
+
+
 # Switches that are one choice on the page: the memory mode (off, manual, agentic) and
 # agent memories with their agentic switch. A change to either half carries both.
 LINKED_SWITCHES = (

@@ -437,9 +437,45 @@ class StorableJSONField(forms.JSONField):
                 self._check(item, depth + 1)
 
 
-class EndUserForm(forms.ModelForm):
-    """Register a person like the runtime's User object: email required, the rest optional."""
+MAX_TYPED_EMAIL_CHARS = 254  # RFC 5321's limit, for an address a person types
+MAX_TYPED_ID_CHARS = 255
+EMAIL_MESSAGE = "Enter an email address such as ann@example.com."
 
+
+def returned_as_shown(posted: Any, shown: str) -> bool:
+    """Whether a text box came back holding the value the page put in it: exactly, or as a
+    browser returns a text box, which cannot hold line breaks and drops them."""
+    return isinstance(posted, str) and posted in (shown, shown.replace("\r", "").replace("\n", ""))
+
+
+class EndUserForm(forms.ModelForm):
+    """Register a person like the runtime's User object: email required, the rest optional.
+
+    Email and id are trimmed and limited as a person types them. A key that comes back as
+    the page showed it, `stored_user_id` (the runtime's user_id this registration is for) or
+    the person's own stored key in an edit, is kept byte for byte, whatever its length: it
+    must equal the runtime's user_id to reach its memories."""
+
+    email = forms.EmailField(
+        max_length=MAX_TYPED_EMAIL_CHARS,
+        error_messages={
+            "invalid": EMAIL_MESSAGE,
+            "unique": "A user with this email is registered already.",
+            "max_length": f"An email address is at most {MAX_TYPED_EMAIL_CHARS} characters "
+            "(this one has %(show_value)d).",
+        },
+    )
+    external_id = forms.CharField(
+        label="Id",
+        required=False,
+        max_length=MAX_TYPED_ID_CHARS,
+        help_text=EndUser._meta.get_field("external_id").help_text,
+        error_messages={
+            "max_length": f"An id you type is at most {MAX_TYPED_ID_CHARS} characters (this "
+            "one has %(show_value)d). A longer user_id the runtime stored is kept as it is: "
+            "register it from its user page."
+        },
+    )
     additional_attributes = StorableJSONField(
         required=False,
         initial=dict,
@@ -459,12 +495,37 @@ class EndUserForm(forms.ModelForm):
             "timezone",
             "additional_attributes",
         ]
-        error_messages = {
-            "email": {
-                "invalid": "Enter an email address such as ann@example.com.",
-                "unique": "A user with this email is registered already.",
-            },
-        }
+
+    def __init__(self, *args: Any, stored_user_id: str = "", **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.kept: dict[str, str] = {}  # key field: the stored value it keeps
+        for name in ("email", "external_id"):
+            field = self.fields[name]
+            shown = (
+                field.widget.value_from_datadict(self.data, self.files, self.add_prefix(name))
+                if self.is_bound
+                else self.initial.get(name)
+            )
+            stored = [key for key in (stored_user_id, getattr(self.instance, name)) if key]
+            kept = next((key for key in stored if returned_as_shown(shown, key)), None)
+            if kept is None:
+                continue
+            self.kept[name] = kept
+            # Neither trimmed nor limited; the model still wants an email address in `email`.
+            self.fields[name] = forms.CharField(
+                label=field.label,
+                required=field.required,
+                strip=False,
+                help_text=field.help_text,
+                error_messages=field.error_messages,
+                validators=[_storable],
+            )
+
+    def clean_email(self) -> str:
+        return self.kept.get("email", self.cleaned_data["email"])
+
+    def clean_external_id(self) -> str:
+        return self.kept.get("external_id", self.cleaned_data["external_id"])
 
     def clean_additional_attributes(self) -> dict:
         value = self.cleaned_data.get("additional_attributes") or {}

@@ -9,6 +9,7 @@ from typing import Any
 from django.apps.registry import Apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import validate_email
 from django.db import models
 from django.db.models import Q
 
@@ -22,13 +23,23 @@ def validate_timezone(value: str) -> None:
         )
 
 
-class EndUser(models.Model):
-    """A person the agents talk to, registered like the runtime's `User` object."""
+def validate_email_key(value: str) -> None:
+    """An email address, with whatever padding the runtime stored around it (forms trim what
+    a person types; a stored user_id is kept as it is, or it would match nothing)."""
+    validate_email(value.strip())
 
-    email = models.EmailField(unique=True)
+
+class EndUser(models.Model):
+    """A person the agents talk to, registered like the runtime's `User` object.
+
+    Either key may be a user_id the runtime stored, so both are unbounded varchar like the
+    runtime's user_id column, and kept byte for byte: the limits are the forms', for what a
+    person types (memories.forms.EndUserForm)."""
+
+    email = models.CharField(max_length=None, unique=True, validators=[validate_email_key])
     external_id = models.CharField(
         "id",
-        max_length=255,
+        max_length=None,
         blank=True,
         help_text="The deployment's own user id, where memories are keyed by id.",
     )
@@ -52,11 +63,6 @@ class EndUser(models.Model):
 
     def __str__(self) -> str:
         return self.email
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        self.email = self.email.strip()
-        self.external_id = self.external_id.strip()
-        super().save(*args, **kwargs)
 
     @property
     def full_name(self) -> str:

@@ -30,9 +30,10 @@ def register_user(request: HttpRequest, slug: str) -> HttpResponse:
     user_id = (key.user_id if key else "") or ""
     if request.method == "GET":
         keyed_by_email = agent.user_id_kind == Agent.UserIdKind.EMAIL
-        form = EndUserForm(initial={"email" if keyed_by_email else "external_id": user_id})
+        key_field = "email" if keyed_by_email else "external_id"
+        form = EndUserForm(initial={key_field: user_id}, stored_user_id=user_id)
     else:
-        form = EndUserForm(request.POST)
+        form = EndUserForm(request.POST, stored_user_id=user_id)
         if form.is_valid():
             person = actions.register_user(
                 actor=request.user, agent=agent, user_id=user_id, form=form

@@ -4,6 +4,7 @@ form, never raw JSON; whatever is stored or sent, the page answers and refuses i
 from __future__ import annotations
 
 import re
+from html import unescape
 
 import pytest
 from django.contrib.auth.models import User
@@ -11,7 +12,9 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from agents.forms import MemoryTabForm
 from agents.models import Agent
+from memories.models import AuditEvent
 
 
 @pytest.fixture
@@ -26,8 +29,11 @@ def change_url(agent: Agent) -> str:
 
 
 def change_data(agent: Agent, **settings: str) -> dict[str, str]:
-    """The change form as a browser sends it: unchecked boxes are simply absent."""
+    """The change form as a browser sends it: unchecked boxes are simply absent, and `shown`
+    holds the memory settings the page showed (those stored now)."""
+    stored = Agent.objects.get(pk=agent.pk).memory_settings
     return {
+        "shown": MemoryTabForm.for_settings(stored).initial["shown"],
         "name": agent.name,
         "slug": agent.slug,
         "description": "",
@@ -212,3 +218,134 @@ def test_a_schema_is_unique_per_connection_in_the_admin(admin_client, make_agent
     second.refresh_from_db()
     assert (second.connection, second.db_schema) == ("remote", "ai")
     assert (first.connection, first.db_schema) == ("default", "ai")
+
+
+def form_as_shown(html: str) -> dict[str, str]:
+    """What a browser sends back from a change page: its text, number and hidden inputs, the
+    boxes that are checked and the options that are selected."""
+    data = {
+        name: unescape(value)
+        for name, value in re.findall(
+            r'<input type="(?:text|number|hidden)" name="(\w+)" value="([^"]*)"', html
+        )
+    }
+    for tag in re.findall(r'<input type="checkbox" name="\w+"[^>]*>', html):
+        if "checked" in tag:
+            data[re.search(r'name="(\w+)"', tag).group(1)] = "on"
+    for name, body in re.findall(r'<select name="(\w+)"[^>]*>(.*?)</select>', html, re.S):
+        selected = re.search(r'<option value="([^"]*)"[^>]*selected', body)
+        data[name] = unescape(selected.group(1)) if selected else ""
+    data.pop("csrfmiddlewaretoken", None)
+    return data
+
+
+def save_on_the_memory_tab(client: Client, agent: Agent, **switches: str) -> None:
+    page = client.get(reverse("agents:memory_tab", args=[agent.slug])).content.decode()
+    shown = unescape(re.search(r'name="shown" value="([^"]*)"', page).group(1))
+    data = {
+        "session_storage": "on",
+        "num_history_runs": "3",
+        "user_memories_on": "on",
+        "max_tool_calls_from_history": "0",
+        "compress_tool_results_threshold": "0",
+        "shown": shown,
+        **switches,
+    }
+    response = client.post(reverse("agents:update_settings", args=[agent.slug]), data)
+    assert response.status_code == 302
+
+
+def test_a_stale_page_is_refused_and_keeps_what_was_typed(admin_client, editor_client, agent):
+    page = admin_client.get(change_url(agent)).content.decode()
+    # Meanwhile an operator turns session summaries on, on the Memory tab.
+    save_on_the_memory_tab(editor_client, agent, session_summaries="on")
+    typed = {**form_as_shown(page), "name": "Renamed", "num_history_runs": "7"}
+    stale = admin_client.post(change_url(agent), typed)
+    assert stale.status_code == 200
+    html = stale.content.decode()
+    assert (
+        "The memory settings were changed elsewhere since this page was opened "
+        "(now session summaries on): nothing was saved."
+    ) in unescape(html)
+    agent.refresh_from_db()
+    settings = agent.memory_settings
+    assert (agent.name, settings.num_history_runs, settings.session_summaries) == (
+        agent.name,
+        3,
+        True,
+    )
+    assert agent.name != "Renamed"
+    # The page again: what the person typed, on top of the operator's change.
+    again = form_as_shown(html)
+    assert (again["name"], again["num_history_runs"], again["session_summaries"]) == (
+        "Renamed",
+        "7",
+        "on",
+    )
+    assert admin_client.post(change_url(agent), again).status_code == 302
+    agent.refresh_from_db()
+    settings = agent.memory_settings
+    assert (agent.name, settings.num_history_runs, settings.session_summaries) == (
+        "Renamed",
+        7,
+        True,
+    )
+    event = AuditEvent.objects.filter(actor__username="root").get()
+    assert event.action == AuditEvent.Action.SETTINGS_CHANGED
+    assert event.details["changed"] == {"num_history_runs": [3, 7]}
+
+
+def test_a_save_from_the_admin_is_audited_like_one_from_the_memory_tab(admin_client, agent):
+    page = admin_client.get(change_url(agent)).content.decode()
+    data = {**form_as_shown(page), "user_memories_agentic": "on"}
+    assert admin_client.post(change_url(agent), data).status_code == 302
+    event = AuditEvent.objects.get()
+    assert (event.action, event.actor.username, event.agent) == (
+        AuditEvent.Action.SETTINGS_CHANGED,
+        "root",
+        agent,
+    )
+    assert event.details["changed"]["agentic_memory"] == [False, True]
+    # Another field alone changes no setting: no settings event.
+    again = form_as_shown(admin_client.get(change_url(agent)).content.decode())
+    assert admin_client.post(change_url(agent), {**again, "token_budget": "900"}).status_code == 302
+    agent.refresh_from_db()
+    assert agent.token_budget == 900 and AuditEvent.objects.count() == 1
+
+
+def test_a_page_that_does_not_say_what_it_showed_is_refused(admin_client, agent):
+    data = change_data(agent, session_storage="on", session_summaries="on")
+    del data["shown"]
+    refused = admin_client.post(change_url(agent), data)
+    assert refused.status_code == 200
+    assert "This page did not say which memory settings it showed" in unescape(
+        refused.content.decode()
+    )
+    agent.refresh_from_db()
+    assert not agent.memory_settings.session_summaries
+    again = form_as_shown(refused.content.decode())
+    assert again["session_summaries"] == "on" and "user_memories_on" not in again
+    assert admin_client.post(change_url(agent), again).status_code == 302
+    agent.refresh_from_db()
+    assert agent.memory_settings.session_summaries and not agent.memory_settings.memories_enabled
+
+
+def test_a_page_showing_three_huge_stored_numbers_can_still_fix_them(admin_client, agent):
+    with connection.cursor() as cursor:  # each comes back as a 1,000-digit integer
+        cursor.execute(
+            'UPDATE agents_agent SET agno_settings = agno_settings || \'{"num_history_runs": '
+            '1e999, "max_tool_calls_from_history": 1e999, '
+            '"compress_tool_results_threshold": 1e999}\' WHERE id = %s',
+            [agent.pk],
+        )
+    page = form_as_shown(admin_client.get(change_url(agent)).content.decode())
+    fixed = {
+        **page,
+        "num_history_runs": "3",
+        "max_tool_calls_from_history": "0",
+        "compress_tool_results_threshold": "0",
+    }
+    response = admin_client.post(change_url(agent), fixed)
+    assert response.status_code == 302, response.content.decode()[:500]
+    agent.refresh_from_db()
+    assert agent.memory_settings.violations() == []

@@ -46,3 +46,24 @@ def test_good_additional_attributes_are_saved(admin_client):
     assert response.status_code == 302
     saved = EndUser.objects.get(email="ann@example.com")
     assert saved.additional_attributes == {"plan": "pro", "aliases": ["Annie"]}
+
+
+def test_an_edit_keeps_the_stored_keys_it_leaves_alone(admin_client):
+    # Keys registered from user_ids the runtime stored: padded, past what a person may type.
+    stored_email, stored_id = " ann@example.com", " u_1" + "x" * 300
+    person = EndUser.objects.create(email=stored_email, external_id=stored_id)
+    url = reverse("admin:memories_enduser_change", args=[person.pk])
+    form = admin_client.get(url).context["adminform"].form
+    assert (form["email"].value(), form["external_id"].value()) == (stored_email, stored_id)
+    data = {**add_data("{}"), "email": stored_email, "external_id": stored_id, "first_name": "Ann"}
+    assert admin_client.post(url, data).status_code == 302
+    person.refresh_from_db()
+    assert (person.email, person.external_id, person.first_name) == (stored_email, stored_id, "Ann")
+    # A key typed anew is trimmed and limited, as on the register page.
+    assert admin_client.post(url, {**data, "external_id": " u_2 "}).status_code == 302
+    person.refresh_from_db()
+    assert person.external_id == "u_2"
+    refused = admin_client.post(url, {**data, "external_id": "u" * 256})
+    assert "An id you type is at most 255 characters" in refused.content.decode()
+    person.refresh_from_db()
+    assert person.external_id == "u_2"

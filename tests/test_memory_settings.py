@@ -10,6 +10,8 @@ from django.db import IntegrityError, connection
 
 from agents.memory_settings import MemorySettings, apply_changes, merge_changes
 from agents.models import Agent
+from memories import actions
+from memories.models import AuditEvent
 
 MANUAL = MemorySettings(session_storage=True, user_memories=True)
 AGENTIC = MemorySettings(session_storage=True, agentic_memory=True)
@@ -145,3 +147,33 @@ def test_true_values_turn_a_switch_on(stored):
 def test_an_infinite_or_nan_number_reads_as_the_default():
     for stored in (float("inf"), float("-inf"), float("nan"), "1e999", "x"):
         assert MemorySettings.from_json({"num_history_runs": stored}).num_history_runs == 3
+
+
+def test_the_settings_action_refuses_a_stale_page_when_asked(agent):
+    stored = agent.memory_settings
+    shown = MemorySettings(session_storage=True)  # memories were off on that page
+    with pytest.raises(actions.StaleSettings) as stale:
+        actions.change_settings(
+            actor=None, agent=agent, requested=shown, shown=shown, refuse_stale=True
+        )
+    assert stale.value.current == stored
+    assert "(now user memories on)" in stale.value.message
+    agent.refresh_from_db()
+    assert agent.memory_settings == stored and not AuditEvent.objects.exists()
+
+
+def test_a_save_writes_settings_stored_in_another_form_as_plain_json(agent):
+    # Running agents read agno_settings as stored: "false" would be true to most of them.
+    odd = {**agent.agno_settings, "session_summaries": "false", "agent_memories": 0}
+    del odd["num_history_runs"]
+    Agent.objects.filter(pk=agent.pk).update(agno_settings=odd)
+    agent.refresh_from_db()
+    change = actions.change_settings(actor=None, agent=agent, requested=agent.memory_settings)
+    assert change.message == "Nothing changed."
+    agent.refresh_from_db()
+    assert agent.agno_settings == MANUAL.to_json()
+    event = AuditEvent.objects.get()
+    assert event.details == {
+        "changed": {},
+        "rewritten": ["agent_memories", "num_history_runs", "session_summaries"],
+    }

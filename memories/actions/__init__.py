@@ -32,6 +32,9 @@ from memories.actions.agent_settings import (
     SettingsChange as SettingsChange,
 )
 from memories.actions.agent_settings import (
+    StaleSettings as StaleSettings,
+)
+from memories.actions.agent_settings import (
     change_cost_inputs as change_cost_inputs,
 )
 from memories.actions.agent_settings import (

@@ -9,7 +9,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from agents.memory_settings import MemorySettings, apply_changes, merge_changes
+from agents.memory_settings import MemorySettings, apply_changes, differences, merge_changes
 from agents.models import Agent
 from memories import audit, jobs
 from memories.actions.actor import Actor
@@ -101,19 +101,43 @@ class SettingsChange:
         return " ".join(["Settings saved." if self.changed else "Nothing changed.", *self.notes])
 
 
+class StaleSettings(ValueError):
+    """The page showed other settings than the stored ones (or did not say which it showed):
+    saving its whole panel would undo what someone changed since. Nothing was saved."""
+
+    def __init__(self, shown: MemorySettings | None, current: MemorySettings) -> None:
+        self.shown, self.current = shown, current
+        if shown is None:
+            self.message = (
+                "This page did not say which memory settings it showed, so saving it could "
+                "undo a change made since it was opened: nothing was saved."
+            )
+        else:
+            self.message = (
+                "The memory settings were changed elsewhere since this page was opened "
+                f"(now {differences(shown, current)}): nothing was saved."
+            )
+        super().__init__(self.message)
+
+
 def change_settings(
     *,
     actor: Actor,
     agent: Agent,
     requested: MemorySettings,
     shown: MemorySettings | None = None,
+    refuse_stale: bool = False,
 ) -> SettingsChange:
     """Apply the Memory tab's switches by its rules; never deletes a memory. With `shown`
     (the settings the person's page showed), only what they changed from it is applied to
-    the settings as they are now: a change someone made meanwhile stays."""
+    the settings as they are now: a change someone made meanwhile stays. With `refuse_stale`
+    (Django admin, whose page saves the whole panel at once), a page that showed anything but
+    the stored settings raises StaleSettings instead."""
     with transaction.atomic():
         locked = Agent.objects.select_for_update().get(pk=agent.pk)
         before = locked.memory_settings
+        if refuse_stale and shown != before:
+            raise StaleSettings(shown, before)
         notes: list[str] = []
         if shown is not None:
             if shown != before:
@@ -129,12 +153,23 @@ def change_settings(
             for name in vars(after)
             if getattr(before, name) != getattr(after, name)
         }
-        if changed:
-            locked.agno_settings = after.to_json(locked.agno_settings)
+        # Running agents read this JSON as stored (the bridge), so a value stored in another
+        # form than the settings read it (the string "false", a missing key) is rewritten too.
+        saved = after.to_json(locked.agno_settings)
+        stored = locked.agno_settings if isinstance(locked.agno_settings, dict) else {}
+        rewritten = sorted(
+            name
+            for name in vars(after)
+            if name not in changed
+            and (name not in stored or type(stored[name]) is not type(saved[name]))
+        )
+        if changed or rewritten:
+            locked.agno_settings = saved
             locked.save(update_fields=["agno_settings", "updated_at"])
-            audit.record(
-                actor, locked, AuditEvent.Action.SETTINGS_CHANGED, details={"changed": changed}
-            )
+            details: dict[str, Any] = {"changed": changed}
+            if rewritten:
+                details["rewritten"] = rewritten
+            audit.record(actor, locked, AuditEvent.Action.SETTINGS_CHANGED, details=details)
     agent.agno_settings, agent.updated_at = locked.agno_settings, locked.updated_at
     return SettingsChange(after, changed, notes)
 
