@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from memories.models import (
     TrashedMemory,
 )
 from memories.scoping import ALIASES
+from studio import stored_json
 
 PREFIX = "hmac-sha256:"
 # What the runtime's rows without a user_id are called in receipts (no person to hide).
@@ -215,7 +215,7 @@ def drop_user_lines(path: Path, user_id: str | None, cursor: int | None) -> tupl
                 new_cursor = written
             read += len(line)
             try:
-                row = json.loads(line)
+                row = stored_json.loads(line)  # a row nested however deep
             except ValueError:
                 row = None  # a line a killed worker left half-written is kept as it is
             if isinstance(row, dict) and "memory_id" in row and row.get("user_id") == user_id:

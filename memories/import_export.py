@@ -34,6 +34,7 @@ from memories.forms import (
     MAX_USER_ID_CHARS,
 )
 from memories.runtime.memories import EXPORT_FIELDS as RUNTIME_FIELDS
+from studio import stored_json
 
 MAX_IMPORT_ROWS = 50_000
 MAX_IMPORT_BYTES = 20 * 1024 * 1024
@@ -68,7 +69,7 @@ def export_lines(
     agent's, or with `one_user` one user's (user_id None: the runtime's NULL)."""
     yield json.dumps(EXPORT_HEADER) + "\n"
     for row in runtime.iter_memories_for_export(agent, user_id, one_user=one_user):
-        yield json.dumps(row, ensure_ascii=False) + "\n"
+        yield stored_json.dumps(row, ensure_ascii=False) + "\n"
 
 
 @dataclass

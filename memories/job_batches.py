@@ -32,6 +32,7 @@ from memories.pruning import PRUNE_BATCH
 from memories.runtime import scoping as runtime_scoping
 from memories.runtime.transfer import export_rows_after
 from memories.runtime.users import memory_users_after
+from studio import stored_json
 
 SCAN_BATCH = flags.SCAN_BATCH
 SWEEP_BATCH = 500  # users looked at per batch
@@ -274,7 +275,7 @@ def export_batch(job: Job) -> bool:
         if offset == 0:
             file.write((json.dumps(import_export.EXPORT_HEADER) + "\n").encode())
         for row in rows:
-            file.write((json.dumps(row, ensure_ascii=False) + "\n").encode())
+            file.write((stored_json.dumps(row, ensure_ascii=False) + "\n").encode())
         file.flush()
         os.fsync(file.fileno())
         offset = file.tell()

@@ -13,6 +13,8 @@ from django.core.validators import validate_email
 from django.db import models
 from django.db.models import Q
 
+from studio.stored_json import TOO_DEEP_TO_SHOW, StoredJSONField, TooDeepJSON, dumps
+
 
 def validate_timezone(value: str) -> None:
     if value and value not in zoneinfo.available_timezones():
@@ -356,7 +358,15 @@ def _shown(value: Any) -> str:
     """A run's input or output as text: JSON for structured values, nothing for None."""
     if value is None:
         return ""
-    return value if isinstance(value, str) else json.dumps(value, indent=2, ensure_ascii=False)
+    if isinstance(value, str):
+        return value
+    if isinstance(value, TooDeepJSON):
+        return TOO_DEEP_TO_SHOW
+    try:
+        # default=str: a part too deep to read shows as TOO_DEEP_TO_SHOW, as as_json shows it.
+        return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+    except RecursionError:  # the indented encoder recurses in Python
+        return TOO_DEEP_TO_SHOW
 
 
 def memory_text(value: Any) -> str:
@@ -364,10 +374,6 @@ def memory_text(value: Any) -> str:
     (all legal in the JSONB column) reads as Python's str() of it, not as JSON. A stored
     topic reads the same way: agno's topics are text, but it does not check."""
     return value if isinstance(value, str) else stored_text(value)
-
-
-# What a page shows for a stored JSON value nested too deep for str() or json to write.
-TOO_DEEP_TO_SHOW = "(stored JSON nested too deeply to show)"
 
 
 def stored_text(value: Any) -> str:
@@ -380,9 +386,12 @@ def stored_text(value: Any) -> str:
 
 def topic_items(topics: Any) -> list[Any]:
     """Stored topics as a list: agno accepts topics="travel" (one topic, not none), and a
-    lone number or object stored there is one topic too, shown rather than hidden."""
+    lone number or object stored there is one topic too, shown rather than hidden. A list
+    too deep to read whole is its members, so an added topic joins them, not wraps them."""
     if isinstance(topics, list):
         return topics
+    if isinstance(topics, TooDeepJSON) and topics.is_array:
+        return topics.members()
     return [] if topics is None else [topics]
 
 
@@ -398,14 +407,14 @@ class MemoryRow(models.Model):
     is_runtime_table = True  # the router sends it to the agent's runtime connection
 
     memory_id = models.TextField(primary_key=True)
-    memory = models.JSONField()  # JSONB holding a JSON *string*, not text
+    memory = StoredJSONField()  # JSONB holding a JSON *string*, not text
     feedback = models.TextField(null=True)
     input = models.TextField(null=True)
     agent_id = models.TextField(null=True)
     team_id = models.TextField(null=True)
     user_id = models.TextField(null=True)
     # A JSON list of strings, JSON null (the runtime's "no topics") or SQL NULL.
-    topics = models.JSONField(null=True)
+    topics = StoredJSONField(null=True)
     created_at = models.BigIntegerField()  # epoch seconds, as the runtime writes them
     updated_at = models.BigIntegerField(null=True)
 
@@ -441,7 +450,7 @@ class MemoryRow(models.Model):
     @property
     def version(self) -> str:
         """Changes whenever text, topics or updated_at do: stale-edit checks and row caching."""
-        state = json.dumps([self.memory, self.topics, self.updated_at], sort_keys=True)
+        state = dumps([self.memory, self.topics, self.updated_at], sort_keys=True)
         return hashlib.sha256(state.encode()).hexdigest()[:16]
 
 
@@ -454,12 +463,12 @@ class SessionRow(models.Model):
     team_id = models.TextField(null=True)
     workflow_id = models.TextField(null=True)
     user_id = models.TextField(null=True)
-    session_data = models.JSONField(null=True)
-    agent_data = models.JSONField(null=True)
-    team_data = models.JSONField(null=True)
-    workflow_data = models.JSONField(null=True)
-    metadata = models.JSONField(null=True)
-    summary = models.JSONField(null=True)
+    session_data = StoredJSONField(null=True)
+    agent_data = StoredJSONField(null=True)
+    team_data = StoredJSONField(null=True)
+    workflow_data = StoredJSONField(null=True)
+    metadata = StoredJSONField(null=True)
+    summary = StoredJSONField(null=True)
     created_at = models.BigIntegerField()
     updated_at = models.BigIntegerField(null=True)
 
@@ -489,7 +498,7 @@ class RunRow(models.Model):
     parent_run_id = models.TextField(null=True)
     status = models.TextField(null=True)
     run_index = models.BigIntegerField(null=True)
-    run_data = models.JSONField()
+    run_data = StoredJSONField()
     created_at = models.BigIntegerField()
     updated_at = models.BigIntegerField(null=True)
 
@@ -502,6 +511,8 @@ class RunRow(models.Model):
     @property
     def input_text(self) -> str:
         """What the run was asked: workflow runs keep it in run_data, with no messages."""
+        if isinstance(self.run_data, TooDeepJSON):  # nothing in it can be read apart
+            return TOO_DEEP_TO_SHOW
         data = self.run_data if isinstance(self.run_data, dict) else {}
         value = data.get("input")
         if isinstance(value, dict) and "input_content" in value:
@@ -517,7 +528,16 @@ class RunRow(models.Model):
     def messages(self) -> list[dict[str, Any]]:
         data = self.run_data if isinstance(self.run_data, dict) else {}
         messages = data.get("messages")
-        return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+        if isinstance(messages, TooDeepJSON):
+            messages = [messages]
+        if not isinstance(messages, list):
+            return []
+        # A message too deep to read shows as one that says so, rather than going missing.
+        return [
+            {"content": m} if isinstance(m, TooDeepJSON) else m
+            for m in messages
+            if isinstance(m, dict | TooDeepJSON)
+        ]
 
 
 class Memory(MemoryRow):
@@ -575,7 +595,7 @@ class TrashedMemory(models.Model):
     agent = models.ForeignKey("agents.Agent", on_delete=models.CASCADE)
     memory_id = models.TextField()
     user_id = models.TextField(null=True)  # NULL: the runtime stored the memory without one
-    row = models.JSONField()
+    row = StoredJSONField()  # a too-deep value kept as stored (studio.stored_json)
     reason = models.CharField(max_length=20, choices=Reason.choices)
     # The prune that deleted it, so "Undo this prune" finds every memory it took.
     prune_job = models.ForeignKey(

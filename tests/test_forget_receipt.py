@@ -318,3 +318,16 @@ def test_a_file_a_worker_is_halfway_through_keeps_its_place_without_the_user(tmp
     assert USER not in text and text.splitlines() == [lines[0], lines[2], lines[4]]
     assert text[new_cursor:].splitlines() == [lines[4]]  # next up: what was next, minus theirs
     assert forgetting.drop_user_lines(path, USER, new_cursor) == (0, 0, new_cursor)
+
+
+def test_export_lines_nested_past_what_json_reads_are_dropped_or_kept_whole(tmp_path):
+    deep = "[" * 990 + '"x"' + "]" * 990  # an export holds a memory as deep as agno wrote it
+    lines = [
+        json.dumps({"format": "memory-studio/memories"}),
+        f'{{"memory_id": "a", "memory": {deep}, "user_id": "{USER}"}}',
+        f'{{"memory_id": "b", "memory": {deep}, "user_id": "bob"}}',
+    ]
+    path = tmp_path / "job.jsonl"
+    path.write_text("".join(line + "\n" for line in lines))
+    assert forgetting.drop_user_lines(path, USER, None)[:2] == (1, 0)
+    assert path.read_text().splitlines() == [lines[0], lines[2]]  # Bob's line byte for byte

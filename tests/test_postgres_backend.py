@@ -1,5 +1,6 @@
 """The studio's Postgres backend (studio.postgres): a health check without a round trip,
-statements prepared once they repeat, and a prepared read that outlives its table's change."""
+statements prepared once they repeat, a prepared read that outlives its table's change, and
+json read however deep it is nested."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from django.urls import reverse
 
 from studio.database_urls import psycopg_connect
 from studio.postgres.base import RECENT_SECONDS
+from studio.stored_json import TOO_DEEP_TO_SHOW, TooDeepJSON
 from tests import factories
 
 
@@ -171,3 +173,15 @@ def test_a_prepared_read_survives_its_table_changing_a_columns_type(editor_clien
     response = editor_client.get(url)
     assert response.status_code == 200
     assert "Likes tea." in response.content.decode()
+
+
+@pytest.mark.django_db(databases=["default", "remote"])
+def test_json_nested_past_what_psycopg_reads_comes_back_as_a_marked_value():
+    deep = "[" * 990 + '"x"' + "]" * 990  # agno's json.dumps writes this deep
+    for alias in ("default", "remote"):  # the studio's database and a runtime connection's
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT %s::json, %s::json, %s::jsonb", [deep, '{"a": [1]}', deep])
+            as_json, shallow, as_jsonb = cursor.fetchone()
+        assert as_json == TooDeepJSON(deep) and str(as_json) == TOO_DEEP_TO_SHOW, alias
+        assert shallow == {"a": [1]}, alias
+        assert as_jsonb == deep, alias  # jsonb stays text: Django's JSONFields decode it

@@ -1,7 +1,7 @@
 """Stored rows at the edges the first round missed: long and non-Latin ids at a page
 boundary, memory_id and session_id "", topics long or stored as a bare string, stale deletes
-without JavaScript, and topic lists far past the limit. agno's PostgresDb writes every row
-and reads back what the dashboard changed."""
+without JavaScript, topic lists far past the limit, and JSON nested deeper than Python's json
+reads. agno's PostgresDb writes every row and reads back what the dashboard changed."""
 
 from __future__ import annotations
 
@@ -10,22 +10,36 @@ import json
 import re
 import time
 from html import unescape
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 from agno.db.base import SessionType
 from agno.db.schemas.memory import UserMemory
+from django.core.management import call_command
+from django.db import connection
 from django.urls import reverse
 
 from memories import flags, runtime
 from memories.forms import EditMemoryForm
-from memories.models import AuditEvent, PruneCandidate, SensitiveFlag
+from memories.models import (
+    TOO_DEEP_TO_SHOW,
+    AuditEvent,
+    PruneCandidate,
+    PruneJob,
+    SensitiveFlag,
+    TrashedMemory,
+    UserTokens,
+)
+from studio.database_urls import psycopg_connect
 from tests.factories import (
     HTMX,
     agno_session_with_run,
     memory_url,
+    run_queued_tasks,
     session_url,
     shown_version,
+    stored_memories,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -431,3 +445,176 @@ def test_a_lone_object_stored_as_topics_is_shown_and_kept_by_an_added_topic(
     data = {"user_id": "ann", "text": "Dict.", "topics": ["{'a': 1}", "new"], **hidden}
     assert editor_client.post(memory_url(agent, "d1", "edit"), data).status_code == 302
     assert agno.get_user_memory("d1").topics == [{"a": 1}, "new"]
+
+
+# Past what json.loads reads on a page's stack (it gives up near 870 levels there), within
+# what agno's own json.dumps writes from a test's shallow one (about 940).
+DEEP_LEVELS = 900
+
+
+def nested(levels: int = DEEP_LEVELS) -> Any:
+    value: Any = "x"
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+def stored_columns(agent, memory_id: str) -> tuple:
+    """(memory, topics IS NULL, topics) of one memory as Postgres prints them."""
+    row = next(row for row in stored_memories(agent.db_schema) if row[0] == memory_id)
+    return row[1], row[2], row[3]
+
+
+def write_deep_memories(agno) -> None:
+    """d1's text, d2's second topic and all of d3's topics nest DEEP_LEVELS deep."""
+    agno.upsert_user_memory(
+        UserMemory(memory_id="d1", memory=nested(), user_id="ann", topics=["deep"])
+    )
+    agno.upsert_user_memory(
+        UserMemory(memory_id="d2", memory="Likes tea.", user_id="ann", topics=["travel", nested()])
+    )
+    agno.upsert_user_memory(
+        UserMemory(memory_id="d3", memory="Hikes.", user_id="ann", topics=nested())
+    )
+
+
+def test_memories_nested_past_what_json_reads_are_shown_on_every_page(
+    editor_client, agent, agno_db_for
+):
+    agno = agno_db_for(agent)
+    write_deep_memories(agno)
+    page = editor_client.get(user_page(agent, "ann"))
+    html = unescape(page.content.decode())
+    assert page.status_code == 200
+    assert html.count(TOO_DEEP_TO_SHOW) >= 3  # d1's text, d2's topic, d3's topic
+    assert "Likes tea." in html and "travel" in html and "Hikes." in html
+    for memory_id in ("d1", "d2", "d3"):
+        for action in ("row", "edit"):
+            shown = editor_client.get(memory_url(agent, memory_id, action, user_id="ann"), **HTMX)
+            assert shown.status_code == 200, (memory_id, action)
+            assert TOO_DEEP_TO_SHOW in unescape(shown.content.decode()), (memory_id, action)
+    slug = agent.slug
+    for url in (
+        reverse("agents:memory_tab", args=[slug]),
+        reverse("agents:recent", args=[slug]),
+        reverse("memories:search", args=[slug]) + "?q=x",
+        reverse("memories:context", args=[slug]) + "?user_id=ann",
+        reverse("memories:move_preview", args=[slug]) + "?user_id=ann&to=bob",
+    ):
+        response = editor_client.get(url, **HTMX)
+        assert response.status_code in (200, 204), url
+    assert flags.scan_next_batch(agent).scanned == 3
+
+    # The export holds each value exactly as stored, however deep.
+    lines = b"".join(
+        editor_client.get(reverse("memories:export", args=[slug]) + "?user_id=ann")
+    ).decode()
+    assert f'"memory": {stored_columns(agent, "d1")[0]}' in lines
+    assert f'"topics": {stored_columns(agent, "d3")[2]}' in lines
+    assert len(lines.splitlines()) == 4  # the header and three rows
+
+    call_command("count_tokens", agent=slug)
+    assert UserTokens.objects.get(agent=agent, user_id="ann").memories == 3
+    assert {m.memory_id for m in agno.get_user_memories(user_id="ann")} == {"d1", "d2", "d3"}
+
+
+def _save_edit(editor_client, agent, memory_id: str, text: str, topics: list[str]) -> int:
+    """Open a memory's edit form and send it back with this text and these topics."""
+    data = {"user_id": "ann", "text": text, "topics": topics}
+    data.update(_open_edit(editor_client, agent, memory_id))
+    return editor_client.post(memory_url(agent, memory_id, "edit"), data).status_code
+
+
+def test_an_edit_beside_json_too_deep_to_read_changes_only_what_was_typed(
+    editor_client, agent, agno_db_for
+):
+    agno = agno_db_for(agent)
+    write_deep_memories(agno)
+    before = {memory_id: stored_columns(agent, memory_id) for memory_id in ("d1", "d2", "d3")}
+    # d2: the text typed, the topics sent back as shown; then a topic added beside the deep one.
+    shown = ["travel", TOO_DEEP_TO_SHOW]
+    assert _save_edit(editor_client, agent, "d2", "Likes green tea.", shown) == 302
+    assert agno.get_user_memory("d2").memory == "Likes green tea."
+    assert stored_columns(agent, "d2")[1:] == before["d2"][1:]  # topics untouched
+    assert _save_edit(editor_client, agent, "d2", "Likes green tea.", [*shown, "new"]) == 302
+    assert stored_columns(agent, "d2")[2] == before["d2"][2][:-1] + ', "new"]'
+    # d1: a deep text left as shown is kept; only its topics change.
+    assert _save_edit(editor_client, agent, "d1", TOO_DEEP_TO_SHOW, ["deep", "more"]) == 302
+    assert stored_columns(agent, "d1")[0] == before["d1"][0]
+    assert agno.get_user_memory("d1").topics == ["deep", "more"]
+    # d3: topics that are one deep list gain a second topic, not a wrapper around the first.
+    assert _save_edit(editor_client, agent, "d3", "Hikes.", [TOO_DEEP_TO_SHOW, "new"]) == 302
+    assert stored_columns(agent, "d3")[2] == before["d3"][2][:-1] + ', "new"]'
+    assert agno.get_user_memory("d3").topics == [nested(DEEP_LEVELS - 1), "new"]
+
+    run_queued_tasks()  # the recounts the edits queued
+    assert UserTokens.objects.get(agent=agent, user_id="ann").memories == 3
+
+
+def test_json_too_deep_to_read_goes_to_the_trash_and_back_exactly(
+    editor_client, agent, agno_db_for
+):
+    agno = agno_db_for(agent)
+    write_deep_memories(agno)
+    before = stored_memories(agent.db_schema)
+    shown = {"user_id": "ann", "version": shown_version(agent, "d1")}
+    deleted = editor_client.post(memory_url(agent, "d1", "delete"), shown)
+    assert deleted.status_code == 302 and agno.get_user_memory("d1") is None
+    bulk = reverse("memories:bulk_delete", args=[agent.slug])
+    chosen = {"user_id": "ann", "memory_ids": ["d2", "d3"], "confirmed": "1"}
+    assert editor_client.post(bulk, chosen).status_code == 302
+    assert stored_memories(agent.db_schema) == []
+    trash = editor_client.get(reverse("memories:trash", args=[agent.slug]))
+    html = unescape(trash.content.decode())
+    assert trash.status_code == 200 and html.count(TOO_DEEP_TO_SHOW) >= 3 and "Likes tea." in html
+
+    entries = list(TrashedMemory.objects.values_list("pk", flat=True))
+    restore = reverse("memories:restore_trash", args=[agent.slug])
+    assert editor_client.post(restore, {"trashed": entries}).status_code == 302
+    assert stored_memories(agent.db_schema) == before  # every column as it was stored
+    assert agno.get_user_memory("d2").topics[0] == "travel"
+
+    # A prune's deletes keep the row whole too.
+    preview = editor_client.post(
+        reverse("memories:preview_prune", args=[agent.slug]), {"topic": "travel"}
+    )
+    job = PruneJob.objects.get(agent=agent)
+    assert preview.status_code == 302 and job.planned == 1
+    batch = reverse("memories:prune_batch", args=[agent.slug, job.pk])
+    while "Done:" not in editor_client.post(batch, **HTMX).content.decode():
+        pass
+    assert agno.get_user_memory("d2") is None
+    entry = TrashedMemory.objects.get(memory_id="d2")
+    assert editor_client.post(restore, {"trashed": [entry.pk]}).status_code == 302
+    assert stored_memories(agent.db_schema) == before
+
+
+def test_sessions_holding_json_too_deep_to_read_list_open_and_delete(
+    editor_client, agent, agno_db_for
+):
+    agno = agno_db_for(agent)
+    agno_session_with_run(agno, "s1", "ann", NOW, "Book me a flight to Oslo.")
+    deep = json.dumps(nested())
+    # agno's session API copies values level by level and stops near 475 here, so the deep
+    # values go in as its PostgresDb stores them, jsonb, by SQL.
+    with psycopg_connect(connection.settings_dict) as conn:
+        schema = agent.db_schema
+        conn.execute(
+            f'UPDATE "{schema}".agno_sessions SET metadata = %s::jsonb, summary = %s::jsonb, '
+            "session_data = %s::jsonb",
+            [deep, f'{{"summary": "Talked about Oslo.", "topics": {deep}}}', deep],
+        )
+        conn.execute(
+            f'UPDATE "{schema}".agno_runs SET run_data = jsonb_set(jsonb_set(run_data, '
+            "'{input}', %s::jsonb), '{messages}', (run_data -> 'messages') || %s::jsonb)",
+            [f'{{"input_content": {deep}}}', f'[{{"role": "tool", "content": {deep}}}]'],
+        )
+    listed = editor_client.get(reverse("memories:sessions", args=[agent.slug]) + "?user_id=ann")
+    assert listed.status_code == 200 and "Talked about Oslo." in listed.content.decode()
+    opened = editor_client.get(session_url(agent, "s1"))
+    html = unescape(opened.content.decode())
+    assert opened.status_code == 200 and "Book me a flight to Oslo." in html
+    assert TOO_DEEP_TO_SHOW in html  # the tool message, in place
+    deleted = editor_client.post(session_url(agent, "s1", "delete_session"), **HTMX)
+    assert deleted.status_code == 200
+    assert agno.get_session("s1", session_type=SessionType.AGENT) is None

@@ -36,6 +36,7 @@ from memories.runtime.access import (
     walk_without_table,
 )
 from memories.runtime.schema import ensure_runtime_tables
+from studio import stored_json
 from studio.sql_rows import fetch, fetch_one, select_list
 
 
@@ -323,7 +324,7 @@ def update_memory(
             topics = _with_stored_items(memory, topics)
             # No topics: JSON null, as the runtime writes it (not SQL NULL, not []).
             sets.append("topics = %s::jsonb")
-            values.append(json.dumps(topics or None))
+            values.append(stored_json.dumps(topics or None))  # a too-deep topic as stored
         if not sets:
             return memory
         now = int(time.time())
@@ -479,7 +480,7 @@ def memories_for_context(agent: Agent, user_id: str) -> list[str]:
                 ),
                 {"u": user_id},
             )
-            return [memory_text(json.loads(row[0])) for row in cursor.fetchall()]
+            return [memory_text(stored_json.loads(row[0])) for row in cursor.fetchall()]
 
 
 def context_reads(agent: Agent, user_id: str | None) -> tuple[int | None, list[str]]:

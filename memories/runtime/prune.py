@@ -10,6 +10,7 @@ from agents.models import Agent
 from memories.models import memory_text
 from memories.runtime.access import in_agent_schema
 from memories.runtime.memories import EXPORT_FIELDS, SORT_KEYS, in_seconds
+from studio import stored_json
 
 # (memory_id, user_id, the memory's updated_at or created_at, tokens its line costs)
 Candidate = tuple[str, str | None, int, int]
@@ -71,7 +72,7 @@ def prune_candidates(
             cursor.execute(tables.sql(sql), params)
             # Django's connection reads jsonb as text; agno's context holds str() of the value.
             return [
-                (memory_id, owner, changed, line_tokens(memory_text(json.loads(memory))))
+                (memory_id, owner, changed, line_tokens(memory_text(stored_json.loads(memory))))
                 for memory_id, owner, changed, memory in cursor.fetchall()
             ]
 
@@ -136,10 +137,10 @@ def _unchanged(
     rows = []
     for *columns, topics_sql_null in fetched:
         row = dict(zip(EXPORT_FIELDS, columns, strict=True))
-        # A raw cursor returns JSONB as text (the studio registers no JSON loader).
+        # A raw cursor returns JSONB as text (Django's loader), read however deep it nests.
         for name in ("memory", "topics"):
             if isinstance(row[name], str):
-                row[name] = json.loads(row[name])
+                row[name] = stored_json.loads(row[name])
         if topics_sql_null:
             del row["topics"]
         rows.append(row)

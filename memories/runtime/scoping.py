@@ -3,13 +3,13 @@ to another user_id (memories, optionally sessions and their runs) in one transac
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 from agents.models import Agent
 from memories.models import memory_text
 from memories.runtime.access import in_agent_schema, same_user, walk_without_table
+from studio import stored_json
 
 # user_ids read per query when the scoping page walks an agent's users.
 USER_ID_BATCH = 5_000
@@ -84,7 +84,7 @@ def user_rows(agent: Agent, user_id: str | None) -> UserRows:
                     ),
                     {"u": user_id},
                 )
-                memories = [(i, memory_text(json.loads(m))) for i, m in cursor.fetchall()]
+                memories = [(i, memory_text(stored_json.loads(m))) for i, m in cursor.fetchall()]
             if tables.sessions:
                 cursor.execute(
                     tables.sql(f"SELECT count(*) FROM {{sessions}} WHERE {user}"), {"u": user_id}

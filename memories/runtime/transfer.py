@@ -5,7 +5,6 @@ memories.runtime.memories', which the deletes that fill the trash share."""
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -17,6 +16,7 @@ from memories.models import Memory
 from memories.runtime.access import RuntimeAccessError, Tables, in_agent_schema, walk_without_table
 from memories.runtime.memories import EXPORT_FIELDS, stored_row, topics_value, with_null_topics
 from memories.runtime.schema import ensure_runtime_tables
+from studio import stored_json
 
 
 class MemoryExists(RuntimeAccessError):
@@ -101,7 +101,7 @@ def _stored_state(memory: Memory, topics_sql_null: bool) -> str:
     """Every column as one comparable string: JSON types kept (True is not 1)."""
     columns = {name: getattr(memory, name) for name in EXPORT_FIELDS}
     columns["topics"] = "SQL NULL" if topics_sql_null else ["JSON", columns["topics"]]
-    return json.dumps(columns, sort_keys=True)
+    return stored_json.dumps(columns, sort_keys=True)
 
 
 def _restore_memories(tables: Tables, rows: Sequence[dict[str, Any]]) -> tuple[int, int]:

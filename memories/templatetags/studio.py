@@ -21,6 +21,7 @@ from memories import sensitive, users
 from memories.models import TOO_DEEP_TO_SHOW, stored_text
 from memories.stamps import read_stamp
 from studio.cached_url import cached_reverse
+from studio.stored_json import TooDeepJSON
 
 register = template.Library()
 
@@ -134,9 +135,12 @@ def message_text(content: Any) -> str:
 
 @register.filter
 def as_json(value: Any) -> str:
-    """A stored JSON value (a tool call, a tool result) as JSON text; text stays text."""
+    """A stored JSON value (a tool call, a tool result) as JSON text; text stays text. A part
+    too deep to read (TooDeepJSON) shows as TOO_DEEP_TO_SHOW, through default=str inside."""
     if isinstance(value, str):
         return value
+    if isinstance(value, TooDeepJSON):
+        return TOO_DEEP_TO_SHOW
     try:
         return json.dumps(value, ensure_ascii=False, indent=2, default=str)
     except (RecursionError, ValueError):  # nested past what json writes

@@ -13,16 +13,24 @@
   change result type" until the connection forgets it. Outside a transaction the cursor
   forgets the connection's prepared statements and runs the statement again; inside one,
   the rollback that follows makes psycopg forget them.
+- A `json` value is read with studio.stored_json.loads, which never raises on depth (psycopg's
+  json.loads refuses a value nested ~900 deep). `jsonb` stays text, as Django has it: its
+  JSONFields decode it, the runtime's with the same loads (StoredJSONField).
 """
 
 from __future__ import annotations
 
+import functools
 import select
 import time
 from typing import Any
 
 from django.db.backends.postgresql import base
 from psycopg import Connection, errors, pq
+from psycopg.adapt import AdaptersMap
+from psycopg.types.json import JsonBinaryLoader, JsonLoader
+
+from studio import stored_json
 
 # A connection the server answered this recently, with nothing since, is taken as alive.
 RECENT_SECONDS = 10.0
@@ -35,6 +43,23 @@ def _note_answer(connection: Connection) -> None:
 def _result_type_changed(error: errors.FeatureNotSupported) -> bool:
     # By where Postgres raised it, not by its message, which follows the server's language.
     return error.diag.source_function == "RevalidateCachedQuery"
+
+
+class StoredJsonLoader(JsonLoader):
+    _loads = staticmethod(stored_json.loads)
+
+
+class StoredJsonBinaryLoader(JsonBinaryLoader):
+    _loads = staticmethod(stored_json.loads)
+
+
+@functools.cache
+def _with_stored_json(adapters: AdaptersMap) -> AdaptersMap:
+    # One map per Django template (itself one per time zone), as Django caches its own.
+    extended = AdaptersMap(adapters)
+    extended.register_loader("json", StoredJsonLoader)
+    extended.register_loader("json", StoredJsonBinaryLoader)
+    return extended
 
 
 class PreparingCursor(base.ServerBindingCursor):
@@ -58,6 +83,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         params = super().get_connection_params()
         if params.get("cursor_factory") is base.ServerBindingCursor:
             params["cursor_factory"] = PreparingCursor
+        if "context" in params:
+            params["context"] = _with_stored_json(params["context"])
         return params
 
     def init_connection_state(self) -> None:
