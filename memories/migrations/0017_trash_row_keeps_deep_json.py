@@ -7,7 +7,7 @@ import studio.stored_json
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("memories", "0015_reports"),
+        ("memories", "0016_enduser_keys_as_stored"),
     ]
 
     operations = [
