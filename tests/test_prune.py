@@ -4,6 +4,7 @@ the batches (memories.actions.run_prune_batch) and `manage.py prune_memories`.""
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 from agno.db.schemas.memory import UserMemory
@@ -11,9 +12,11 @@ from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
 
-from memories import actions, pruning, runtime
+from memories import actions, pruning, runtime, tokens
 from memories.models import AuditEvent, Memory, PruneCandidate, PruneJob, UserTokens
 from tests.factories import HTMX, make_memories, make_memory, memory_texts
+
+OLD = int(time.time()) - 400 * 86_400
 
 
 def test_a_prune_deletes_exactly_what_its_preview_counted(editor_client, agent):
@@ -165,3 +168,32 @@ def test_a_100000_memory_prune_runs_in_batches_while_agno_keeps_writing(agent, a
         assert cursor.fetchone()[0] == 0
     # Every agno write survived, and the seed with them.
     assert written and len(agno.get_user_memories()) == len(written) + 1
+
+
+def write_with_agno(agno, user_id: str | None, *memory_ids: str, when: int = OLD) -> None:
+    for memory_id in memory_ids:
+        agno.upsert_user_memory(
+            UserMemory(
+                memory_id=memory_id,
+                memory=f"Fact {memory_id}.",
+                user_id=user_id,
+                created_at=when,
+                updated_at=when,
+            )
+        )
+
+
+def stored_owners(agno) -> dict[str, str | None]:
+    return {m.memory_id: m.user_id for m in agno.get_user_memories()}
+
+
+def test_a_prune_recounts_the_empty_user_id_it_took_memories_from(agent, agno_db_for):
+    agno = agno_db_for(agent)
+    write_with_agno(agno, "", "e1", "e2", "e3")
+    tokens.recount_user(agent, "")
+    assert UserTokens.objects.get(agent=agent, user_id="").memories == 3
+    job = pruning.preview_prune(agent, pruning.PruneCriteria(keep_newest=1), None)
+    while not job.finished_at:
+        job = actions.run_prune_batch(actor=None, job=job)
+    assert job.deleted == 2 and len(stored_owners(agno)) == 1
+    assert UserTokens.objects.get(agent=agent, user_id="").memories == 1

@@ -96,7 +96,8 @@ def settle_prune_batch(*, actor: Actor, job: PruneJob, delete: bool = True) -> P
         if delete and not job.candidates.exists():
             _finish_prune(actor, job)
         job.save()
-    tokens.recount_users(job.agent, {owner for _, owner in deleted if owner})
+    # The empty user_id keeps a count like anyone; NULL has none (tokens._store_tokens).
+    tokens.recount_users(job.agent, {owner for _, owner in deleted if owner is not None})
     return job
 
 
