@@ -5,16 +5,28 @@ from __future__ import annotations
 
 import threading
 import time
+from html import unescape
+from urllib.parse import quote
 
 import pytest
 from agno.db.schemas.memory import UserMemory
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.db import connection
 from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from memories import actions, pruning, runtime, tokens
-from memories.models import AuditEvent, Memory, PruneCandidate, PruneJob, UserTokens
-from tests.factories import HTMX, make_memories, make_memory, memory_texts
+from memories.models import (
+    AuditEvent,
+    Memory,
+    PruneCandidate,
+    PruneJob,
+    TrashedMemory,
+    UserTokens,
+)
+from memories.users import user_query
+from tests.factories import HTMX, make_memories, make_memory, memory_texts, run_queued_tasks
 
 OLD = int(time.time()) - 400 * 86_400
 
@@ -197,3 +209,185 @@ def test_a_prune_recounts_the_empty_user_id_it_took_memories_from(agent, agno_db
         job = actions.run_prune_batch(actor=None, job=job)
     assert job.deleted == 2 and len(stored_owners(agno)) == 1
     assert UserTokens.objects.get(agent=agent, user_id="").memories == 1
+
+
+@pytest.mark.parametrize(
+    ("owner", "label", "described"),
+    [(None, "no user_id", "stored with no user_id (NULL)"), ("", "empty user_id", '("")')],
+    ids=["null", "empty"],
+)
+def test_a_prune_of_the_null_or_empty_user_id_takes_exactly_their_rows(
+    editor_client, agent, agno_db_for, owner, label, described
+):
+    agno = agno_db_for(agent)
+    write_with_agno(agno, owner, "old1", "old2")
+    write_with_agno(agno, owner, "new1", when=int(time.time()))
+    other = "" if owner is None else None  # the other user nobody can type
+    write_with_agno(agno, other, "other1")
+    write_with_agno(agno, "ann", "ann1")
+    write_with_agno(agno, " ", "space1")  # a user_id of one space is somebody else
+    tokens.recount_user(agent, "")  # the empty user_id keeps a count like anyone
+    counted = UserTokens.objects.get(agent=agent, user_id="").memories
+    assert counted == (3 if owner == "" else 1)
+    page = editor_client.get(reverse("memories:prune", args=[agent.slug]) + "?" + user_query(owner))
+    html = unescape(page.content.decode())
+    assert page.status_code == 200 and f"<strong>{label}</strong>" in html
+    # The form names the user as every page does: the hidden fields and nothing typed.
+    hidden = (
+        '<input type="hidden" name="no_user_id" value="1">'
+        if owner is None
+        else '<input type="hidden" name="user_id" value="">'
+    )
+    assert hidden in html and 'name="user_id_box"' not in html
+    user = {"no_user_id": "1"} if owner is None else {"user_id": ""}
+    preview = editor_client.post(
+        reverse("memories:preview_prune", args=[agent.slug]), {**user, "older_than_days": "90"}
+    )
+    assert preview.status_code == 302
+    job = PruneJob.objects.get()
+    assert set(job.candidates.values_list("memory_id", "user_id")) == {
+        ("old1", owner),
+        ("old2", owner),
+    }
+    shown = unescape(editor_client.get(preview["Location"]).content.decode())
+    assert described in shown
+    assert "deletes <strong>2 memories</strong> of <strong>1 user</strong>" in shown
+    assert f'?{user_query(owner)}">{label}</a></td><td class="num">2</td>' in shown
+    editor_client.post(reverse("memories:confirm_prune", args=[agent.slug, job.pk]))
+    run_queued_tasks()
+    job.refresh_from_db()
+    assert job.finished_at and (job.deleted, job.skipped) == (2, 0)
+    assert stored_owners(agno) == {
+        "new1": owner,
+        "other1": other,
+        "ann1": "ann",
+        "space1": " ",
+    }
+    trashed = TrashedMemory.objects.filter(prune_job=job)
+    assert sorted(trashed.values_list("memory_id", "user_id")) == [
+        ("old1", owner),
+        ("old2", owner),
+    ]
+    assert {entry.row["user_id"] for entry in trashed} == {owner}
+    event = AuditEvent.objects.get(action="memories.pruned")
+    assert event.user_id == "" and event.details["deleted"] == 2
+    assert described in event.details["criteria"]
+    assert event.details.get("user_id_null", False) is (owner is None)
+    # What is left of the empty user_id is counted again (NULL has no count to keep).
+    assert UserTokens.objects.get(agent=agent, user_id="").memories == 1
+
+
+def test_a_blank_user_id_box_prunes_every_user_the_null_and_empty_ones_included(
+    editor_client, agent, agno_db_for
+):
+    agno = agno_db_for(agent)
+    for owner, memory_id in ((None, "n1"), ("", "e1"), ("ann", "a1")):
+        write_with_agno(agno, owner, memory_id)
+    prune_url = reverse("memories:prune", args=[agent.slug])
+    page = unescape(editor_client.get(prune_url).content.decode())
+    assert '<input type="hidden" name="user_id_box" value="1">' in page
+    assert f'href="{prune_url}?no_user_id=1">no user_id</a>' in page
+    assert f'href="{prune_url}?user_id=">empty user_id</a>' in page
+    preview = editor_client.post(
+        reverse("memories:preview_prune", args=[agent.slug]),
+        {"user_id_box": "1", "user_id": "", "older_than_days": "90"},
+    )
+    assert preview.status_code == 302
+    job = PruneJob.objects.get()
+    assert job.criteria["one_user"] is False and (job.planned, job.users) == (3, 3)
+    assert set(job.candidates.values_list("user_id", flat=True)) == {None, "", "ann"}
+    assert len(stored_owners(agno)) == 3  # a preview deletes nothing
+
+
+def test_a_prune_naming_two_users_or_an_unstorable_one_is_refused_in_words(
+    editor_client, agent, agno_db_for
+):
+    agno = agno_db_for(agent)
+    write_with_agno(agno, None, "n1")
+    write_with_agno(agno, "ann", "a1")
+    url = reverse("memories:preview_prune", args=[agent.slug])
+    both = editor_client.post(url, {"no_user_id": "1", "user_id": "ann", "older_than_days": "9"})
+    assert both.status_code == 422 and "Name one user" in both.content.decode()
+    nul = editor_client.post(url, {"user_id": "a\x00b"})
+    assert nul.status_code == 422 and "U+0000" in nul.content.decode()
+    link = editor_client.get(reverse("memories:prune", args=[agent.slug]) + "?user_id=%00")
+    assert link.status_code == 400 and "U+0000" in link.content.decode()
+    assert not PruneJob.objects.exists() and len(stored_owners(agno)) == 2
+
+
+def test_the_prune_command_names_the_null_and_the_empty_user_id(agent, agno_db_for, capsys):
+    agno = agno_db_for(agent)
+    for owner, memory_id in ((None, "n1"), ("", "e1"), ("ann", "a1")):
+        write_with_agno(agno, owner, memory_id)
+    call_command("prune_memories", "--agent", agent.slug, "--no-user-id")
+    assert "stored with no user_id (NULL): 1 of 1 users" in capsys.readouterr().out
+    assert stored_owners(agno) == {"e1": "", "a1": "ann"}
+    call_command("prune_memories", "--agent", agent.slug, "--user-id", "")
+    assert stored_owners(agno) == {"a1": "ann"}
+    with pytest.raises(CommandError, match="Name one user"):
+        call_command("prune_memories", "--agent", agent.slug, "--no-user-id", "--user-id", "ann")
+    assert stored_owners(agno) == {"a1": "ann"}
+
+
+STORED_OWNERS = (None, "", " ", "ann", " ann", "ANN")
+OWNERS = st.sampled_from(STORED_OWNERS) | st.text(max_size=12) | st.sampled_from(["\x00", "\ud800"])
+
+
+def wire(pairs: list[tuple[str, str]]) -> str:
+    """A form body as a browser or script sends it, lone surrogates included."""
+    return "&".join(f"{k}={quote(v.encode('utf-8', 'surrogatepass'), safe='')}" for k, v in pairs)
+
+
+@pytest.fixture
+def owners_seeded(agent, agno_db_for):
+    agno = agno_db_for(agent)
+    for n, owner in enumerate(STORED_OWNERS):
+        write_with_agno(agno, owner, f"m{n}a", f"m{n}b")
+    return agent, agno
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(owner=st.none() | OWNERS, box=st.booleans(), also_null=st.booleans())
+def test_a_prune_by_user_previews_exactly_that_user_ids_rows(
+    editor_client, owners_seeded, owner, box, also_null
+):
+    agent, agno = owners_seeded
+    PruneJob.objects.all().delete()  # the last example's, even when it failed
+    pairs = [("older_than_days", "30")]
+    if owner is None:
+        pairs.append(("no_user_id", "1"))
+    else:
+        pairs += [("user_id", owner)] + ([("user_id_box", "1")] if box else [])
+        pairs += [("no_user_id", "1")] if also_null else []
+    response = editor_client.generic(
+        "POST",
+        reverse("memories:preview_prune", args=[agent.slug]),
+        wire(pairs),
+        content_type="application/x-www-form-urlencoded",
+    )
+    stored = stored_owners(agno)
+    assert len(stored) == 2 * len(STORED_OWNERS)  # a preview deletes nothing
+    # What the server reads: a lone surrogate cannot cross the wire as itself.
+    sent = owner and owner.encode("utf-8", "surrogatepass").decode(errors="replace")
+    typed_blank = sent == "" and box  # the page's blank box names nobody
+    if sent is not None and "\x00" in sent:
+        refused = "U+0000"
+    elif also_null and sent is not None and not typed_blank:
+        refused = "Name one user"
+    else:
+        refused = ""
+    if refused:
+        assert response.status_code == 422 and refused in response.content.decode()
+        assert not PruneJob.objects.exists()
+        return
+    assert response.status_code == 302
+    job = PruneJob.objects.get()
+    chosen = set(job.candidates.values_list("memory_id", flat=True))
+    whose = None if owner is None or also_null else sent
+    if typed_blank and not also_null:
+        assert chosen == set(stored) and not job.criteria["one_user"]
+    else:
+        assert chosen == {memory_id for memory_id, held in stored.items() if held == whose}
+        assert job.criteria["one_user"] and job.criteria["user_id"] == whose

@@ -115,12 +115,13 @@ def stop_prune(*, actor: Actor, job: PruneJob) -> PruneJob:
 
 def _finish_prune(actor: Actor, job: PruneJob, *, cancelled: bool = False) -> None:
     job.finished_at = timezone.now()
+    criteria = PruneCriteria(**job.criteria)
     details = {
         "planned": job.planned,
         "deleted": job.deleted,
         "kept_changed": job.skipped,
         "users": job.users,
-        "criteria": PruneCriteria(**job.criteria).describe(),
+        "criteria": criteria.describe(),
     }
     if cancelled:
         details |= {"cancelled": True, "left": job.remaining}
@@ -128,6 +129,7 @@ def _finish_prune(actor: Actor, job: PruneJob, *, cancelled: bool = False) -> No
         actor,
         job.agent,
         AuditEvent.Action.MEMORIES_PRUNED,
-        user_id=job.criteria.get("user_id") or "",
+        # A prune of the NULL user_id's rows is recorded as such (audit.record's None).
+        user_id=criteria.user_id if criteria.one_user else "",
         details=details,
     )

@@ -8,7 +8,7 @@ from typing import Any
 
 from agents.models import Agent
 from memories.models import memory_text
-from memories.runtime.access import in_agent_schema
+from memories.runtime.access import in_agent_schema, same_user
 from memories.runtime.memories import EXPORT_FIELDS, SORT_KEYS, in_seconds
 
 # (memory_id, user_id, the memory's updated_at or created_at, tokens its line costs)
@@ -16,12 +16,19 @@ Candidate = tuple[str, str | None, int, int]
 
 
 def _candidate_sql(
-    *, user_id: str, topic: str, changed_before: int | None, keep_newest: int | None
+    *,
+    user_id: str | None,
+    one_user: bool,
+    topic: str,
+    changed_before: int | None,
+    keep_newest: int | None,
 ) -> tuple[str, list[Any]]:
     conditions, params = ["TRUE"], []
-    if user_id:
-        conditions.append("m.user_id = %s")
-        params.append(user_id)
+    # NULL is matched with IS NULL (`=` never matches it); "" is a user_id like any other.
+    user_params = [] if user_id is None else [user_id]
+    if one_user:
+        conditions.append(same_user(user_id, "%s", "m.user_id"))
+        params.extend(user_params)
     if topic:
         # A bare JSON string contains itself, and an array contains a string it holds.
         conditions.append("m.topics @> %s::jsonb")
@@ -36,11 +43,11 @@ def _candidate_sql(
         source = (
             "(SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY "
             f"{SORT_KEYS['updated']} DESC, memory_id DESC) AS rank FROM {{memories}}"
-            + (" WHERE user_id = %s" if user_id else "")
+            + (f" WHERE {same_user(user_id, '%s')}" if one_user else "")
             + ") m"
         )
-        if user_id:
-            params.insert(0, user_id)
+        if one_user:
+            params[:0] = user_params
         conditions.append("m.rank > %s")
         params.append(keep_newest)
     sql = (
@@ -54,15 +61,21 @@ def prune_candidates(
     agent: Agent,
     *,
     line_tokens: Callable[[str], int],
-    user_id: str = "",
+    user_id: str | None = None,
+    one_user: bool = False,
     topic: str = "",
     changed_before: int | None = None,
     keep_newest: int | None = None,
 ) -> list[Candidate]:
     """Every memory the criteria match, read in one snapshot, with what its line costs
-    (psycopg's client-side cursor holds the result anyway; the text is dropped at once)."""
+    (psycopg's client-side cursor holds the result anyway; the text is dropped at once).
+    With `one_user`, only `user_id`'s (None: the rows stored with user_id NULL)."""
     sql, params = _candidate_sql(
-        user_id=user_id, topic=topic, changed_before=changed_before, keep_newest=keep_newest
+        user_id=user_id,
+        one_user=one_user,
+        topic=topic,
+        changed_before=changed_before,
+        keep_newest=keep_newest,
     )
     with in_agent_schema(agent) as tables:
         if not tables.memories:
