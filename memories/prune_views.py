@@ -54,6 +54,9 @@ def prune_job(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
     if request.htmx:
         return render(request, f"{PRUNE_PAGE}#progress", context)
     context["affected"] = pruning.prune_affected_users(job)
+    if not job.confirmed_at:
+        context["chosen"] = chosen = pruning.PruneCriteria(**job.criteria)
+        context["spacings"] = pruning.other_spacings(agent, chosen)
     return render(request, PRUNE_PAGE, context)
 
 

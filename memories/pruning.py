@@ -17,7 +17,7 @@ from django.utils import timezone
 from agents.models import Agent
 from memories.context_cost import count_tokens
 from memories.models import PruneCandidate, PruneJob
-from memories.runtime.prune import prune_candidates
+from memories.runtime.prune import prune_candidates, topics_spaced_otherwise
 from memories.users import user_label
 
 PRUNE_BATCH = 2_000
@@ -96,6 +96,17 @@ def preview_prune(
                 for memory_id, owner, changed, _ in candidates[start : start + INSERT_CHUNK]
             )
     return job
+
+
+def other_spacings(agent: Agent, criteria: PruneCriteria) -> list[tuple[str, int]]:
+    """Stored topics that differ from the prune's only in spaces, with how many memories hold
+    each. The prune matches its topic exactly (the runtime may store "travel " on purpose),
+    so the preview names these rather than a stray space matching nothing unsaid."""
+    if not criteria.topic:
+        return []
+    return topics_spaced_otherwise(
+        agent, criteria.topic, user_id=criteria.user_id, one_user=criteria.one_user
+    )
 
 
 @dataclass(frozen=True)

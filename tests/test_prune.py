@@ -3,6 +3,7 @@ the batches (memories.actions.run_prune_batch) and `manage.py prune_memories`.""
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from html import unescape
@@ -391,3 +392,133 @@ def test_a_prune_by_user_previews_exactly_that_user_ids_rows(
     else:
         assert chosen == {memory_id for memory_id, held in stored.items() if held == whose}
         assert job.criteria["one_user"] and job.criteria["user_id"] == whose
+
+
+def topic_rows(agno, rows: list[tuple[str, object]], user_id: str | None = "ann") -> None:
+    for memory_id, topics in rows:
+        agno.upsert_user_memory(
+            UserMemory(
+                memory_id=memory_id, memory=f"Fact {memory_id}.", user_id=user_id, topics=topics
+            )
+        )
+
+
+def suggested(html: str) -> list[dict[str, str]]:
+    """The hidden fields of each "Preview with this topic" form on a preview page."""
+    forms = re.findall(r"<li><form method=\"post\"[^>]*>(.*?)</form></li>", html, re.S)
+    return [
+        {name: unescape(value) for name, value in re.findall(r'name="(\w+)" value="([^"]*)"', f)}
+        for f in forms
+    ]
+
+
+def test_a_topic_typed_with_a_stray_space_names_the_stored_topics_it_missed(
+    editor_client, agent, agno_db_for
+):
+    agno = agno_db_for(agent)
+    topic_rows(
+        agno,
+        [
+            ("t1", ["travel", "x"]),
+            ("t2", "travel"),  # a bare string is one topic
+            ("t3", ["  travel\t"]),
+            ("t4", ["Travel"]),  # another topic: case is not spacing
+            ("t5", ["trav el"]),
+            ("t6", [1, None]),
+        ],
+    )
+    topic_rows(agno, [("b1", ["travel"])], user_id="bob")
+    url = reverse("memories:preview_prune", args=[agent.slug])
+    preview = editor_client.post(url, {"user_id_box": "1", "user_id": "ann", "topic": "travel "})
+    assert preview.status_code == 302
+    html = unescape(editor_client.get(preview["Location"]).content.decode())
+    assert "Nothing matches" in html and "exactly as typed" in html
+    offers = suggested(html)
+    # Most held first; bob's memory is not ann's, so not counted for this prune.
+    assert [o["topic"] for o in offers] == ["travel", "  travel\t"]
+    assert '<q class="verbatim">travel</q>, on 2 memories' in html
+    assert '<q class="verbatim">  travel\t</q>, on 1 memory' in html
+    offers[0].pop("csrfmiddlewaretoken")
+    assert offers[0] == {"topic": "travel", "user_id": "ann"}  # the prune's other criteria
+    again = editor_client.post(url, offers[0])  # the button, as the page sends it
+    assert again.status_code == 302
+    job = PruneJob.objects.latest("pk")
+    assert set(job.candidates.values_list("memory_id", flat=True)) == {"t1", "t2"}
+    shown = unescape(editor_client.get(again["Location"]).content.decode())
+    assert "deletes <strong>2 memories</strong>" in shown
+    # "  travel\t" stays out of this prune, and the page says so.
+    assert "Only memories with the topic exactly as typed go" in shown
+    assert [o["topic"] for o in suggested(shown)] == ["  travel\t"]
+    assert len(agno.get_user_memories()) == 7  # previews delete nothing
+
+
+STORED_TOPICS = [
+    "travel",
+    " travel",
+    "travel\u00a0",
+    "tra vel",
+    "Travel",
+    "new  york",
+    "new york",
+    "\u3000new york",
+    "",
+    "  ",
+    "café",
+]
+WORDS = st.sampled_from(["travel", "new", "york", "tra", "vel", "Travel", "café"])
+# str.split() spaces, and U+200B, which is not one.
+GAPS = st.text(alphabet=" \t\n\u00a0\u2009\u3000\u0085\u200b", min_size=1, max_size=3)
+PADS = st.text(alphabet=" \t\u00a0", max_size=2)
+TYPED_TOPICS = (
+    st.builds(
+        lambda pad, words, gap, end: pad + gap.join(words) + end,
+        PADS,
+        st.lists(WORDS, min_size=1, max_size=3),
+        GAPS,
+        PADS,
+    )
+    | st.sampled_from(STORED_TOPICS)
+    | st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=8)
+)
+
+
+@pytest.fixture
+def topics_seeded(agent, agno_db_for):
+    agno = agno_db_for(agent)
+    topic_rows(agno, [(f"s{n}", [topic]) for n, topic in enumerate(STORED_TOPICS)])
+    topic_rows(agno, [("pair", ["travel", " travel"]), ("bare", "new york")])
+    return agent, agno
+
+
+@settings(
+    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(typed=TYPED_TOPICS)
+def test_the_stored_topics_offered_are_those_equal_once_spaces_are_folded(
+    editor_client, topics_seeded, typed
+):
+    agent, agno = topics_seeded
+    PruneJob.objects.all().delete()
+    response = editor_client.post(
+        reverse("memories:preview_prune", args=[agent.slug]), {"topic": typed}
+    )
+    if not typed:
+        assert response.status_code == 422 and "at least one criterion" in response.content.decode()
+        return
+    assert response.status_code == 302
+    html = unescape(editor_client.get(response["Location"]).content.decode())
+    held: dict[str, int] = {}
+    for memory in agno.get_user_memories():
+        stored = memory.topics if isinstance(memory.topics, list) else [memory.topics]
+        for topic in set(stored):
+            held[topic] = held.get(topic, 0) + 1
+    # What typed_topic() makes of a typed topic, applied to both sides: str.split()'s spaces.
+    expected = {
+        topic: n
+        for topic, n in held.items()
+        if topic.split() == typed.split() and topic not in (typed, "")
+    }
+    offered = [o["topic"] for o in suggested(html)]
+    assert sorted(offered) == sorted(expected)
+    for topic in offered:
+        assert f'<q class="verbatim">{topic}</q>, on {expected[topic]} memor' in html

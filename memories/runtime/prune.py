@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
 from agents.models import Agent
@@ -87,6 +88,53 @@ def prune_candidates(
                 (memory_id, owner, changed, line_tokens(memory_text(json.loads(memory))))
                 for memory_id, owner, changed, memory in cursor.fetchall()
             ]
+
+
+@cache
+def _whitespace() -> str:
+    """Every character str.split() splits on, so SQL folds spaces as typed topics are folded."""
+    return "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+
+
+def topics_spaced_otherwise(
+    agent: Agent, topic: str, *, user_id: str | None, one_user: bool, limit: int = 10
+) -> list[tuple[str, int]]:
+    """The stored topics (text ones: a number never matches a typed topic) that equal `topic`
+    once padding and runs of spaces are set aside but differ from it as stored, with how many
+    memories (of `user_id`'s, with `one_user`) hold each, most first. A scan of the topics,
+    as the prune's own preview is."""
+    folded = " ".join(topic.split())
+    spaces = _whitespace()
+    with in_agent_schema(agent) as tables:
+        if not tables.memories:
+            return []
+        with tables.cursor() as cursor:
+            cursor.execute(
+                tables.sql(
+                    "SELECT t.topic, count(*) FROM {memories} m CROSS JOIN LATERAL ("
+                    # A bare JSON string is one topic; each topic once per memory.
+                    "SELECT DISTINCT e #>> '{}' AS topic FROM jsonb_array_elements("
+                    "CASE jsonb_typeof(m.topics) WHEN 'array' THEN m.topics "
+                    "ELSE jsonb_build_array(m.topics) END) AS e "
+                    "WHERE jsonb_typeof(e) = 'string') t "
+                    "WHERE jsonb_typeof(m.topics) IN ('array', 'string') "
+                    + (f"AND {same_user(user_id, '%(u)s', 'm.user_id')} " if one_user else "")
+                    + "AND btrim(regexp_replace(translate(t.topic, %(ws)s, %(blanks)s), "
+                    "' {2,}', ' ', 'g'), ' ') = %(folded)s "
+                    # "" is no topic to prune by (a blank topic is no criterion).
+                    "AND t.topic <> %(topic)s AND t.topic <> '' "
+                    "GROUP BY t.topic ORDER BY count(*) DESC, t.topic LIMIT %(limit)s"
+                ),
+                {
+                    "u": user_id,
+                    "ws": spaces,
+                    "blanks": " " * len(spaces),
+                    "folded": folded,
+                    "topic": topic,
+                    "limit": limit,
+                },
+            )
+            return [(stored, count) for stored, count in cursor.fetchall()]
 
 
 def delete_unchanged(agent: Agent, planned: Sequence[tuple[str, int]]) -> list[tuple[str, str]]:
