@@ -404,7 +404,8 @@ def topic_rows(agno, rows: list[tuple[str, object]], user_id: str | None = "ann"
 
 
 def suggested(html: str) -> list[dict[str, str]]:
-    """The hidden fields of each "Preview with this topic" form on a preview page."""
+    """The hidden fields of each "Preview with this topic" form on a preview page (its HTML
+    as sent: the values are escaped)."""
     forms = re.findall(r"<li><form method=\"post\"[^>]*>(.*?)</form></li>", html, re.S)
     return [
         {name: unescape(value) for name, value in re.findall(r'name="(\w+)" value="([^"]*)"', f)}
@@ -431,9 +432,10 @@ def test_a_topic_typed_with_a_stray_space_names_the_stored_topics_it_missed(
     url = reverse("memories:preview_prune", args=[agent.slug])
     preview = editor_client.post(url, {"user_id_box": "1", "user_id": "ann", "topic": "travel "})
     assert preview.status_code == 302
-    html = unescape(editor_client.get(preview["Location"]).content.decode())
+    page = editor_client.get(preview["Location"]).content.decode()
+    html = unescape(page)
     assert "Nothing matches" in html and "exactly as typed" in html
-    offers = suggested(html)
+    offers = suggested(page)
     # Most held first; bob's memory is not ann's, so not counted for this prune.
     assert [o["topic"] for o in offers] == ["travel", "  travel\t"]
     assert '<q class="verbatim">travel</q>, on 2 memories' in html
@@ -444,7 +446,7 @@ def test_a_topic_typed_with_a_stray_space_names_the_stored_topics_it_missed(
     assert again.status_code == 302
     job = PruneJob.objects.latest("pk")
     assert set(job.candidates.values_list("memory_id", flat=True)) == {"t1", "t2"}
-    shown = unescape(editor_client.get(again["Location"]).content.decode())
+    shown = editor_client.get(again["Location"]).content.decode()
     assert "deletes <strong>2 memories</strong>" in shown
     # "  travel\t" stays out of this prune, and the page says so.
     assert "Only memories with the topic exactly as typed go" in shown
@@ -464,8 +466,10 @@ STORED_TOPICS = [
     "",
     "  ",
     "café",
+    '"hi" a\\b',  # what JSON escapes: the prefilter must not miss these
+    ' "hi"  a\\b\t',
 ]
-WORDS = st.sampled_from(["travel", "new", "york", "tra", "vel", "Travel", "café"])
+WORDS = st.sampled_from(["travel", "new", "york", "tra", "vel", "Travel", "café", '"hi"', "a\\b"])
 # str.split() spaces, and U+200B, which is not one.
 GAPS = st.text(alphabet=" \t\n\u00a0\u2009\u3000\u0085\u200b", min_size=1, max_size=3)
 PADS = st.text(alphabet=" \t\u00a0", max_size=2)
@@ -506,7 +510,8 @@ def test_the_stored_topics_offered_are_those_equal_once_spaces_are_folded(
         assert response.status_code == 422 and "at least one criterion" in response.content.decode()
         return
     assert response.status_code == 302
-    html = unescape(editor_client.get(response["Location"]).content.decode())
+    page = editor_client.get(response["Location"]).content.decode()
+    html = unescape(page)
     held: dict[str, int] = {}
     for memory in agno.get_user_memories():
         stored = memory.topics if isinstance(memory.topics, list) else [memory.topics]
@@ -518,7 +523,7 @@ def test_the_stored_topics_offered_are_those_equal_once_spaces_are_folded(
         for topic, n in held.items()
         if topic.split() == typed.split() and topic not in (typed, "")
     }
-    offered = [o["topic"] for o in suggested(html)]
+    offered = [o["topic"] for o in suggested(page)]
     assert sorted(offered) == sorted(expected)
     for topic in offered:
         assert f'<q class="verbatim">{topic}</q>, on {expected[topic]} memor' in html

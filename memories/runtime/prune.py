@@ -101,10 +101,14 @@ def topics_spaced_otherwise(
 ) -> list[tuple[str, int]]:
     """The stored topics (text ones: a number never matches a typed topic) that equal `topic`
     once padding and runs of spaces are set aside but differ from it as stored, with how many
-    memories (of `user_id`'s, with `one_user`) hold each, most first. A scan of the topics,
-    as the prune's own preview is."""
+    memories (of `user_id`'s, with `one_user`) hold each, most first. A scan, as the prune's
+    own preview is."""
     folded = " ".join(topic.split())
     spaces = _whitespace()
+    # Only rows whose topics' JSON text holds the longest word are expanded (JSON escapes only
+    # quotes, backslashes and control characters, so a word free of them appears as itself).
+    plain = [w for w in folded.split(" ") if w and not any(c in '"\\' or c < " " for c in w)]
+    word = max(plain, key=len, default="")
     with in_agent_schema(agent) as tables:
         if not tables.memories:
             return []
@@ -119,6 +123,7 @@ def topics_spaced_otherwise(
                     "WHERE jsonb_typeof(e) = 'string') t "
                     "WHERE jsonb_typeof(m.topics) IN ('array', 'string') "
                     + (f"AND {same_user(user_id, '%(u)s', 'm.user_id')} " if one_user else "")
+                    + ("AND strpos(m.topics::text, %(word)s) > 0 " if word else "")
                     + "AND btrim(regexp_replace(translate(t.topic, %(ws)s, %(blanks)s), "
                     "' {2,}', ' ', 'g'), ' ') = %(folded)s "
                     # "" is no topic to prune by (a blank topic is no criterion).
@@ -130,6 +135,7 @@ def topics_spaced_otherwise(
                     "ws": spaces,
                     "blanks": " " * len(spaces),
                     "folded": folded,
+                    "word": word,
                     "topic": topic,
                     "limit": limit,
                 },
