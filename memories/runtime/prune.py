@@ -115,20 +115,23 @@ def topics_spaced_otherwise(
         with tables.cursor() as cursor:
             cursor.execute(
                 tables.sql(
-                    "SELECT t.topic, count(*) FROM {memories} m CROSS JOIN LATERAL ("
-                    # A bare JSON string is one topic; each topic once per memory.
-                    "SELECT DISTINCT e #>> '{}' AS topic FROM jsonb_array_elements("
-                    "CASE jsonb_typeof(m.topics) WHEN 'array' THEN m.topics "
-                    "ELSE jsonb_build_array(m.topics) END) AS e "
-                    "WHERE jsonb_typeof(e) = 'string') t "
+                    # Memories share a few topic lists: each distinct list is expanded once.
+                    "WITH lists AS (SELECT m.topics, count(*) AS n FROM {memories} m "
                     "WHERE jsonb_typeof(m.topics) IN ('array', 'string') "
                     + (f"AND {same_user(user_id, '%(u)s', 'm.user_id')} " if one_user else "")
                     + ("AND strpos(m.topics::text, %(word)s) > 0 " if word else "")
-                    + "AND btrim(regexp_replace(translate(t.topic, %(ws)s, %(blanks)s), "
+                    + "GROUP BY m.topics) "
+                    "SELECT t.topic, sum(l.n) FROM lists l CROSS JOIN LATERAL ("
+                    # A bare JSON string is one topic; each topic once per memory.
+                    "SELECT DISTINCT e #>> '{}' AS topic FROM jsonb_array_elements("
+                    "CASE jsonb_typeof(l.topics) WHEN 'array' THEN l.topics "
+                    "ELSE jsonb_build_array(l.topics) END) AS e "
+                    "WHERE jsonb_typeof(e) = 'string') t "
+                    "WHERE btrim(regexp_replace(translate(t.topic, %(ws)s, %(blanks)s), "
                     "' {2,}', ' ', 'g'), ' ') = %(folded)s "
                     # "" is no topic to prune by (a blank topic is no criterion).
                     "AND t.topic <> %(topic)s AND t.topic <> '' "
-                    "GROUP BY t.topic ORDER BY count(*) DESC, t.topic LIMIT %(limit)s"
+                    "GROUP BY t.topic ORDER BY sum(l.n) DESC, t.topic LIMIT %(limit)s"
                 ),
                 {
                     "u": user_id,
@@ -140,7 +143,7 @@ def topics_spaced_otherwise(
                     "limit": limit,
                 },
             )
-            return [(stored, count) for stored, count in cursor.fetchall()]
+            return [(stored, int(count)) for stored, count in cursor.fetchall()]
 
 
 def delete_unchanged(agent: Agent, planned: Sequence[tuple[str, int]]) -> list[tuple[str, str]]:
