@@ -614,6 +614,11 @@ class CostForm(forms.Form):
 
 
 class PruneForm(forms.Form):
+    """Prune criteria. The user is named as on every page (UserForm): `no_user_id=1` for the
+    rows stored with user_id NULL, `user_id` (the empty string included) for any other, and
+    neither for every user. The page's typed box sends `user_id_box` too: blank there means
+    every user, so the empty user_id comes from its link (`?user_id=`) instead."""
+
     older_than_days = forms.IntegerField(
         required=False, min_value=1, max_value=36_500, label="Not updated for (days)"
     )
@@ -624,14 +629,49 @@ class PruneForm(forms.Form):
     # only limit is what a database holds.
     topic = forms.CharField(required=False, strip=False, validators=[_storable])
     user_id = UserIdField(required=False)
+    no_user_id = forms.BooleanField(required=False)
+    user_id_box = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    @property
+    def criteria_fields(self) -> list[forms.BoundField]:
+        """The fields the page lays out in a row; the user is laid out on its own."""
+        return [self["older_than_days"], self["keep_newest"], self["topic"]]
+
+    @property
+    def fixed_user(self) -> bool:
+        """Whether the form names one of the two user_ids nobody can type in the box."""
+        return self._named_user()[0]
+
+    @property
+    def fixed_user_id(self) -> str | None:
+        return self._named_user()[1]
+
+    def _named_user(self) -> tuple[bool, str | None]:
+        source = self.data if self.is_bound else self.initial
+        if self.fields["no_user_id"].to_python(source.get("no_user_id")):
+            return True, None
+        if source.get("user_id", None) == "" and not source.get("user_id_box"):
+            return True, ""
+        return False, None
 
     def clean(self) -> dict[str, Any]:
         data = super().clean()
-        if not self.errors and not (
+        if self.errors:
+            return data
+        typed_blank = data.get("user_id_box") and data.get("user_id") == ""
+        named = "user_id" in self.data and not typed_blank
+        if data.get("no_user_id") and named:
+            raise ValidationError(
+                "Name one user: a user_id, or the memories stored with no user_id, not both.",
+                code="two_users",
+            )
+        data["one_user"] = bool(data.get("no_user_id")) or named
+        data["owner"] = None if data.get("no_user_id") else data.get("user_id", "")
+        if not (
             data.get("older_than_days")
             or data.get("keep_newest") is not None
             or data.get("topic")
-            or data.get("user_id")
+            or data["one_user"]
         ):
             raise ValidationError(
                 "Choose at least one criterion: an age, a number to keep, a topic or a user."
@@ -640,8 +680,14 @@ class PruneForm(forms.Form):
 
     def criteria(self) -> PruneCriteria:
         """The criteria a valid form names (page and command alike)."""
-        chosen = {k: v for k, v in self.cleaned_data.items() if v not in ("", None)}
-        return PruneCriteria(**chosen)
+        data = self.cleaned_data
+        return PruneCriteria(
+            older_than_days=data.get("older_than_days"),
+            keep_newest=data.get("keep_newest"),
+            topic=data.get("topic") or "",
+            user_id=data["owner"] if data["one_user"] else "",
+            one_user=data["one_user"],
+        )
 
 
 class MoveUserForm(UserForm):

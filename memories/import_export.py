@@ -125,36 +125,57 @@ def read_file(data: bytes, filename: str) -> ImportFile:
 
 
 def _csv_rows(text: str) -> Iterator[tuple[int, Any]]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
+    """Each row with the line it starts on, as an editor numbers lines: a quoted field may
+    hold line breaks, so a row can span several, and the reader's line_num is where it ends
+    (DictReader's, until the next row is read, where the last one ended)."""
+    records = csv.reader(io.StringIO(text, newline=""))
+    start = 1  # the line the record being read starts on
     try:
-        fieldnames = reader.fieldnames
+        fieldnames = next(records, None)
+        start = records.line_num + 1
         if not fieldnames or "memory" not in fieldnames:
             raise ImportFileError(
                 "A CSV import needs a header row with at least a `memory` column."
             )
         counts = Counter(name for name in fieldnames if name.strip())  # "" is a blank column
         repeated = sorted(name for name, n in counts.items() if n > 1)
-        if repeated:  # DictReader would keep the last column of a name, silently
+        if repeated:  # a dict of the row would keep the last column of a name, silently
             raise ImportFileError(
                 f"The CSV header names {', '.join(f'`{n}`' for n in repeated)} more than once; "
                 "give each column one name."
             )
-        for row in reader:
-            # DictReader's restkey: values past the header's columns (a spreadsheet's trailing
-            # empty cells are no value).
-            if any(value.strip() for value in row.get(None) or ()):
-                yield (
-                    reader.line_num,
-                    ValueError(f"{len(row[None])} more value(s) than the header has columns"),
-                )
+        for values in records:
+            line, start = start, records.line_num + 1
+            if not values:  # a blank line
                 continue
-            yield reader.line_num, row
+            extra = values[len(fieldnames) :]
+            # Values past the header's columns (a spreadsheet's trailing empty cells are no
+            # value).
+            if any(value.strip() for value in extra):
+                yield line, ValueError(f"{len(extra)} more value(s) than the header has columns")
+                continue
+            row: dict[str, Any] = dict(zip(fieldnames, values, strict=False))
+            for name in fieldnames[len(values) :]:
+                row[name] = None  # a short row, as DictReader fills it
+            yield line, row
     except csv.Error as error:
         # e.g. a field over csv.field_size_limit() (128 KB): the reader cannot go on.
-        raise ImportFileError(
-            f"Line {reader.line_num} of the CSV cannot be read ({error}). A memory is at most "
-            f"{MAX_MEMORY_CHARS:,} characters; check the quotes around that line."
-        ) from None
+        raise ImportFileError(_unreadable_csv(start, records.line_num, error)) from None
+
+
+def _unreadable_csv(start: int, stopped: int, error: csv.Error) -> str:
+    """Why the CSV cannot be read, naming the line its unreadable row starts on (an unclosed
+    quote there runs on until a field is too long, lines later)."""
+    rule = f"A memory is at most {MAX_MEMORY_CHARS:,} characters"
+    if stopped <= start:
+        return (
+            f"Line {start} of the CSV cannot be read ({error}). {rule}; check the quotes "
+            "around that line."
+        )
+    return (
+        f"Line {start} of the CSV cannot be read ({error}; the row it starts runs on to line "
+        f"{stopped}). {rule}; check the quotes from line {start} on."
+    )
 
 
 def _json_lines(text: str) -> ImportFile:

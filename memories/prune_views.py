@@ -11,9 +11,9 @@ from django.views.decorators.http import require_GET, require_POST
 from agents.access import agent_for_user, rw_agent_for_user
 from agents.models import Agent
 from memories import actions, pruning, runtime
-from memories.forms import PruneForm
+from memories.forms import PruneForm, UserForm
 from memories.models import PruneJob, TrashedMemory
-from studio.feedback import flash, toast
+from studio.feedback import first_error, flash, toast
 from studio.responses import bad_request
 
 PRUNE_PAGE = "memories/prune.html"
@@ -21,8 +21,13 @@ PRUNE_PAGE = "memories/prune.html"
 
 @require_GET
 def prune(request: HttpRequest, slug: str) -> HttpResponse:
-    """Choose what to prune; nothing is deleted here."""
+    """Choose what to prune; nothing is deleted here. A link may name the user as every page
+    does (`?user_id=…`, `?user_id=` for the empty one, `?no_user_id=1` for NULL)."""
     agent, can_write = agent_for_user(request, slug)
+    if {"user_id", "no_user_id"} & request.GET.keys():
+        named = UserForm(request.GET)
+        if not named.is_valid():
+            return bad_request(request, first_error(named))
     form = PruneForm(initial=request.GET.dict())
     return render(request, PRUNE_PAGE, {"agent": agent, "form": form, "can_write": can_write})
 
@@ -49,6 +54,9 @@ def prune_job(request: HttpRequest, slug: str, job_id: int) -> HttpResponse:
     if request.htmx:
         return render(request, f"{PRUNE_PAGE}#progress", context)
     context["affected"] = pruning.prune_affected_users(job)
+    if not job.confirmed_at:
+        context["chosen"] = chosen = pruning.PruneCriteria(**job.criteria)
+        context["spacings"] = pruning.other_spacings(agent, chosen)
     return render(request, PRUNE_PAGE, context)
 
 

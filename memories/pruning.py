@@ -17,7 +17,8 @@ from django.utils import timezone
 from agents.models import Agent
 from memories.context_cost import count_tokens
 from memories.models import PruneCandidate, PruneJob
-from memories.runtime.prune import prune_candidates
+from memories.runtime.prune import prune_candidates, topics_spaced_otherwise
+from memories.users import user_label
 
 PRUNE_BATCH = 2_000
 INSERT_CHUNK = 5_000
@@ -29,11 +30,19 @@ class PruneCriteria:
     older_than_days: int | None = None  # not updated for this many days
     keep_newest: int | None = None  # per user
     topic: str = ""
-    user_id: str = ""
+    # With one_user, only this user_id's memories: None is the runtime's NULL and "" its
+    # empty user_id, as every page names them (memories.users.user_query).
+    user_id: str | None = ""
+    one_user: bool = False
+
+    def __post_init__(self) -> None:
+        # Criteria stored before one_user existed named a user by a non-empty user_id alone.
+        if self.user_id and not self.one_user:
+            object.__setattr__(self, "one_user", True)
 
     def is_empty(self) -> bool:
         return not (
-            self.older_than_days or self.keep_newest is not None or self.topic or self.user_id
+            self.older_than_days or self.keep_newest is not None or self.topic or self.one_user
         )
 
     def describe(self) -> str:
@@ -44,7 +53,11 @@ class PruneCriteria:
             parts.append(f"beyond the newest {self.keep_newest} of each user")
         if self.topic:
             parts.append(f"with topic “{self.topic}”")
-        if self.user_id:
+        if self.one_user and self.user_id is None:
+            parts.append(f"stored with {user_label(None)} (NULL)")
+        elif self.one_user and self.user_id == "":
+            parts.append(f'stored with the {user_label("")} ("")')
+        elif self.one_user:
             parts.append(f"of user “{self.user_id}”")
         return ", ".join(parts)
 
@@ -59,6 +72,7 @@ def preview_prune(
         # Each memory is a "\n- text" line of the block it leaves.
         line_tokens=lambda text: count_tokens(f"\n- {text}"),
         user_id=criteria.user_id,
+        one_user=criteria.one_user,
         topic=criteria.topic,
         changed_before=(
             now - criteria.older_than_days * 86_400 if criteria.older_than_days else None
@@ -82,6 +96,17 @@ def preview_prune(
                 for memory_id, owner, changed, _ in candidates[start : start + INSERT_CHUNK]
             )
     return job
+
+
+def other_spacings(agent: Agent, criteria: PruneCriteria) -> list[tuple[str, int]]:
+    """Stored topics that differ from the prune's only in spaces, with how many memories hold
+    each. The prune matches its topic exactly (the runtime may store "travel " on purpose),
+    so the preview names these rather than a stray space matching nothing unsaid."""
+    if not criteria.topic:
+        return []
+    return topics_spaced_otherwise(
+        agent, criteria.topic, user_id=criteria.user_id, one_user=criteria.one_user
+    )
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from urllib.parse import quote
 import pytest
 
 from agents.memory_settings import MemorySettings
-from memories import runtime
+from memories import pruning, runtime
+from memories.models import PruneJob
 from memories.runtime.memories import insert_memory
 from tests.factories import PASSWORD, agno_session_with_run, make_person
 
@@ -58,6 +59,8 @@ def agent_with_everything(make_agent, agno_db_for):
     agno = agno_db_for(agent)
     agno.upsert_user_memory(UserMemory(memory_id="n1", memory="Orphan: likes jazz.", user_id=None))
     agno_session_with_run(agno, "s-1", "ann@example.com", 1_760_000_000, "Hello there")
+    # A preview whose topic misses "style" by a space: it names the stored topic to use.
+    pruning.preview_prune(agent, pruning.PruneCriteria(topic="style "), None)
     return agent
 
 
@@ -76,6 +79,8 @@ def pages_of(agent) -> dict[str, str]:
         "search": f"{base}/memories/?q=prefers",
         "cost": f"{base}/cost/",
         "prune": f"{base}/prune/",
+        "prune, NULL user_id": f"{base}/prune/?no_user_id=1",
+        "prune preview, topic off by a space": f"{base}/prune/{PruneJob.objects.get().pk}/",
         "sensitive": f"{base}/sensitive/",
         "import": f"{base}/import/",
         "forget": "/forget/",

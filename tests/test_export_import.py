@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
+from html import unescape
 from urllib.parse import urlencode
 
 import pytest
@@ -10,6 +14,8 @@ from agno.db.schemas.memory import UserMemory
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.urls import reverse
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from memories import import_export, runtime
 from memories.models import AuditEvent, Job
@@ -428,3 +434,90 @@ def test_a_spreadsheets_trailing_empty_columns_are_no_data(editor_client, agent,
     assert response.status_code == 200, response.content.decode()[:500]
     memories = agno_db_for(agent).get_user_memories(user_id="ann")
     assert sorted(m.memory for m in memories) == ["Prefers email.", "Renewal in May."]
+
+
+BIG = "x" * 140_000  # over csv.field_size_limit() (128 KB): the reader stops there
+
+
+@pytest.mark.parametrize(
+    ("data", "said"),
+    [
+        (f"memory,user_id\nTea.,ann\n{BIG},ann\n", "Line 3 of the CSV cannot be read (field"),
+        (
+            f'memory,user_id\nTea.,ann\n"Opens on line 3\nand runs\n{BIG}",ann\n',
+            "Line 3 of the CSV cannot be read (field larger than field limit (131072); the row "
+            "it starts runs on to line 5). A memory is at most 10,000 characters; check the "
+            "quotes from line 3 on.",
+        ),
+        (f"{BIG},user_id\nTea.,ann\n", "Line 1 of the CSV cannot be read"),
+        (f'memory,user_id\r\n"Two\r\nlines",ann\r\n\r\n{BIG},ann\r\n', "Line 5 of the CSV"),
+    ],
+    ids=["plain", "quoted-across-lines", "header", "after-a-two-line-row-and-a-blank"],
+)
+def test_an_unreadable_csv_field_is_named_by_the_line_an_editor_shows(
+    editor_client, agent, data, said
+):
+    response = upload(editor_client, agent, "x.csv", data.encode())
+    assert response.status_code == 422
+    assert said in unescape(response.content.decode())
+    assert not AuditEvent.objects.filter(action="memories.imported").exists()
+
+
+def test_a_rejected_csv_row_is_named_by_the_line_it_starts_on(editor_client, agent, agno_db_for):
+    data = b'memory,user_id\n"Two\nlines",\nFine.,ann\n\n" ",ann\n'
+    response = upload(editor_client, agent, "x.csv", data)
+    html = unescape(response.content.decode())
+    assert response.status_code == 422
+    assert "Line 2: `user_id` is missing" in html  # the row runs over lines 2 and 3
+    assert "Line 6: `memory` must be non-empty text" in html
+    assert agno_db_for(agent).get_user_memories() == []  # nothing written: not all passed
+
+
+# Line breaks an editor shows as such; U+2028 and friends are left to the JSON Lines tests.
+CSV_TEXT = st.lists(st.sampled_from(["a", "é", " ", ",", '"', "\n", "\r\n"]), max_size=8).map(
+    "".join
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    rows=st.lists(
+        st.tuples(CSV_TEXT, st.sampled_from(["ann", ""]), st.integers(0, 2)), min_size=1, max_size=6
+    ),
+    ending=st.sampled_from(["\n", "\r\n"]),
+    unreadable=st.none() | st.integers(0, 5),
+)
+def test_every_csv_line_number_is_where_its_row_starts(
+    editor_client, agent, rows, ending, unreadable
+):
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, lineterminator=ending)
+    writer.writerow(["memory", "user_id"])
+    expected, starts, first = [], [], {}
+    for n, (text, user_id, blanks) in enumerate(rows):
+        out.write(ending * blanks)
+        start = len(io.StringIO(out.getvalue(), newline="").readlines()) + 1
+        starts.append(start)
+        if unreadable == n:
+            text += BIG
+        writer.writerow([text, user_id])
+        if not text.strip():
+            expected.append((start, "`memory` must be non-empty text"))
+        elif not user_id:
+            expected.append((start, "`user_id` is missing"))
+        elif text.strip() in first:  # the same derived memory_id
+            expected.append((start, f"repeats the memory of line {first[text.strip()]}"))
+        else:
+            first[text.strip()] = start
+    response = upload(editor_client, agent, "x.csv", out.getvalue().encode(), dry_run="1")
+    html = unescape(response.content.decode())
+    assert response.status_code in (200, 422), html[:300]
+    if unreadable is not None and unreadable < len(rows):
+        assert f"Line {starts[unreadable]} of the CSV cannot be read" in html
+        return
+    reported = [
+        (int(line), reason) for line, reason in re.findall(r"<li>Line (\d+): ([^<]*)</li>", html)
+    ]
+    assert reported == expected

@@ -96,7 +96,8 @@ def settle_prune_batch(*, actor: Actor, job: PruneJob, delete: bool = True) -> P
         if delete and not job.candidates.exists():
             _finish_prune(actor, job)
         job.save()
-    tokens.recount_users(job.agent, {owner for _, owner in deleted if owner})
+    # The empty user_id keeps a count like anyone; NULL has none (tokens._store_tokens).
+    tokens.recount_users(job.agent, {owner for _, owner in deleted if owner is not None})
     return job
 
 
@@ -114,12 +115,13 @@ def stop_prune(*, actor: Actor, job: PruneJob) -> PruneJob:
 
 def _finish_prune(actor: Actor, job: PruneJob, *, cancelled: bool = False) -> None:
     job.finished_at = timezone.now()
+    criteria = PruneCriteria(**job.criteria)
     details = {
         "planned": job.planned,
         "deleted": job.deleted,
         "kept_changed": job.skipped,
         "users": job.users,
-        "criteria": PruneCriteria(**job.criteria).describe(),
+        "criteria": criteria.describe(),
     }
     if cancelled:
         details |= {"cancelled": True, "left": job.remaining}
@@ -127,6 +129,7 @@ def _finish_prune(actor: Actor, job: PruneJob, *, cancelled: bool = False) -> No
         actor,
         job.agent,
         AuditEvent.Action.MEMORIES_PRUNED,
-        user_id=job.criteria.get("user_id") or "",
+        # A prune of the NULL user_id's rows is recorded as such (audit.record's None).
+        user_id=criteria.user_id if criteria.one_user else "",
         details=details,
     )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
+from functools import cache
 from typing import Any
 
 from agents.models import Agent
 from memories.models import memory_text
-from memories.runtime.access import in_agent_schema
+from memories.runtime.access import in_agent_schema, same_user
 from memories.runtime.memories import EXPORT_FIELDS, SORT_KEYS, in_seconds
 from studio import stored_json
 
@@ -17,12 +18,19 @@ Candidate = tuple[str, str | None, int, int]
 
 
 def _candidate_sql(
-    *, user_id: str, topic: str, changed_before: int | None, keep_newest: int | None
+    *,
+    user_id: str | None,
+    one_user: bool,
+    topic: str,
+    changed_before: int | None,
+    keep_newest: int | None,
 ) -> tuple[str, list[Any]]:
     conditions, params = ["TRUE"], []
-    if user_id:
-        conditions.append("m.user_id = %s")
-        params.append(user_id)
+    # NULL is matched with IS NULL (`=` never matches it); "" is a user_id like any other.
+    user_params = [] if user_id is None else [user_id]
+    if one_user:
+        conditions.append(same_user(user_id, "%s", "m.user_id"))
+        params.extend(user_params)
     if topic:
         # A bare JSON string contains itself, and an array contains a string it holds.
         conditions.append("m.topics @> %s::jsonb")
@@ -37,11 +45,11 @@ def _candidate_sql(
         source = (
             "(SELECT *, row_number() OVER (PARTITION BY user_id ORDER BY "
             f"{SORT_KEYS['updated']} DESC, memory_id DESC) AS rank FROM {{memories}}"
-            + (" WHERE user_id = %s" if user_id else "")
+            + (f" WHERE {same_user(user_id, '%s')}" if one_user else "")
             + ") m"
         )
-        if user_id:
-            params.insert(0, user_id)
+        if one_user:
+            params[:0] = user_params
         conditions.append("m.rank > %s")
         params.append(keep_newest)
     sql = (
@@ -55,15 +63,21 @@ def prune_candidates(
     agent: Agent,
     *,
     line_tokens: Callable[[str], int],
-    user_id: str = "",
+    user_id: str | None = None,
+    one_user: bool = False,
     topic: str = "",
     changed_before: int | None = None,
     keep_newest: int | None = None,
 ) -> list[Candidate]:
     """Every memory the criteria match, read in one snapshot, with what its line costs
-    (psycopg's client-side cursor holds the result anyway; the text is dropped at once)."""
+    (psycopg's client-side cursor holds the result anyway; the text is dropped at once).
+    With `one_user`, only `user_id`'s (None: the rows stored with user_id NULL)."""
     sql, params = _candidate_sql(
-        user_id=user_id, topic=topic, changed_before=changed_before, keep_newest=keep_newest
+        user_id=user_id,
+        one_user=one_user,
+        topic=topic,
+        changed_before=changed_before,
+        keep_newest=keep_newest,
     )
     with in_agent_schema(agent) as tables:
         if not tables.memories:
@@ -75,6 +89,62 @@ def prune_candidates(
                 (memory_id, owner, changed, line_tokens(memory_text(stored_json.loads(memory))))
                 for memory_id, owner, changed, memory in cursor.fetchall()
             ]
+
+
+@cache
+def _whitespace() -> str:
+    """Every character str.split() splits on, so SQL folds spaces as typed topics are folded."""
+    return "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+
+
+def topics_spaced_otherwise(
+    agent: Agent, topic: str, *, user_id: str | None, one_user: bool, limit: int = 10
+) -> list[tuple[str, int]]:
+    """The stored topics (text ones: a number never matches a typed topic) that equal `topic`
+    once padding and runs of spaces are set aside but differ from it as stored, with how many
+    memories (of `user_id`'s, with `one_user`) hold each, most first. A scan, as the prune's
+    own preview is."""
+    folded = " ".join(topic.split())
+    spaces = _whitespace()
+    # Only rows whose topics' JSON text holds the longest word are expanded (JSON escapes only
+    # quotes, backslashes and control characters, so a word free of them appears as itself).
+    plain = [w for w in folded.split(" ") if w and not any(c in '"\\' or c < " " for c in w)]
+    word = max(plain, key=len, default="")
+    with in_agent_schema(agent) as tables:
+        if not tables.memories:
+            return []
+        with tables.cursor() as cursor:
+            cursor.execute(
+                tables.sql(
+                    # Memories share a few topic lists: each distinct list is expanded once.
+                    "WITH lists AS (SELECT m.topics, count(*) AS n FROM {memories} m "
+                    "WHERE jsonb_typeof(m.topics) IN ('array', 'string') "
+                    + (f"AND {same_user(user_id, '%(u)s', 'm.user_id')} " if one_user else "")
+                    + ("AND strpos(m.topics::text, %(word)s) > 0 " if word else "")
+                    + "GROUP BY m.topics) "
+                    "SELECT t.topic, sum(l.n) FROM lists l CROSS JOIN LATERAL ("
+                    # A bare JSON string is one topic; each topic once per memory.
+                    "SELECT DISTINCT e #>> '{}' AS topic FROM jsonb_array_elements("
+                    "CASE jsonb_typeof(l.topics) WHEN 'array' THEN l.topics "
+                    "ELSE jsonb_build_array(l.topics) END) AS e "
+                    "WHERE jsonb_typeof(e) = 'string') t "
+                    "WHERE btrim(regexp_replace(translate(t.topic, %(ws)s, %(blanks)s), "
+                    "' {2,}', ' ', 'g'), ' ') = %(folded)s "
+                    # "" is no topic to prune by (a blank topic is no criterion).
+                    "AND t.topic <> %(topic)s AND t.topic <> '' "
+                    "GROUP BY t.topic ORDER BY sum(l.n) DESC, t.topic LIMIT %(limit)s"
+                ),
+                {
+                    "u": user_id,
+                    "ws": spaces,
+                    "blanks": " " * len(spaces),
+                    "folded": folded,
+                    "word": word,
+                    "topic": topic,
+                    "limit": limit,
+                },
+            )
+            return [(stored, int(count)) for stored, count in cursor.fetchall()]
 
 
 def delete_unchanged(agent: Agent, planned: Sequence[tuple[str, int]]) -> list[tuple[str, str]]:

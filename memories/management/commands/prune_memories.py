@@ -21,7 +21,10 @@ class Command(BaseCommand):
         parser.add_argument("--older-than-days", type=int, help="not updated for N days")
         parser.add_argument("--keep-newest", type=int, help="keep the newest K per user")
         parser.add_argument("--topic", default="")
-        parser.add_argument("--user-id", default="")
+        parser.add_argument("--user-id", help='only this user_id\'s memories ("": the empty one)')
+        parser.add_argument(
+            "--no-user-id", action="store_true", help="only the memories stored with no user_id"
+        )
         parser.add_argument("--batch-size", type=int, default=pruning.PRUNE_BATCH)
         parser.add_argument("--dry-run", action="store_true")
 
@@ -30,12 +33,15 @@ class Command(BaseCommand):
         if agent is None:
             raise CommandError(f"There is no agent “{options['agent']}”.")
         # The page's form decides what criteria are valid, so both refuse the same input.
-        form = PruneForm(
-            {
-                name: "" if options[name] is None else options[name]
-                for name in ("older_than_days", "keep_newest", "topic", "user_id")
-            }
-        )
+        data = {
+            name: "" if options[name] is None else options[name]
+            for name in ("older_than_days", "keep_newest", "topic")
+        }
+        if options["user_id"] is not None:
+            data["user_id"] = options["user_id"]
+        if options["no_user_id"]:
+            data["no_user_id"] = "1"
+        form = PruneForm(data)
         if not form.is_valid():
             raise CommandError(first_error(form))
         criteria = form.criteria()
