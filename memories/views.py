@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.core.exceptions import SuspiciousOperation
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
-from django.urls import Resolver404, resolve, reverse
+from django.urls import Resolver404, get_script_prefix, resolve, reverse
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -26,6 +27,7 @@ from memories.forms import (
 from memories.models import Memory
 from memories.runtime import users as runtime_users
 from memories.sensitive import kind_label
+from memories.stamps import MILLISECONDS_FROM
 from memories.trash_views import undo_for
 from memories.users import (
     registered_user,
@@ -38,6 +40,8 @@ from studio.feedback import first_error, flash, toast
 from studio.responses import bad_request, page_or_partial
 
 USER_PAGE = "memories/user.html"
+# The address an add reports it came from (HX-Current-URL): longer is no page of ours.
+MAX_ADDRESS_CHARS = 8192
 NO_USER = "Say which user: the link is missing its user_id."
 NO_MEMORY = "Say which memory: the link is missing its memory_id."
 NO_VERSION = (
@@ -213,6 +217,8 @@ def add_memory(request: HttpRequest, slug: str) -> HttpResponse:
     if not form.is_valid():
         return _add_form_invalid(request, agent, user_id, form)
     data = form.cleaned_data
+    # Read before the write: an address that cannot be read must not fail a saved add.
+    on_first_page = bool(request.htmx) and _shows_first_page(request, agent, user_id)
     added = actions.add_memory(
         actor=request.user,
         agent=agent,
@@ -224,9 +230,9 @@ def add_memory(request: HttpRequest, slug: str) -> HttpResponse:
     if not request.htmx:
         flash(request, added.message)
         return redirect(user_url(agent, user_id))
-    if _shows_first_page(request, agent, user_id):
+    if on_first_page:
         summary = runtime.user_summary(agent, user_id, replica=False)
-        if summary.memory_count > 1:  # one: the page showed "no memories yet"
+        if not _sorts_above(summary.last_update, added.memory.updated_at):
             return _memory_added(request, agent, user_id, added, summary)
     # The list comes back as it first opens (newest first, the new memory on top), so the
     # filters and the address bar are reset with it rather than naming a search it left.
@@ -244,17 +250,21 @@ def _shows_first_page(request: HttpRequest, agent: Agent, user_id: str) -> bool:
     """Whether the add came from this user's list as a first visit shows it (newest first, no
     search, filter or later page), by the address htmx reports: the new memory then goes on
     top of the rows already shown, and anything else on the page (an open edit) stays."""
-    address = request.htmx.current_url_abs_path  # None unless on this site
-    if not address:
+    address = request.META.get("HTTP_HX_CURRENT_URL", "")
+    if len(address) > MAX_ADDRESS_CHARS:
         return False
-    split = urlsplit(address)
     try:
-        match = resolve(split.path)
-    except Resolver404:
+        address = request.htmx.current_url_abs_path  # None unless on this site
+        split = urlsplit(address or "")
+        prefix = get_script_prefix()  # the site may be served under a path
+        if not split.path.startswith(prefix):
+            return False
+        match = resolve("/" + split.path.removeprefix(prefix))
+        query = QueryDict(split.query)
+    except (ValueError, Resolver404, SuspiciousOperation):  # a malformed or foreign address
         return False
     if match.view_name != "memories:user" or match.kwargs.get("slug") != agent.slug:
         return False
-    query = QueryDict(split.query)
     if user_id_in(query) != UserKey(user_id):
         return False
     filters = MemoryFilterForm(query)
@@ -263,6 +273,16 @@ def _shows_first_page(request: HttpRequest, agent: Agent, user_id: str) -> bool:
     shown = filters.cleaned_data
     plain = not (shown["q"] or shown["topic"] or shown["after"] or shown["sensitive"])
     return plain and shown["sort"] == "-updated"
+
+
+def _sorts_above(last_update: Any, added_at: int) -> bool:
+    """Whether the user's newest memory (the list's first row, its stamp as stored, maybe in
+    milliseconds) sorts above one added now: stamped later, by a clock ahead of ours."""
+    if type(last_update) is not int:
+        return last_update is not None  # a stored time no number: let the list order it
+    # As runtime.memories.in_seconds sorts it.
+    seconds = last_update // 1000 if last_update >= MILLISECONDS_FROM else last_update
+    return seconds > added_at
 
 
 def _memory_added(

@@ -9,7 +9,7 @@ import string
 from urllib.parse import quote
 
 import pytest
-from django.urls import reverse
+from django.urls import clear_script_prefix, reverse, set_script_prefix
 
 from memories import runtime
 from memories.models import AuditEvent, UserTokens
@@ -120,7 +120,7 @@ def test_an_add_from_the_first_page_puts_the_new_row_on_top_of_the_rows_shown(ed
     assert unmasked.sub("", html).split(on_top)[1].startswith(shown_row + "</tbody></template>")
     assert 'id="memory-list"' not in html and "Existing." not in html
     assert '<span class="stat-value">2</span><span class="stat-label">memories</span>' in html
-    assert 'id="add-form"' in html and html.count('hx-swap-oob="true"') == 2
+    assert 'id="add-form"' in html and html.count('hx-swap-oob="true"') == 3  # + empty state
     assert json.loads(response["HX-Trigger"])["toast"]["message"] == "Memory added."
     assert AuditEvent.objects.get(action="memory.added").memory_id == memory.memory_id
 
@@ -165,14 +165,67 @@ def test_an_add_from_any_other_address_resets_the_list(editor_client, agent, sho
     assert response.content.decode().lstrip().startswith('<div id="memory-list">')
 
 
-def test_the_first_memory_of_a_user_replaces_the_empty_list(editor_client, agent):
+def test_the_first_memory_of_a_user_clears_the_empty_list(editor_client, agent):
     make_person("new@example.com")
     make_memory(agent, "ann", "Someone else's.")
     shown = user_page(agent, "new@example.com")
+    assert 'id="empty-memories" class="empty-state"' in editor_client.get(shown).content.decode()
     response = _add_from(editor_client, agent, shown, "new@example.com")
     html = response.content.decode()
-    assert "HX-Reswap" not in response and 'id="memory-list"' in html
-    assert "No memories for this user yet" not in html and "Renewal is in May." in html
+    assert response["HX-Reswap"] == "none"
+    assert '<div id="empty-memories" hx-swap-oob="true"></div>' in html
+    assert memory_texts(agent, "new@example.com") == ["Renewal is in May."]
+
+
+def test_a_memory_stamped_later_than_now_keeps_the_top_and_the_list_is_reset(editor_client, agent):
+    """A runtime whose clock runs ahead (or one writing milliseconds) sorts above the new
+    memory: the list is read again rather than shown in an order a reload would not show."""
+    for user_id, stamp in (("in-seconds", 4_102_444_800), ("in-ms", 4_102_444_800_000)):
+        make_memory(agent, user_id, f"Stamped {stamp}.")
+        with runtime.in_agent_schema(agent) as tables:
+            tables.Memory.objects.filter(user_id=user_id).update(updated_at=stamp)
+        response = _add_from(editor_client, agent, user_page(agent, user_id), user_id)
+        html = response.content.decode()
+        assert "HX-Reswap" not in response and html.lstrip().startswith('<div id="memory-list">')
+        assert html.index(f"Stamped {stamp}.") < html.index("Renewal is in May.")
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "http://[/agents/x/user/?user_id=ann",  # urlsplit refuses it
+        "http://testserver/agents/{slug}/user/?user_id=ann" + "&x" * 1001,  # too many fields
+        "http://testserver/agents/{slug}/user/?user_id=ann&pad=" + "p" * 9000,
+        "http://testserver/agents/{slug}/user/?user_id=%FF%FE",
+        "http://testserver/agents/{slug}/user/?user_id=ann%00",
+        "not an address at all",
+    ],
+)
+def test_an_address_that_cannot_be_read_still_adds_once_and_answers_the_list(
+    editor_client, agent, address
+):
+    make_memory(agent, "ann", "Existing.")
+    response = _add_from(editor_client, agent, address.format(slug=agent.slug))
+    assert response.status_code == 200 and "HX-Reswap" not in response
+    assert response.content.decode().lstrip().startswith('<div id="memory-list">')
+    assert sorted(memory_texts(agent, "ann")) == ["Existing.", "Renewal is in May."]
+
+
+def test_a_site_served_under_a_path_still_puts_the_row_on_top(editor_client, agent):
+    make_memory(agent, "ann", "Existing.")
+    add_url = reverse("memories:add", args=[agent.slug])  # the path behind the prefix
+    set_script_prefix("/studio/")  # as WSGIHandler sets it from SCRIPT_NAME
+    try:
+        response = editor_client.post(
+            add_url,
+            {"user_id": "ann", "text": "Renewal is in May.", "topics": ""},
+            HTTP_HX_CURRENT_URL="http://testserver" + user_page(agent, "ann"),
+            **HTMX,
+        )
+    finally:
+        clear_script_prefix()
+    assert response["HX-Reswap"] == "none"
+    assert "/studio/agents/" in response.content.decode()  # the row's links keep the prefix
 
 
 @pytest.mark.django_db(transaction=True)

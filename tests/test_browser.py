@@ -217,25 +217,41 @@ def test_an_operator_edits_deletes_and_bulk_deletes_memories(page, make_agent):
     assert {"Asked about the API rate limit.", "Asked about CSV imports."} <= back
 
 
-def test_adding_a_memory_during_a_search_shows_the_whole_list_and_clears_the_search(
-    page, make_agent
-):
-    """The add answers with the list as a first visit shows it (the new memory on top):
-    the search box and the address bar say so too, rather than naming a search it left."""
+def test_adding_a_memory_on_the_first_page_and_during_a_search(page, make_agent):
+    """From the list as it first opens, the add answers with the new row only: it goes on top,
+    the count follows, and an edit open below keeps its text and saves. During a search, the
+    add answers with the list as a first visit shows it: the search box and the address bar
+    say so too, rather than naming a search it left."""
     import re
 
     agent = make_agent(name="Coach", slug="coach")
     insert_memory(agent, "ann", text="Likes tea.", topics=[])
     insert_memory(agent, "ann", text="Lives in Porto.", topics=[])
     page.goto("/agents/coach/user/?user_id=ann")
-    page.fill("#filters input[name=q]", "tea")
-    expect(page.locator(".memory-row")).to_have_count(1)
-    expect(page).to_have_url(re.compile(r"[?&]q=tea"))
+    page.locator(".memory-row", has_text="Likes tea.").locator("a.memory-text").click()
+    page.locator("tr.editing textarea").fill("Likes green tea.")
     page.locator("details.add-card > summary", has_text="Add a memory").click()
     page.fill("#add-form textarea[name=text]", "Prefers calls in the morning.")
     page.get_by_role("button", name="Add memory").click()
-    expect(page.locator(".memory-row")).to_have_count(3)
-    expect(page.locator(".memory-row").first).to_contain_text("Prefers calls in the morning.")
+    expect(page.locator(".toast").last).to_contain_text("Memory added.")
+    expect(page.locator("#memory-rows > tr").first).to_contain_text("Prefers calls in the morning.")
+    expect(page.locator(".memory-row:not(.editing)")).to_have_count(2)
+    expect(page.locator("tr.editing textarea")).to_have_value("Likes green tea.")
+    expect(page.locator("tr.editing textarea")).not_to_be_focused()
+    expect(page.locator("#user-summary .stat-value").first).to_have_text("3")
+    expect(page.locator("#add-form textarea[name=text]")).to_have_value("")
+    page.locator("tr.editing textarea").press("Enter")  # the kept edit still saves
+    expect(page.locator(".memory-row", has_text="Likes green tea.")).to_be_visible()
+    texts = {m.text for m in runtime.user_memories(agent, "ann").items}
+    assert texts == {"Likes green tea.", "Lives in Porto.", "Prefers calls in the morning."}
+
+    page.fill("#filters input[name=q]", "tea")
+    expect(page.locator(".memory-row")).to_have_count(1)
+    expect(page).to_have_url(re.compile(r"[?&]q=tea"))
+    page.fill("#add-form textarea[name=text]", "Plays chess on Sundays.")
+    page.get_by_role("button", name="Add memory").click()
+    expect(page.locator(".memory-row")).to_have_count(4)
+    expect(page.locator(".memory-row").first).to_contain_text("Plays chess on Sundays.")
     expect(page.locator("#filters input[name=q]")).to_have_value("")
     expect(page).not_to_have_url(re.compile(r"[?&]q=tea"))
     page.fill("#filters input[name=q]", "porto")  # the reset filters still filter
@@ -261,31 +277,6 @@ def test_adding_a_memory_in_the_browser(page, make_agent):
     assert memory.topics == ["onboarding", "preferences"]
     page.get_by_role("button", name="Add memory").click()  # empty: the browser's own check stops it
     assert len(runtime.user_memories(agent, "new@example.com").items) == 1
-
-
-def test_a_memory_added_on_the_first_page_goes_on_top_and_an_open_edit_stays(page, make_agent):
-    """From the list as it first opens, the add answers with the new row only: it goes on top,
-    the count follows, and an edit the operator has open below keeps its text."""
-    agent = make_agent(name="Coach", slug="coach")
-    insert_memory(agent, "ann", text="Likes tea.", topics=[])
-    insert_memory(agent, "ann", text="Lives in Porto.", topics=[])
-    page.goto("/agents/coach/user/?user_id=ann")
-    page.locator(".memory-row", has_text="Likes tea.").locator("a.memory-text").click()
-    page.locator("tr.editing textarea").fill("Likes green tea.")
-    page.locator("details.add-card > summary", has_text="Add a memory").click()
-    page.fill("#add-form textarea[name=text]", "Prefers calls in the morning.")
-    page.get_by_role("button", name="Add memory").click()
-    expect(page.locator(".toast").last).to_contain_text("Memory added.")
-    expect(page.locator("#memory-rows > tr").first).to_contain_text("Prefers calls in the morning.")
-    expect(page.locator(".memory-row:not(.editing)")).to_have_count(2)
-    expect(page.locator("tr.editing textarea")).to_have_value("Likes green tea.")
-    expect(page.locator("tr.editing textarea")).not_to_be_focused()
-    expect(page.locator("#user-summary .stat-value").first).to_have_text("3")
-    expect(page.locator("#add-form textarea[name=text]")).to_have_value("")
-    page.locator("tr.editing textarea").press("Enter")  # the kept edit still saves
-    expect(page.locator(".memory-row", has_text="Likes green tea.")).to_be_visible()
-    texts = {m.text for m in runtime.user_memories(agent, "ann").items}
-    assert texts == {"Likes green tea.", "Lives in Porto.", "Prefers calls in the morning."}
 
 
 def test_an_operator_sees_the_cost_and_prunes_with_a_preview(page, make_agent, worker):
