@@ -259,3 +259,18 @@ def run_queued_tasks(max_tasks: int | None = None) -> int:
         worker.run_task(task_result)
         ran += 1
     return ran
+
+
+def memory_tab_data(**overrides: str | None) -> dict[str, str]:
+    """The Memory tab's form as a browser sends it for the default settings (session storage
+    and manual memories on), with `overrides` on top; None leaves a field out (a box the
+    person unchecked)."""
+    data = {
+        "session_storage": "on",
+        "num_history_runs": "3",
+        "user_memories_on": "on",
+        "max_tool_calls_from_history": "0",
+        "compress_tool_results_threshold": "0",
+        **overrides,
+    }
+    return {name: value for name, value in data.items() if value is not None}

@@ -15,6 +15,7 @@ from django.urls import reverse
 from agents.forms import MemoryTabForm
 from agents.models import Agent
 from memories.models import AuditEvent
+from tests.factories import memory_tab_data
 
 
 @pytest.fixture
@@ -242,15 +243,7 @@ def form_as_shown(html: str) -> dict[str, str]:
 def save_on_the_memory_tab(client: Client, agent: Agent, **switches: str) -> None:
     page = client.get(reverse("agents:memory_tab", args=[agent.slug])).content.decode()
     shown = unescape(re.search(r'name="shown" value="([^"]*)"', page).group(1))
-    data = {
-        "session_storage": "on",
-        "num_history_runs": "3",
-        "user_memories_on": "on",
-        "max_tool_calls_from_history": "0",
-        "compress_tool_results_threshold": "0",
-        "shown": shown,
-        **switches,
-    }
+    data = memory_tab_data(shown=shown, **switches)
     response = client.post(reverse("agents:update_settings", args=[agent.slug]), data)
     assert response.status_code == 302
 

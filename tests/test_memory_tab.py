@@ -15,21 +15,9 @@ from memories import runtime
 from memories.models import AuditEvent
 from memories.runtime.memories import insert_memory
 from memories.users import agent_users
-from tests.factories import make_person, table_row
+from tests.factories import make_person, memory_tab_data, table_row
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-def form_data(**overrides) -> dict:
-    data = {
-        "session_storage": "on",
-        "num_history_runs": "3",
-        "user_memories_on": "on",
-        "max_tool_calls_from_history": "0",
-        "compress_tool_results_threshold": "0",
-    }
-    data.update(overrides)
-    return {k: v for k, v in data.items() if v is not None}
 
 
 def settings_url(agent: Agent) -> str:
@@ -51,7 +39,7 @@ def test_it_shows_the_settings_and_users(editor_client, agent):
 
 def test_agentic_mode_turns_manual_mode_off_via_htmx(editor_client, agent):
     response = editor_client.post(
-        settings_url(agent), form_data(user_memories_agentic="on"), **HTMX
+        settings_url(agent), memory_tab_data(user_memories_agentic="on"), **HTMX
     )
     assert response.status_code == 200
     assert 'id="settings-panel"' in response.content.decode()
@@ -67,8 +55,8 @@ def test_agentic_mode_turns_manual_mode_off_via_htmx(editor_client, agent):
 
 
 def test_switching_back_to_manual_works_as_a_plain_form(editor_client, agent):
-    editor_client.post(settings_url(agent), form_data(user_memories_agentic="on"))
-    response = editor_client.post(settings_url(agent), form_data())
+    editor_client.post(settings_url(agent), memory_tab_data(user_memories_agentic="on"))
+    response = editor_client.post(settings_url(agent), memory_tab_data())
     assert response.status_code == 302
     agent.refresh_from_db()
     assert agent.memory_settings.mode == "manual"
@@ -86,11 +74,13 @@ def test_two_stale_pages_changing_different_switches_keep_both(editor_client, ed
     other.force_login(editor)
     mine, theirs = _shown(editor_client, agent), _shown(other, agent)  # both pages at S0
     first = editor_client.post(
-        settings_url(agent), form_data(session_summaries="on", shown=mine), **HTMX
+        settings_url(agent), memory_tab_data(session_summaries="on", shown=mine), **HTMX
     )
     assert first.status_code == 200
     # The other page still shows summaries off; it turns agent memories on.
-    second = other.post(settings_url(agent), form_data(agent_memories="on", shown=theirs), **HTMX)
+    second = other.post(
+        settings_url(agent), memory_tab_data(agent_memories="on", shown=theirs), **HTMX
+    )
     assert second.status_code == 200
     assert "changed elsewhere" in json.loads(second["HX-Trigger"])["toast"]["message"]
     agent.refresh_from_db()
@@ -108,7 +98,7 @@ def test_two_stale_pages_changing_different_switches_keep_both(editor_client, ed
 def test_a_made_up_shown_value_is_read_as_an_older_page(editor_client, agent):
     for shown in ("[" * 1_000, '{"user_memories": "yes"}', '{"nope": 1}', "null", "{"):
         response = editor_client.post(
-            settings_url(agent), form_data(session_summaries="on", shown=shown), **HTMX
+            settings_url(agent), memory_tab_data(session_summaries="on", shown=shown), **HTMX
         )
         assert response.status_code == 200, shown
         agent.refresh_from_db()
@@ -117,7 +107,9 @@ def test_a_made_up_shown_value_is_read_as_an_older_page(editor_client, agent):
 
 def test_session_storage_off_turns_memories_off_and_the_page_says_why(editor_client, agent):
     insert_memory(agent, "ann", text="Kept.", topics=[])
-    response = editor_client.post(settings_url(agent), form_data(session_storage=None), **HTMX)
+    response = editor_client.post(
+        settings_url(agent), memory_tab_data(session_storage=None), **HTMX
+    )
     assert response.status_code == 200
     html = response.content.decode()
     assert "they need session storage" in html
@@ -129,7 +121,7 @@ def test_session_storage_off_turns_memories_off_and_the_page_says_why(editor_cli
 
 def test_a_memory_mode_needs_session_storage_so_it_is_turned_on(editor_client, make_agent):
     agent = make_agent(settings=MemorySettings())
-    editor_client.post(settings_url(agent), form_data(session_storage=None), **HTMX)
+    editor_client.post(settings_url(agent), memory_tab_data(session_storage=None), **HTMX)
     agent.refresh_from_db()
     assert agent.memory_settings.session_storage and agent.memory_settings.mode == "manual"
 
@@ -148,7 +140,7 @@ def test_bad_numbers_are_refused_with_a_message_and_nothing_changes(
     editor_client, agent, field, value
 ):
     before = dict(agent.agno_settings)
-    response = editor_client.post(settings_url(agent), form_data(**{field: value}), **HTMX)
+    response = editor_client.post(settings_url(agent), memory_tab_data(**{field: value}), **HTMX)
     assert response.status_code == 422
     assert "whole number" in response.content.decode()
     agent.refresh_from_db()
@@ -158,7 +150,7 @@ def test_bad_numbers_are_refused_with_a_message_and_nothing_changes(
 
 def test_a_viewer_cannot_toggle(viewer_client, agent):
     response = viewer_client.post(
-        settings_url(agent), form_data(user_memories_agentic="on"), **HTMX
+        settings_url(agent), memory_tab_data(user_memories_agentic="on"), **HTMX
     )
     assert response.status_code == 403
     agent.refresh_from_db()
@@ -168,7 +160,9 @@ def test_a_viewer_cannot_toggle(viewer_client, agent):
 
 
 def test_toggles_need_the_csrf_token(csrf_client, agent):
-    response = csrf_client.post(settings_url(agent), form_data(user_memories_agentic="on"), **HTMX)
+    response = csrf_client.post(
+        settings_url(agent), memory_tab_data(user_memories_agentic="on"), **HTMX
+    )
     assert response.status_code == 403
     agent.refresh_from_db()
     assert agent.memory_settings.mode == "manual"
