@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from django.db import DatabaseError
 
 from agents.models import Agent
-from memories.runtime.access import in_agent_schema, same_user
+from memories.runtime.access import in_agent_schema, read_rows, same_user
 
 # Text as exact repeats compare it: case, spaces and punctuation do not count.
 NORMALISED = "btrim(regexp_replace(lower(memory #>> '{}'), '[^[:alnum:]]+', ' ', 'g'))"
@@ -42,19 +42,18 @@ class NearSearchTooSlow(Exception):
 def exact_groups(agent: Agent, user_id: str | None, *, all_users: bool) -> list[list[str]]:
     """memory_ids of memories sharing a user and a normalised text, largest groups first."""
     where = "TRUE" if all_users else same_user(user_id)
-    with in_agent_schema(agent) as tables:
-        if not tables.memories:
-            return []
-        with tables.cursor() as cursor:
-            cursor.execute(
-                tables.sql(
-                    "SELECT array_agg(memory_id ORDER BY memory_id) FROM {memories} "
-                    f"WHERE {where} GROUP BY user_id, md5({NORMALISED}) "
-                    "HAVING count(*) > 1 ORDER BY count(*) DESC, min(memory_id) LIMIT %(n)s"
-                ),
-                {"u": user_id, "n": MAX_GROUPS},
-            )
-            return [list(row[0]) for row in cursor.fetchall()]
+    sql = (
+        "SELECT array_agg(memory_id ORDER BY memory_id) FROM {memories} "
+        f"WHERE {where} GROUP BY user_id, md5({NORMALISED}) "
+        "HAVING count(*) > 1 ORDER BY count(*) DESC, min(memory_id) LIMIT %(n)s"
+    )
+    rows = read_rows(
+        agent,
+        lambda tables: sql if tables.memories else None,
+        {"u": user_id, "n": MAX_GROUPS},
+        replica=False,  # the groups are removed from the primary
+    )
+    return [list(row[0]) for row in rows]
 
 
 def _trigram_schema(cursor) -> str | None:  # noqa: ANN001 - a DB-API cursor

@@ -9,7 +9,7 @@ from typing import Any
 
 from agents.models import Agent
 from memories.models import memory_text
-from memories.runtime.access import in_agent_schema, same_user
+from memories.runtime.access import in_agent_schema, read_rows, same_user
 from memories.runtime.memories import EXPORT_FIELDS, SORT_KEYS, in_seconds
 from studio import stored_json
 
@@ -110,41 +110,37 @@ def topics_spaced_otherwise(
     # quotes, backslashes and control characters, so a word free of them appears as itself).
     plain = [w for w in folded.split(" ") if w and not any(c in '"\\' or c < " " for c in w)]
     word = max(plain, key=len, default="")
-    with in_agent_schema(agent) as tables:
-        if not tables.memories:
-            return []
-        with tables.cursor() as cursor:
-            cursor.execute(
-                tables.sql(
-                    # Memories share a few topic lists: each distinct list is expanded once.
-                    "WITH lists AS (SELECT m.topics, count(*) AS n FROM {memories} m "
-                    "WHERE jsonb_typeof(m.topics) IN ('array', 'string') "
-                    + (f"AND {same_user(user_id, '%(u)s', 'm.user_id')} " if one_user else "")
-                    + ("AND strpos(m.topics::text, %(word)s) > 0 " if word else "")
-                    + "GROUP BY m.topics) "
-                    "SELECT t.topic, sum(l.n) FROM lists l CROSS JOIN LATERAL ("
-                    # A bare JSON string is one topic; each topic once per memory.
-                    "SELECT DISTINCT e #>> '{}' AS topic FROM jsonb_array_elements("
-                    "CASE jsonb_typeof(l.topics) WHEN 'array' THEN l.topics "
-                    "ELSE jsonb_build_array(l.topics) END) AS e "
-                    "WHERE jsonb_typeof(e) = 'string') t "
-                    "WHERE btrim(regexp_replace(translate(t.topic, %(ws)s, %(blanks)s), "
-                    "' {2,}', ' ', 'g'), ' ') = %(folded)s "
-                    # "" is no topic to prune by (a blank topic is no criterion).
-                    "AND t.topic <> %(topic)s AND t.topic <> '' "
-                    "GROUP BY t.topic ORDER BY sum(l.n) DESC, t.topic LIMIT %(limit)s"
-                ),
-                {
-                    "u": user_id,
-                    "ws": spaces,
-                    "blanks": " " * len(spaces),
-                    "folded": folded,
-                    "word": word,
-                    "topic": topic,
-                    "limit": limit,
-                },
-            )
-            return [(stored, int(count)) for stored, count in cursor.fetchall()]
+    sql = (
+        # Memories share a few topic lists: each distinct list is expanded once.
+        "WITH lists AS (SELECT m.topics, count(*) AS n FROM {memories} m "
+        "WHERE jsonb_typeof(m.topics) IN ('array', 'string') "
+        + (f"AND {same_user(user_id, '%(u)s', 'm.user_id')} " if one_user else "")
+        + ("AND strpos(m.topics::text, %(word)s) > 0 " if word else "")
+        + "GROUP BY m.topics) "
+        "SELECT t.topic, sum(l.n) FROM lists l CROSS JOIN LATERAL ("
+        # A bare JSON string is one topic; each topic once per memory.
+        "SELECT DISTINCT e #>> '{}' AS topic FROM jsonb_array_elements("
+        "CASE jsonb_typeof(l.topics) WHEN 'array' THEN l.topics "
+        "ELSE jsonb_build_array(l.topics) END) AS e "
+        "WHERE jsonb_typeof(e) = 'string') t "
+        "WHERE btrim(regexp_replace(translate(t.topic, %(ws)s, %(blanks)s), "
+        "' {2,}', ' ', 'g'), ' ') = %(folded)s "
+        # "" is no topic to prune by (a blank topic is no criterion).
+        "AND t.topic <> %(topic)s AND t.topic <> '' "
+        "GROUP BY t.topic ORDER BY sum(l.n) DESC, t.topic LIMIT %(limit)s"
+    )
+    params = {
+        "u": user_id,
+        "ws": spaces,
+        "blanks": " " * len(spaces),
+        "folded": folded,
+        "word": word,
+        "topic": topic,
+        "limit": limit,
+    }
+    # A read on the primary, which the preview it explains reads too.
+    rows = read_rows(agent, lambda tables: sql if tables.memories else None, params, replica=False)
+    return [(stored, int(count)) for stored, count in rows]
 
 
 def delete_unchanged(agent: Agent, planned: Sequence[tuple[str, int]]) -> list[tuple[str, str]]:
