@@ -99,8 +99,11 @@ def _person_context(agent: Agent, user_id: str) -> dict[str, Any]:
     }
 
 
-def _list_context(agent: Agent, can_write: bool, user_id: str, filters: dict) -> dict:
-    """A page of the list under `filters`, the user's summary and who they are."""
+def _list_context(
+    agent: Agent, can_write: bool, user_id: str, filters: dict, *, replica: bool = True
+) -> dict:
+    """A page of the list under `filters`, the user's summary and who they are; from the
+    primary (`replica=False`) when it answers a write, which a lagging replica lacks."""
     f = {
         "q": filters.get("q", ""),
         "topic": filters.get("topic", ""),
@@ -118,6 +121,7 @@ def _list_context(agent: Agent, can_write: bool, user_id: str, filters: dict) ->
             topic=f["topic"],
             sort=f["sort"],
             only_ids=only_ids,
+            replica=replica,
         )
 
     if f["sensitive"]:
@@ -237,7 +241,7 @@ def add_memory(request: HttpRequest, slug: str) -> HttpResponse:
     # The list comes back as it first opens (newest first, the new memory on top), so the
     # filters and the address bar are reset with it rather than naming a search it left.
     context = {
-        **_list_context(agent, True, user_id, {}),
+        **_list_context(agent, True, user_id, {}, replica=False),
         "add_form": MemoryForm(),
         "oob_filters": True,
     }
@@ -495,7 +499,7 @@ def bulk_delete(request: HttpRequest, slug: str) -> HttpResponse:
         return redirect(user_url(agent, user_id))
     filters = MemoryFilterForm(request.POST)
     filtered = {**filters.cleaned_data, "after": ""} if filters.is_valid() else {}
-    context = _list_context(agent, True, user_id, filtered)
+    context = _list_context(agent, True, user_id, filtered, replica=False)
     response = render(request, f"{USER_PAGE}#list-changed", context)
     return toast(response, message, undo=undo_for(agent, ids))
 

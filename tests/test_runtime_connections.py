@@ -446,6 +446,37 @@ def primary_ahead_of_replica(make_agent, socket_connections):
         conn.execute(f'DROP SCHEMA IF EXISTS "{agent.db_schema}" CASCADE')
 
 
+def test_a_list_answering_a_write_is_read_from_the_primary_not_the_lagging_replica(
+    editor_client, primary_ahead_of_replica
+):
+    """The add's reset list and the bulk delete's list show what the write left, which a
+    lagging replica does not hold yet; the add from the first page takes the primary too."""
+    agent, primary = primary_ahead_of_replica["agent"], primary_ahead_of_replica["primary"]
+    htmx = {"HTTP_HX_REQUEST": "true"}
+    add_url = reverse("memories:add", args=[agent.slug])
+    for shown, text in ((user_page(agent, "ann", q="Porto"), "Plays chess."), (None, "Sings.")):
+        where = {"HTTP_HX_CURRENT_URL": "http://testserver" + shown} if shown else {}
+        added = editor_client.post(
+            add_url, {"user_id": "ann", "text": text, "topics": ""}, **htmx, **where
+        )
+        html = unescape(added.content.decode())
+        assert added.status_code == 200 and text in html and "Has a cat." in html
+        assert "Lives in Porto." in html and "Lives in Lisbon." not in html
+    cat = primary_ahead_of_replica["ids"][1]
+    deleted = editor_client.post(
+        reverse("memories:bulk_delete", args=[agent.slug]),
+        {"user_id": "ann", "memory_ids": [cat], "confirmed": "1"},
+        **htmx,
+    )
+    html = unescape(deleted.content.decode())
+    assert "Has a cat." not in html and "Plays chess." in html and "Lives in Porto." in html
+    assert {m.memory for m in primary.get_user_memories(user_id="ann")} == {
+        "Lives in Porto.",
+        "Plays chess.",
+        "Sings.",
+    }
+
+
 def test_the_stale_edit_check_reads_the_primary_not_the_lagging_replica(
     editor_client, primary_ahead_of_replica
 ):

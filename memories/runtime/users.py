@@ -172,10 +172,13 @@ def summary_of(tables: Tables, user_id: str | None) -> UserSummary:
     return UserSummary(memory_count, session_count, last_update, tables)
 
 
-def user_page(agent: Agent, user_id: str | None, **filters: Any) -> tuple[Page, UserSummary]:
+def user_page(
+    agent: Agent, user_id: str | None, *, replica: bool = True, **filters: Any
+) -> tuple[Page, UserSummary]:
     """A page of a user's memories and the user's summary: one query when the page has rows
     (the totals ride on it), a second for the summary only when it is empty. Both read the
-    same tables, so a fallback to in_agent_schema (read_runtime) takes the two along."""
+    same tables, so a fallback to in_agent_schema (read_runtime) takes the two along.
+    `replica=False` right after a write, which a lagging replica would not show yet."""
 
     def read(tables: Tables) -> tuple[Page, UserSummary]:
         page = memories_page(tables, user_id, with_summary=True, **filters)
@@ -187,7 +190,7 @@ def user_page(agent: Agent, user_id: str | None, **filters: Any) -> tuple[Page, 
         )
         return page, summary
 
-    return read_runtime(agent, read, replica=True)
+    return read_runtime(agent, read, replica=replica)
 
 
 # Forgetting a person: every memory, session and run under one user_id.
