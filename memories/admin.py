@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from memories.forms import EndUserForm
 from memories.models import AuditEvent, EndUser
+from memories.people_forms import EndUserForm
 
 
 @admin.register(EndUser)

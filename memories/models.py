@@ -36,7 +36,7 @@ class EndUser(models.Model):
 
     Either key may be a user_id the runtime stored, so both are unbounded varchar like the
     runtime's user_id column, and kept byte for byte: the limits are the forms', for what a
-    person types (memories.forms.EndUserForm)."""
+    person types (memories.people_forms.EndUserForm)."""
 
     email = models.CharField(max_length=None, unique=True, validators=[validate_email_key])
     external_id = models.CharField(

@@ -12,8 +12,9 @@ from agents.access import can_write, rw_agent_for_user
 from agents.models import Agent
 from memories import actions, receipts, runtime
 from memories.audit_log import audit_page
-from memories.forms import EndUserForm, ForgetUserForm
+from memories.forms import ForgetUserForm
 from memories.models import ForgetReceipt
+from memories.people_forms import EndUserForm
 from memories.runtime.location import read_only_agents
 from memories.views import user_id_in, user_url
 from studio.feedback import flash

@@ -18,8 +18,8 @@ from django.urls import reverse
 from django_tasks_db.models import DBTaskResult
 
 from memories import actions, forgetting, job_batches, pruning, reports, tokens
-from memories.forms import EndUserForm
 from memories.models import AuditEvent, EndUser, ForgetReceipt, Job
+from memories.people_forms import EndUserForm
 from tests.factories import agno_session_with_run, run_queued_tasks
 
 pytestmark = pytest.mark.django_db(transaction=True)
