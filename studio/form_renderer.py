@@ -13,10 +13,11 @@ wants its own sets FORM_RENDERER to TemplatesSetting instead of this.)
 
 from __future__ import annotations
 
-from html import escape
 from typing import Any
 
 from django.forms.renderers import DjangoTemplates
+
+from studio.html import escaped
 
 WIDGETS = "django/forms/widgets/"
 # The widget templates whose whole text is {% include "django/forms/widgets/input.html" %}.
@@ -40,18 +41,12 @@ def _string_format(value: Any) -> str:
         return ""
 
 
-def _escape(value: Any) -> str:
-    """conditional_escape's result without its lazy-string wrapper, which cost more than the
-    rest of a widget's markup: the same text."""
-    return value.__html__() if hasattr(value, "__html__") else escape(str(value))
-
-
 def _attrs(attrs: dict[str, Any]) -> str:
     """attrs.html: ` name="value"` each, a bare ` name` for True, nothing for False."""
     return "".join(
-        f" {_escape(name)}"
+        f" {escaped(name)}"
         if value is True
-        else f' {_escape(name)}="{_escape(_string_format(value))}"'
+        else f' {escaped(name)}="{escaped(_string_format(value))}"'
         for name, value in attrs.items()
         if value is not False
     )
@@ -83,12 +78,12 @@ class FormRenderer(DjangoTemplates):
     def _widget(template_name: str, widget: dict[str, Any]) -> str:
         attrs = _attrs(widget["attrs"])
         if template_name == TEXTAREA:
-            value = _escape(widget["value"]) if widget["value"] else ""
-            return f'<textarea name="{_escape(widget["name"])}"{attrs}>\n{value}</textarea>'
+            value = escaped(widget["value"]) if widget["value"] else ""
+            return f'<textarea name="{escaped(widget["name"])}"{attrs}>\n{value}</textarea>'
         value = (
             ""
             if widget["value"] is None
-            else f' value="{_escape(_string_format(widget["value"]))}"'
+            else f' value="{escaped(_string_format(widget["value"]))}"'
         )
-        kind = _escape(widget.get("type", ""))  # a widget that is no Input may use input.html
-        return f'<input type="{kind}" name="{_escape(widget["name"])}"{value}{attrs}>'
+        kind = escaped(widget.get("type", ""))  # a widget that is no Input may use input.html
+        return f'<input type="{kind}" name="{escaped(widget["name"])}"{value}{attrs}>'
