@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.forms.renderers import DjangoTemplates
+from django.template.defaultfilters import stringformat
 
 from studio.html import escaped
 
@@ -31,22 +32,12 @@ INPUT_ONLY = {
 TEXTAREA = f"{WIDGETS}textarea.html"
 
 
-def _string_format(value: Any) -> str:
-    """The `stringformat:'s'` filter: "%s" % value, a tuple shown whole, "" if that fails."""
-    if isinstance(value, tuple):
-        value = str(value)
-    try:
-        return "%s" % value  # noqa: UP031 - exactly the filter's operation
-    except (ValueError, TypeError):
-        return ""
-
-
 def _attrs(attrs: dict[str, Any]) -> str:
     """attrs.html: ` name="value"` each, a bare ` name` for True, nothing for False."""
     return "".join(
         f" {escaped(name)}"
         if value is True
-        else f' {escaped(name)}="{escaped(_string_format(value))}"'
+        else f' {escaped(name)}="{escaped(stringformat(value, "s"))}"'
         for name, value in attrs.items()
         if value is not False
     )
@@ -83,7 +74,7 @@ class FormRenderer(DjangoTemplates):
         value = (
             ""
             if widget["value"] is None
-            else f' value="{escaped(_string_format(widget["value"]))}"'
+            else f' value="{escaped(stringformat(widget["value"], "s"))}"'
         )
         kind = escaped(widget.get("type", ""))  # a widget that is no Input may use input.html
         return f'<input type="{kind}" name="{escaped(widget["name"])}"{value}{attrs}>'
