@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 import zoneinfo
 from typing import Any
 
@@ -13,6 +12,7 @@ from django.core.validators import validate_email
 from django.db import models
 from django.db.models import Q
 
+from studio import stored_json
 from studio.stored_json import TOO_DEEP_TO_SHOW, StoredJSONField, TooDeepJSON, dumps
 
 
@@ -356,17 +356,7 @@ class Report(models.Model):
 
 def _shown(value: Any) -> str:
     """A run's input or output as text: JSON for structured values, nothing for None."""
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, TooDeepJSON):
-        return TOO_DEEP_TO_SHOW
-    try:
-        # default=str: a part too deep to read shows as TOO_DEEP_TO_SHOW, as as_json shows it.
-        return json.dumps(value, indent=2, ensure_ascii=False, default=str)
-    except RecursionError:  # the indented encoder recurses in Python
-        return TOO_DEEP_TO_SHOW
+    return "" if value is None else stored_json.shown(value)
 
 
 def memory_text(value: Any) -> str:

@@ -134,6 +134,19 @@ def _members(text: str) -> list[tuple[str | None, str, int]]:
     return found
 
 
+def shown(value: Any) -> str:
+    """A stored JSON value as a page shows it: text as it is, anything else as indented JSON,
+    a part too deep to read (TooDeepJSON, through default=str) as TOO_DEEP_TO_SHOW."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, TooDeepJSON):
+        return TOO_DEEP_TO_SHOW
+    try:
+        return json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    except (RecursionError, ValueError):  # the indented encoder recurses in Python
+        return TOO_DEEP_TO_SHOW
+
+
 def dumps(value: Any, **options: Any) -> str:
     """json.dumps, each TooDeepJSON written back as the text it was read from."""
     return json.dumps(value, cls=StoredJSONEncoder, **options)

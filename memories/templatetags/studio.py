@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import math
 import time
 import zoneinfo
@@ -18,11 +17,11 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 from memories import sensitive, users
-from memories.models import TOO_DEEP_TO_SHOW, stored_text
+from memories.models import stored_text
 from memories.stamps import read_stamp
+from studio import stored_json
 from studio.cached_url import cached_reverse
 from studio.html import escaped
-from studio.stored_json import TooDeepJSON
 
 register = template.Library()
 
@@ -137,15 +136,8 @@ def message_text(content: Any) -> str:
 @register.filter
 def as_json(value: Any) -> str:
     """A stored JSON value (a tool call, a tool result) as JSON text; text stays text. A part
-    too deep to read (TooDeepJSON) shows as TOO_DEEP_TO_SHOW, through default=str inside."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, TooDeepJSON):
-        return TOO_DEEP_TO_SHOW
-    try:
-        return json.dumps(value, ensure_ascii=False, indent=2, default=str)
-    except (RecursionError, ValueError):  # nested past what json writes
-        return TOO_DEEP_TO_SHOW
+    too deep to read shows as TOO_DEEP_TO_SHOW."""
+    return stored_json.shown(value)
 
 
 @register.filter
