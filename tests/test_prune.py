@@ -482,7 +482,11 @@ TYPED_TOPICS = (
         PADS,
     )
     | st.sampled_from(STORED_TOPICS)
-    | st.text(alphabet=st.characters(blacklist_characters="\x00"), max_size=8)
+    # No lone surrogate: no browser can send one, and the test client cannot encode it.
+    | st.text(
+        alphabet=st.characters(blacklist_characters="\x00", blacklist_categories=["Cs"]),
+        max_size=8,
+    )
 )
 
 
